@@ -1,0 +1,295 @@
+"""The dataset registry and `load_dataset`: local files first, else a verified download.
+
+Files live in ``data_dir/<name>/``. MNIST and Fashion-MNIST are the four IDX
+files (gzipped or not); CIFAR-10 is the ``cifar-10-batches-py/`` folder, or the
+``cifar-10-python.tar.gz`` archive it is extracted from. Whatever is missing
+is downloaded with pooch and verified against the SHA-256 of the official file.
+"""
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pooch
+from jaxtyping import Array, Float, Int32, Real, UInt8
+
+from .cifar import BATCHES_DIR, extract_cifar_archive, read_cifar_batch
+from .idx import DatasetError, parse_idx, read_idx_bytes
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Static facts about a dataset; hashable, so it can be a static jit argument.
+
+    ``mean`` and ``std`` are per channel, over the [0, 1]-scaled training images.
+    """
+
+    name: str
+    num_classes: int
+    image_shape: tuple[int, int, int]  # (c, h, w)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare
+class Dataset:
+    """One split held on the host; images stay uint8 until normalised on the device."""
+
+    images: UInt8[np.ndarray, "n c h w"]
+    labels: Int32[np.ndarray, " n"]
+    info: DatasetInfo
+
+    def __post_init__(self):
+        images, labels = self.images, self.labels
+        if images.dtype != np.uint8 or images.shape[1:] != self.info.image_shape:
+            raise DatasetError(
+                f"{self.info.name}: images must be uint8 (n, *{self.info.image_shape}), "
+                f"got {images.dtype} {images.shape}."
+            )
+        if labels.dtype != np.int32 or labels.shape != (len(images),):
+            raise DatasetError(
+                f"{self.info.name}: labels must be int32 ({len(images)},), "
+                f"got {labels.dtype} {labels.shape}."
+            )
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "mnist", 10, (1, 28, 28), (0.1307,), (0.3081,), tuple(str(d) for d in range(10))
+    ),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist", 10, (1, 28, 28), (0.2860,), (0.3530,),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+        ("airplane", "automobile", "bird", "cat", "deer",
+         "dog", "frog", "horse", "ship", "truck"),
+    ),
+}
+
+# Examples per split; a loaded split of any other size is an error, never a
+# silently short dataset.
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "mnist": {"train": 60_000, "test": 10_000},
+    "fashion-mnist": {"train": 60_000, "test": 10_000},
+    "cifar10": {"train": 50_000, "test": 10_000},
+}
+
+_MIRRORS = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",  # torchvision's mirror
+    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/",
+}
+
+# SHA-256 of each file as served, from tensorflow/datasets url_checksums/
+# (mnist.txt, fashion_mnist.txt, cifar10.csv); the MNIST and CIFAR values also
+# match torchvision's prototype datasets and keras, the Fashion-MNIST ones the
+# official MD5s of zalandoresearch/fashion-mnist.
+_DOWNLOAD_SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+    "cifar10": {
+        "cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+    },
+}
+
+# SHA-256 of the decompressed MNIST files (raw MD5s are the canonical ones).
+# Local files are checked on this, not on the gz hash, because a gzip file can
+# be recompressed (the repository's data/mnist/ is) without changing its content.
+_RAW_SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+}
+
+_IDX_FILES = {  # split -> (images, labels), without the ".gz"
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
+_CIFAR_BATCHES = {
+    "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
+    "test": ("test_batch",),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Look up a dataset by name."""
+    if name not in DATASETS:
+        raise DatasetError(f"Unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}.")
+    return DATASETS[name]
+
+
+def load_dataset(
+    name: str, split: str, data_dir: str | os.PathLike = "data", *, download: bool = True
+) -> Dataset:
+    """Load ``split`` ("train" or "test") of dataset ``name`` from ``data_dir/<name>/``.
+
+    Missing files are downloaded when ``download`` is true. Every problem
+    (missing, corrupt, wrong size, failed download) raises `DatasetError`.
+    """
+    info = dataset_info(name)
+    if split not in SPLIT_SIZES[name]:
+        raise DatasetError(f"Unknown split {split!r} for {name}; use 'train' or 'test'.")
+    directory = Path(data_dir) / name
+    load = _load_cifar if name == "cifar10" else _load_idx
+    images, labels = load(info, split, directory, download)
+    return Dataset(images, labels, info)
+
+
+def normalize(
+    images: Real[Array | np.ndarray, "*batch c h w"], info: DatasetInfo
+) -> Float[Array, "*batch c h w"]:
+    """Scale 0..255 pixels to [0, 1], then standardise each channel: ``(x/255 - mean) / std``."""
+    channels = len(info.mean)
+    if images.shape[-3] != channels:
+        raise DatasetError(
+            f"normalize: {info.name} images have {channels} channel(s) on axis -3, "
+            f"got shape {images.shape}."
+        )
+    mean = jnp.asarray(info.mean, jnp.float32)[:, None, None]
+    std = jnp.asarray(info.std, jnp.float32)[:, None, None]
+    return (jnp.asarray(images, jnp.float32) / 255.0 - mean) / std
+
+
+def _load_idx(info: DatasetInfo, split: str, directory: Path, download: bool):
+    names = _IDX_FILES[split]
+    # Either the mirror's .gz or a decompressed copy will do.
+    candidates = {n: (directory / f"{n}.gz", directory / n) for n in names}
+    found = {n: next((p for p in c if p.is_file()), None) for n, c in candidates.items()}
+    missing = [f"{n}.gz" for n, p in found.items() if p is None]
+    fetched = _download(info.name, directory, missing, download)
+    image_path = found[names[0]] or fetched[f"{names[0]}.gz"]
+    label_path = found[names[1]] or fetched[f"{names[1]}.gz"]
+    images = _read_idx_checked(info.name, image_path, names[0])
+    labels = _read_idx_checked(info.name, label_path, names[1])
+
+    fix = "Delete the file and download it again."
+    h, w = info.image_shape[1:]
+    if images.shape[1:] != (h, w):
+        raise DatasetError(
+            f"{image_path}: expected {h}x{w} images, got shape {images.shape}. {fix}"
+        )
+    if labels.ndim != 1:
+        raise DatasetError(
+            f"{label_path}: expected a 1-d labels file, got shape {labels.shape}. {fix}"
+        )
+    if len(images) != len(labels):
+        raise DatasetError(
+            f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels; "
+            f"the two files do not belong together. {fix}"
+        )
+    expected = SPLIT_SIZES[info.name][split]
+    if len(labels) != expected:
+        raise DatasetError(
+            f"{image_path}, {label_path}: {len(labels)} examples, but the {info.name} "
+            f"{split} split has {expected}. {fix}"
+        )
+    if labels.max() >= info.num_classes:
+        raise DatasetError(
+            f"{label_path}: label {labels.max()} out of range [0, {info.num_classes}). {fix}"
+        )
+    return images[:, None], labels.astype(np.int32)
+
+
+def _read_idx_checked(name: str, path: Path, base: str) -> np.ndarray:
+    """Parse an IDX file and, where its raw SHA-256 is known, verify its content."""
+    content = read_idx_bytes(path)
+    array = parse_idx(content, path)
+    expected = _RAW_SHA256.get(name, {}).get(base)
+    if expected is not None:
+        actual = hashlib.sha256(content).hexdigest()
+        if actual != expected:
+            raise DatasetError(
+                f"{path}: decompressed content has SHA-256 {actual}, expected {expected} "
+                f"(canonical {name}). The file is corrupt or not {name}; delete it and "
+                "load again to download a fresh copy."
+            )
+    return array
+
+
+def _load_cifar(info: DatasetInfo, split: str, directory: Path, download: bool):
+    root = directory / BATCHES_DIR
+    if not root.is_dir():
+        archive = directory / _CIFAR_ARCHIVE
+        if not archive.is_file():
+            archive = _download(info.name, directory, [_CIFAR_ARCHIVE], download)[_CIFAR_ARCHIVE]
+        extract_cifar_archive(archive, directory)
+    paths = [root / batch for batch in _CIFAR_BATCHES[split]]
+    absent = [p.name for p in paths if not p.is_file()]
+    if absent:
+        raise DatasetError(
+            f"{root}: incomplete, missing {', '.join(absent)}. Delete the folder so that "
+            f"it is extracted again from {_CIFAR_ARCHIVE} (downloaded if needed)."
+        )
+    parts = [read_cifar_batch(p) for p in paths]
+    images = np.concatenate([images for images, _ in parts])
+    labels = np.concatenate([labels for _, labels in parts])
+    expected = SPLIT_SIZES[info.name][split]
+    if len(labels) != expected:
+        raise DatasetError(
+            f"{root}: {', '.join(p.name for p in paths)} hold {len(labels)} examples, but the "
+            f"{info.name} {split} split has {expected}. Delete the folder and load again."
+        )
+    return images, labels
+
+
+def _download(name: str, directory: Path, missing: list[str], download: bool) -> dict[str, Path]:
+    """Fetch the ``missing`` files into ``directory``; return their paths by file name."""
+    if not missing:
+        return {}
+    urls = {fname: _MIRRORS[name] + fname for fname in missing}
+    listing = "\n".join(f"  {fname}  (from {url})" for fname, url in urls.items())
+    how = (
+        f"To fix: put the files into {directory.resolve()}, pass --data-dir pointing at a "
+        f"folder that contains {name}/, or check the network connection and retry "
+        "with downloading enabled."
+    )
+    if not download:
+        raise DatasetError(
+            f"{name}: missing files in {directory} and downloading is disabled:\n{listing}\n{how}"
+        )
+    paths = {}
+    for fname, url in urls.items():
+        expected = _DOWNLOAD_SHA256[name][fname]
+        try:
+            paths[fname] = Path(pooch.retrieve(
+                url, known_hash=f"sha256:{expected}", fname=fname, path=directory,
+                progressbar=False,
+            ))
+        except ValueError as exc:
+            if "known hash" not in str(exc):
+                raise
+            actual = re.search(r"but got (\w+)", str(exc))
+            raise DatasetError(
+                f"{directory / fname}: the file downloaded from {url} is corrupt: SHA-256 "
+                f"{actual[1] if actual else '(unknown)'}, expected {expected}. Delete "
+                f"{directory / fname} if it is there and load again to download it again; "
+                "if this persists the mirror is serving a different file."
+            ) from exc
+        except OSError as exc:  # requests' exceptions derive from OSError
+            raise DatasetError(
+                f"{name}: missing files in {directory} and the download of {fname} "
+                f"failed ({type(exc).__name__}: {exc}):\n{listing}\n{how}"
+            ) from exc
+    return paths

@@ -1,0 +1,41 @@
+"""The model zoo. Importing this package registers every model."""
+
+from .alexnet import AlexNet, alexnet
+from .layers import BatchNorm, Conv2d
+from .preact import PreActBlock, PreActResNet, preact_resnet
+from .registry import create_model, list_models, register_model
+from .resnet import (
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    resnext50_32x4d,
+    wide_resnet50_2,
+)
+
+__all__ = [
+    "AlexNet",
+    "BasicBlock",
+    "BatchNorm",
+    "Bottleneck",
+    "Conv2d",
+    "PreActBlock",
+    "PreActResNet",
+    "ResNet",
+    "alexnet",
+    "create_model",
+    "list_models",
+    "preact_resnet",
+    "register_model",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+]

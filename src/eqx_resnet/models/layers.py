@@ -1,0 +1,132 @@
+"""The two layers every model is made of: a convolution and a BatchNorm.
+
+Both act on one example, channels first, like `eqx.nn`: batch them with
+`jax.vmap(..., axis_name="batch")`.
+"""
+
+import math
+from collections.abc import Hashable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .ops import conv2d
+
+
+class Conv2d(eqx.Module):
+    """2-D convolution, `(c_in, h, w) -> (c_out, h/s, w/s)`, with symmetric padding.
+
+    Initialised like torchvision's ResNet: He-normal, fan-out mode.
+    """
+
+    weight: Float[Array, "c_out c_in_per_group kh kw"]
+    bias: Float[Array, " c_out"] | None
+    stride: int = eqx.field(static=True)
+    padding: int = eqx.field(static=True)
+    groups: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        *,
+        groups: int = 1,
+        use_bias: bool = False,
+        key: PRNGKeyArray,
+    ):
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+        shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
+        std = math.sqrt(2.0 / (out_channels * kernel_size * kernel_size))
+        self.weight = std * jax.random.normal(key, shape)
+        self.bias = jnp.zeros((out_channels,)) if use_bias else None
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+
+    def __call__(self, x: Float[Array, "c_in h w"]) -> Float[Array, "c_out h_out w_out"]:
+        y = conv2d(x, self.weight, self.stride, self.padding, self.groups)
+        if self.bias is not None:
+            y = y + self.bias[:, None, None].astype(y.dtype)
+        return y
+
+
+class BatchNorm(eqx.Module):
+    """Batch normalisation with PyTorch's semantics, statistics in `eqx.nn.State`.
+
+    Training: normalise with the batch's mean and biased variance, taken over the
+    `vmap` axis `axis_name` and space; update the running mean and the *unbiased*
+    running variance as `running = (1 - momentum) * running + momentum * batch`.
+    Inference (`eqx.nn.inference_mode`): normalise with the running statistics.
+    `momentum=0.1` is PyTorch's default, the same as Flax's and Equinox's 0.9.
+    Statistics are computed in float32 whatever the input dtype (bf16 compute).
+    The state holds exactly `2 * channels` numbers: mean and variance.
+    """
+
+    weight: Float[Array, " c"]
+    bias: Float[Array, " c"]
+    statistics: eqx.nn.StateIndex
+    axis_name: Hashable = eqx.field(static=True)
+    momentum: float = eqx.field(static=True)
+    eps: float = eqx.field(static=True)
+    inference: bool
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        axis_name: Hashable = "batch",
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        zero_init: bool = False,
+        inference: bool = False,
+    ):
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(f"momentum={momentum} must be in (0, 1]; PyTorch's default is 0.1")
+        self.weight = jnp.zeros((channels,)) if zero_init else jnp.ones((channels,))
+        self.bias = jnp.zeros((channels,))
+        self.statistics = eqx.nn.StateIndex((jnp.zeros((channels,)), jnp.ones((channels,))))
+        self.axis_name = axis_name
+        self.momentum = momentum
+        self.eps = eps
+        self.inference = inference
+
+    def __call__(self, x: Float[Array, "c *spatial"], state: eqx.nn.State) -> tuple[Float[Array, "c *spatial"], eqx.nn.State]:
+        running_mean, running_var = state.get(self.statistics)
+        if self.inference:
+            mean, var = running_mean, running_var
+        else:
+            try:
+                batch = lax.psum(1, self.axis_name)
+            except NameError:
+                raise NameError(
+                    f"BatchNorm in training mode takes its statistics over the batch axis {self.axis_name!r}: "
+                    f"call the model as jax.vmap(model, axis_name={self.axis_name!r}, in_axes=(0, None), "
+                    "out_axes=(0, None))(x, state), or switch to evaluation with eqx.nn.inference_mode(model)"
+                ) from None
+            # One pass for E[x] and E[x^2]: a single fused reduction over batch and space.
+            axes = tuple(range(1, x.ndim))
+            xf = x.astype(jnp.float32)
+            mean = lax.pmean(jnp.mean(xf, axes), self.axis_name)
+            mean_sq = lax.pmean(jnp.mean(xf * xf, axes), self.axis_name)
+            var = jnp.maximum(mean_sq - mean * mean, 0.0)
+            n = batch * math.prod(x.shape[1:])
+            unbiased = var * (n / max(n - 1, 1))
+            m = self.momentum
+            state = state.set(
+                self.statistics,
+                (
+                    (1 - m) * running_mean + m * lax.stop_gradient(mean),
+                    (1 - m) * running_var + m * lax.stop_gradient(unbiased),
+                ),
+            )
+        scale = self.weight.astype(jnp.float32) * lax.rsqrt(var + self.eps)
+        shift = self.bias.astype(jnp.float32) - mean * scale
+        expand = (slice(None),) + (None,) * (x.ndim - 1)
+        return x * scale[expand].astype(x.dtype) + shift[expand].astype(x.dtype), state

@@ -1,0 +1,123 @@
+"""The pre-activation ResNet of seed 000 (He et al. 2016, "Identity Mappings"), for MNIST.
+
+A 3x3 stem conv to 16 channels, three stages of three pre-activation blocks
+(16, 32, 64 channels; the first block of stages 2 and 3 halves the size), a
+global mean and a linear head; no final BatchNorm. 271,962 parameters and
+1,344 BatchNorm statistics at the default sizes.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._checks import check_image
+from .layers import BatchNorm, Conv2d
+from .registry import register_model
+
+
+class PreActShortcut(eqx.Module):
+    """BN-ReLU-1x1/2 conv: the projection of a downsampling block. `(c_in, h, w) -> (c_out, h/2, w/2)`."""
+
+    bn: BatchNorm
+    conv: Conv2d
+
+    def __init__(self, in_channels: int, out_channels: int, *, key: PRNGKeyArray):
+        self.bn = BatchNorm(in_channels)
+        self.conv = Conv2d(in_channels, out_channels, 1, 2, key=key)
+
+    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+        x, state = self.bn(x, state)
+        return self.conv(jax.nn.relu(x)), state
+
+
+class PreActBlock(eqx.Module):
+    """BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus the (projected) input. `(c_in, h, w) -> (c_out, h/s, w/s)`."""
+
+    bn1: BatchNorm
+    conv1: Conv2d
+    bn2: BatchNorm
+    conv2: Conv2d
+    shortcut: PreActShortcut | None
+
+    def __init__(self, in_channels: int, out_channels: int, subsample: bool, *, key: PRNGKeyArray):
+        k1, k2, k3 = jax.random.split(key, 3)
+        self.bn1 = BatchNorm(in_channels)
+        self.conv1 = Conv2d(in_channels, out_channels, 3, 2 if subsample else 1, 1, key=k1)
+        self.bn2 = BatchNorm(out_channels)
+        self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1, key=k2)
+        self.shortcut = PreActShortcut(in_channels, out_channels, key=k3) if subsample else None
+
+    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+        z, state = self.bn1(x, state)
+        z = self.conv1(jax.nn.relu(z))
+        z, state = self.bn2(z, state)
+        z = self.conv2(jax.nn.relu(z))
+        if self.shortcut is not None:
+            x, state = self.shortcut(x, state)
+        return z + x, state
+
+
+class PreActResNet(eqx.Module):
+    """Stem conv, stages `layer1`..`layer3` of pre-activation blocks, global mean, linear head."""
+
+    conv: Conv2d
+    layer1: tuple[PreActBlock, ...]
+    layer2: tuple[PreActBlock, ...]
+    layer3: tuple[PreActBlock, ...]
+    fc: eqx.nn.Linear
+    in_channels: int = eqx.field(static=True)
+    image_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        blocks_per_stage: int = 3,
+        image_size: int = 28,
+        key: PRNGKeyArray,
+    ):
+        k_stem, k_fc, *k_stages = jax.random.split(key, 5)
+        self.conv = Conv2d(in_channels, widths[0], 3, 1, 1, key=k_stem)
+        stages, channels = [], widths[0]
+        for i, (width, k) in enumerate(zip(widths, k_stages)):
+            blocks = []
+            for j, kb in enumerate(jax.random.split(k, blocks_per_stage)):
+                blocks.append(PreActBlock(channels, width, subsample=(i > 0 and j == 0), key=kb))
+                channels = width
+            stages.append(tuple(blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = eqx.nn.Linear(channels, num_classes, key=k_fc)
+        self.in_channels = in_channels
+        self.image_size = image_size
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The natural input `(c, h, w)`: MNIST's 28x28 by default."""
+        return (self.in_channels, self.image_size, self.image_size)
+
+    def feature_maps(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
+        """Each stage's output: `{"stem", "layer1", "layer2", "layer3"}` (channels first)."""
+        check_image(x, self.in_channels, type(self).__name__)
+        x = self.conv(x)
+        features = {"stem": x}
+        for name in ("layer1", "layer2", "layer3"):
+            for block in getattr(self, name):
+                x, state = block(x, state)
+            features[name] = x
+        return features, state
+
+    def __call__(
+        self, x: Float[Array, "c h w"], state: eqx.nn.State, *, key: PRNGKeyArray | None = None
+    ) -> tuple[Float[Array, " num_classes"], eqx.nn.State]:
+        """`(c, h, w) -> (num_classes,)` logits. `key` is unused (no dropout), kept for a uniform call."""
+        features, state = self.feature_maps(x, state)
+        return self.fc(jnp.mean(features["layer3"], axis=(1, 2))).astype(jnp.float32), state
+
+
+@register_model
+def preact_resnet(*, key: PRNGKeyArray, **kwargs) -> tuple[PreActResNet, eqx.nn.State]:
+    """Seed 000's PreActResNet: 16/32/64 channels, 3 blocks a stage, 28x28x1 inputs, 10 classes."""
+    return eqx.nn.make_with_state(PreActResNet)(key=key, **kwargs)

@@ -1,0 +1,79 @@
+"""One training step and one evaluation step on a batch, as pure functions.
+
+`jax.jit` them (or scan them over an epoch) where they are used. A batch is
+`images: (n, c, h, w)` float and `labels: (n,)` int; the model is called per
+example under `jax.vmap(..., axis_name="batch")`, so BatchNorm sees the batch.
+"""
+
+from collections.abc import Callable
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+
+Precision = Literal["fp32", "bf16"]
+COMPUTE_DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+
+
+def cast_floating(tree: PyTree, dtype) -> PyTree:
+    """Cast every floating-point array in `tree` to `dtype` (for mixed precision)."""
+    return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
+
+
+def forward(
+    model: eqx.Module,
+    state: eqx.nn.State,
+    images: Float[Array, "n c h w"],
+    *,
+    key: PRNGKeyArray | None = None,
+    precision: Precision = "fp32",
+) -> tuple[Float[Array, "n classes"], eqx.nn.State]:
+    """Batched forward pass. With `bf16`, parameters and activations are cast to bfloat16
+    inside the computation; parameters, gradients and BatchNorm statistics stay float32."""
+    dtype = COMPUTE_DTYPES[precision]
+    if dtype != jnp.float32:
+        model = cast_floating(model, dtype)
+    keys = None if key is None else jax.random.split(key, images.shape[0])
+    batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
+    return batched(images.astype(dtype), state, key=keys)
+
+
+def cross_entropy(logits: Float[Array, "n classes"], labels: Int[Array, " n"], label_smoothing: float = 0.0) -> Float[Array, ""]:
+    """Mean softmax cross-entropy against integer labels, optionally label-smoothed."""
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets).mean()
+
+
+def make_train_step(
+    optimizer: optax.GradientTransformation, *, precision: Precision = "fp32", label_smoothing: float = 0.0
+) -> Callable:
+    """`train_step(model, state, opt_state, images, labels, key) -> (model, state, opt_state, metrics)`.
+
+    `metrics` holds the batch's mean `loss` and its number of `correct` predictions.
+    """
+
+    def train_step(model, state, opt_state, images, labels, key):
+        def loss_fn(model):
+            logits, new_state = forward(model, state, images, key=key, precision=precision)
+            return cross_entropy(logits, labels, label_smoothing), (new_state, logits)
+
+        (loss, (state_out, logits)), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
+        params = eqx.filter(model, eqx.is_inexact_array)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        model = eqx.apply_updates(model, updates)
+        correct = jnp.sum(jnp.argmax(logits, -1) == labels)
+        return model, state_out, opt_state, {"loss": loss, "correct": correct}
+
+    return train_step
+
+
+def eval_step(
+    model: eqx.Module, state: eqx.nn.State, images: Float[Array, "n c h w"], labels: Int[Array, " n"], *, precision: Precision = "fp32"
+) -> dict[str, Array]:
+    """Summed loss and number of correct predictions of a model in inference mode."""
+    logits, _ = forward(eqx.nn.inference_mode(model), state, images, precision=precision)
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return {"loss_sum": jnp.sum(losses), "correct": jnp.sum(jnp.argmax(logits, -1) == labels)}

@@ -1,0 +1,326 @@
+"""`load_dataset` on the shipped MNIST and on small files in the real formats; all offline."""
+
+import gzip
+import io
+import pickle
+import re
+import struct
+import tarfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pooch
+import pytest
+import requests
+
+from eqx_resnet.data import DATASETS, DatasetError, dataset_info, load_dataset, normalize
+from eqx_resnet.data import datasets
+
+REPO_DATA = Path(__file__).parents[1] / "data"
+IDX_NAMES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_split(directory: Path, split: str, images, labels, *, compress=True) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, array in zip(IDX_NAMES[split], (images, labels)):
+        path = directory / (f"{name}.gz" if compress else name)
+        path.write_bytes(gzip.compress(idx_bytes(array)) if compress else idx_bytes(array))
+        paths.append(path)
+    return paths
+
+
+def random_split(n: int, seed: int = 0, shape=(28, 28)):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+    return images, rng.integers(0, 10, n).astype(np.uint8)
+
+
+@pytest.fixture
+def small_sizes(monkeypatch):
+    """Let tiny test files stand for full splits."""
+    sizes = {"train": 10, "test": 4}
+    for name in DATASETS:
+        monkeypatch.setitem(datasets.SPLIT_SIZES, name, sizes)
+    return sizes
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """pooch.retrieve fails as it does offline, and records its calls."""
+    calls = []
+
+    def retrieve(url, **kwargs):
+        calls.append(url)
+        raise requests.exceptions.ConnectionError(f"Failed to resolve host for {url}")
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+    return calls
+
+
+# --- the shipped MNIST -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return {split: load_dataset("mnist", split, REPO_DATA, download=False)
+            for split in ("train", "test")}
+
+
+def test_real_mnist(mnist):
+    for split, n in (("train", 60_000), ("test", 10_000)):
+        ds = mnist[split]
+        assert ds.images.shape == (n, 1, 28, 28) and ds.images.dtype == np.uint8
+        assert ds.labels.shape == (n,) and ds.labels.dtype == np.int32
+        assert ds.info is DATASETS["mnist"]
+        counts = np.bincount(ds.labels, minlength=10)
+        assert len(counts) == 10 and counts.min() > 0.08 * n and counts.max() < 0.12 * n
+        assert ds.images.min() == 0 and ds.images.max() == 255
+    # Canonical first labels of MNIST train and test.
+    assert mnist["train"].labels[:5].tolist() == [5, 0, 4, 1, 9]
+    assert mnist["test"].labels[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_normalize_standardises_mnist(mnist):
+    x = normalize(mnist["train"].images, mnist["train"].info)
+    assert x.dtype == jnp.float32 and x.shape == (60_000, 1, 28, 28)
+    assert abs(float(x.mean())) < 0.01 and abs(float(x.std()) - 1) < 0.01
+
+
+def test_normalize_per_channel_and_under_jit():
+    info = dataset_info("cifar10")
+    images = np.stack([np.full((32, 32), v, np.uint8) for v in (0, 128, 255)])[None]
+    expected = [(v / 255 - m) / s for v, m, s in zip((0, 128, 255), info.mean, info.std)]
+    jitted = jax.jit(normalize, static_argnums=1)(jnp.asarray(images), info)
+    for out in (normalize(images, info), jitted):
+        np.testing.assert_allclose(out[0, :, 5, 7], expected, rtol=1e-5)
+    with pytest.raises(DatasetError, match="3 channel"):
+        normalize(np.zeros((2, 1, 32, 32), np.uint8), info)
+
+
+def test_registry():
+    assert set(DATASETS) == {"mnist", "fashion-mnist", "cifar10"}
+    for name, info in DATASETS.items():
+        assert info.name == name and info.num_classes == len(info.classes) == 10
+        assert len(info.mean) == len(info.std) == info.image_shape[0]
+    with pytest.raises(DatasetError, match="known datasets: mnist, fashion-mnist, cifar10"):
+        dataset_info("imagenet")
+    with pytest.raises(DatasetError, match="'validation'"):
+        load_dataset("mnist", "validation", REPO_DATA)
+
+
+def test_dataset_checks_its_arrays():
+    info = DATASETS["mnist"]
+    with pytest.raises(DatasetError, match="uint8"):
+        datasets.Dataset(np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int32), info)
+    with pytest.raises(DatasetError, match="int32"):
+        datasets.Dataset(np.zeros((2, 1, 28, 28), np.uint8), np.zeros(3, np.int32), info)
+
+
+# --- small files in the real formats ------------------------------------------------
+
+
+def test_fashion_mnist_from_local_files(tmp_path, small_sizes, no_network):
+    train = random_split(10, seed=1)
+    test = random_split(4, seed=2)
+    write_idx_split(tmp_path / "fashion-mnist", "train", *train)
+    write_idx_split(tmp_path / "fashion-mnist", "test", *test, compress=False)
+    for split, (images, labels) in (("train", train), ("test", test)):
+        ds = load_dataset("fashion-mnist", split, tmp_path, download=False)
+        np.testing.assert_array_equal(ds.images[:, 0], images)
+        np.testing.assert_array_equal(ds.labels, labels)
+        assert ds.images.shape == (len(labels), 1, 28, 28) and ds.labels.dtype == np.int32
+        assert ds.info.classes[0] == "T-shirt/top"
+    assert no_network == []
+
+
+def cifar_batch(n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"labels": [int(y) for y in rng.integers(0, 10, n)]}
+
+
+def cifar_members(train_per_batch: int = 2, test: int = 4) -> dict[str, dict]:
+    members = {f"data_batch_{i}": cifar_batch(train_per_batch, i) for i in range(1, 6)}
+    return members | {"test_batch": cifar_batch(test, 9)}
+
+
+def write_cifar_tar(path: Path, members: dict[str, dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, batch in members.items():
+            data = pickle.dumps(batch, protocol=2)
+            entry = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+
+
+def check_cifar(ds, members, split):
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    data = np.concatenate([members[n][b"data"] for n in names])
+    labels = sum((members[n][b"labels"] for n in names), [])
+    assert ds.images.shape == (len(labels), 3, 32, 32) and ds.images.dtype == np.uint8
+    np.testing.assert_array_equal(ds.images.reshape(len(labels), -1), data)
+    assert ds.labels.tolist() == labels and ds.labels.dtype == np.int32
+
+
+def test_cifar10_from_archive_then_folder(tmp_path, small_sizes, no_network):
+    members = cifar_members()
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    write_cifar_tar(archive, members)
+    check_cifar(load_dataset("cifar10", "train", tmp_path, download=False), members, "train")
+    assert (tmp_path / "cifar10" / "cifar-10-batches-py" / "test_batch").is_file()
+    archive.unlink()  # the test split now comes from the extracted folder alone
+    check_cifar(load_dataset("cifar10", "test", tmp_path, download=False), members, "test")
+    assert no_network == []
+
+
+def test_cifar10_incomplete_folder(tmp_path, small_sizes):
+    root = tmp_path / "cifar10" / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    (root / "test_batch").write_bytes(pickle.dumps(cifar_batch(4, 0)))
+    with pytest.raises(DatasetError, match=r"missing data_batch_1, .*data_batch_5") as info:
+        load_dataset("cifar10", "train", tmp_path, download=False)
+    assert str(root) in str(info.value)
+
+
+def test_cifar10_wrong_split_size(tmp_path, small_sizes):
+    write_cifar_tar(tmp_path / "cifar10" / "cifar-10-python.tar.gz", cifar_members(test=3))
+    with pytest.raises(DatasetError, match="hold 3 examples, but the cifar10 test split has 4"):
+        load_dataset("cifar10", "test", tmp_path, download=False)
+
+
+# --- corrupt local files --------------------------------------------------------------
+
+
+def test_label_out_of_range(tmp_path, small_sizes):
+    images, labels = random_split(4)
+    labels[2] = 10
+    _, label_path = write_idx_split(tmp_path / "fashion-mnist", "test", images, labels)
+    with pytest.raises(DatasetError, match=re.escape(f"{label_path}: label 10 out of range")):
+        load_dataset("fashion-mnist", "test", tmp_path, download=False)
+
+
+def test_image_label_count_mismatch(tmp_path, small_sizes):
+    images, labels = random_split(4)
+    image_path, label_path = write_idx_split(tmp_path / "fashion-mnist", "test", images, labels[:3])
+    with pytest.raises(DatasetError, match="4 images but .* 3 labels") as info:
+        load_dataset("fashion-mnist", "test", tmp_path, download=False)
+    assert str(image_path) in str(info.value) and str(label_path) in str(info.value)
+
+
+def test_short_split_is_an_error(tmp_path, small_sizes):
+    image_path, _ = write_idx_split(tmp_path / "fashion-mnist", "test", *random_split(3))
+    message = "3 examples, but the fashion-mnist test split has 4"
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset("fashion-mnist", "test", tmp_path, download=False)
+    assert str(image_path) in str(info.value)
+
+
+def test_swapped_files(tmp_path, small_sizes):
+    images, labels = random_split(4)
+    image_path, _ = write_idx_split(tmp_path / "fashion-mnist", "test", labels, labels)
+    with pytest.raises(DatasetError, match=re.escape(f"{image_path}: expected 28x28 images")):
+        load_dataset("fashion-mnist", "test", tmp_path, download=False)
+
+
+def test_mnist_content_hash_is_checked(tmp_path, small_sizes):
+    # Structurally valid, but not the canonical MNIST bytes.
+    image_path, _ = write_idx_split(tmp_path / "mnist", "test", *random_split(4))
+    message = f"{image_path}: decompressed content has SHA-256"
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        load_dataset("mnist", "test", tmp_path, download=False)
+
+
+# --- missing files and downloads -------------------------------------------------------
+
+
+def test_missing_files_without_download(tmp_path, no_network):
+    with pytest.raises(DatasetError) as info:
+        load_dataset("mnist", "train", tmp_path, download=False)
+    message = str(info.value)
+    for name in IDX_NAMES["train"]:
+        assert f"{name}.gz" in message
+        assert f"https://ossci-datasets.s3.amazonaws.com/mnist/{name}.gz" in message
+    assert str((tmp_path / "mnist").resolve()) in message and "--data-dir" in message
+    assert "downloading is disabled" in message
+    assert no_network == []
+
+
+@pytest.mark.parametrize("name", ["fashion-mnist", "cifar10"])
+def test_missing_files_and_no_network(tmp_path, no_network, name):
+    with pytest.raises(DatasetError) as info:
+        load_dataset(name, "test", tmp_path)
+    message = str(info.value)
+    assert no_network and all(url in message for url in no_network)
+    expected = ["cifar-10-python.tar.gz"] if name == "cifar10" else [
+        f"{n}.gz" for n in IDX_NAMES["test"]]
+    assert all(f in message for f in expected)
+    assert str((tmp_path / name).resolve()) in message
+    assert "ConnectionError" in message and "check the network" in message
+    assert "--data-dir" in message
+
+
+def test_hash_mismatch(tmp_path, monkeypatch):
+    expected = datasets._DOWNLOAD_SHA256["fashion-mnist"]["t10k-images-idx3-ubyte.gz"]
+
+    def retrieve(url, known_hash, fname, path, progressbar):
+        # The message pooch 1.x raises, with the file already deleted.
+        raise ValueError(
+            f"SHA256 hash of downloaded file ({fname}) does not match the known hash: "
+            f"expected {known_hash.split(':')[1]} but got {'ab' * 32}. Deleted download for "
+            "safety. The downloaded file may have been corrupted or the known hash may be outdated."
+        )
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("fashion-mnist", "test", tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "fashion-mnist" / "t10k-images-idx3-ubyte.gz") in message
+    assert expected in message and "ab" * 32 in message and "Delete" in message
+
+
+def test_download_fetches_only_missing_files(tmp_path, monkeypatch, small_sizes):
+    images, labels = random_split(4)
+    directory = tmp_path / "fashion-mnist"
+    served = {"t10k-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(labels))}
+    write_idx_split(directory, "test", images, labels)
+    (directory / "t10k-labels-idx1-ubyte.gz").unlink()
+    calls = []
+
+    def retrieve(url, known_hash, fname, path, progressbar):
+        calls.append((url, known_hash, fname, Path(path), progressbar))
+        (Path(path) / fname).write_bytes(served[fname])
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+    ds = load_dataset("fashion-mnist", "test", tmp_path)
+    np.testing.assert_array_equal(ds.labels, labels)
+    sha = datasets._DOWNLOAD_SHA256["fashion-mnist"]["t10k-labels-idx1-ubyte.gz"]
+    assert calls == [(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
+        f"sha256:{sha}", "t10k-labels-idx1-ubyte.gz", directory, False,
+    )]
+
+
+def test_download_and_extract_cifar(tmp_path, monkeypatch, small_sizes):
+    members = cifar_members()
+
+    def retrieve(url, known_hash, fname, path, progressbar):
+        assert url == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+        assert known_hash == "sha256:" + datasets._DOWNLOAD_SHA256["cifar10"][fname]
+        write_cifar_tar(Path(path) / fname, members)
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+    check_cifar(load_dataset("cifar10", "train", tmp_path), members, "train")
