@@ -6,6 +6,8 @@ global mean and a linear head; no final BatchNorm. 271,962 parameters and
 1,344 BatchNorm statistics at the default sizes.
 """
 
+from collections.abc import Sequence
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -74,7 +76,7 @@ class PreActResNet(eqx.Module):
         *,
         num_classes: int = 10,
         in_channels: int = 1,
-        widths: tuple[int, int, int] = (16, 32, 64),
+        widths: Sequence[int] = (16, 32, 64),
         blocks_per_stage: int = 3,
         image_size: int = 28,
         key: PRNGKeyArray,

@@ -12,7 +12,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 Precision = Literal["fp32", "bf16"]
 COMPUTE_DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
@@ -71,9 +71,21 @@ def make_train_step(
 
 
 def eval_step(
-    model: eqx.Module, state: eqx.nn.State, images: Float[Array, "n c h w"], labels: Int[Array, " n"], *, precision: Precision = "fp32"
+    model: eqx.Module,
+    state: eqx.nn.State,
+    images: Float[Array, "n c h w"],
+    labels: Int[Array, " n"],
+    *,
+    precision: Precision = "fp32",
+    mask: Bool[Array, " n"] | None = None,
 ) -> dict[str, Array]:
-    """Summed loss and number of correct predictions of a model in inference mode."""
+    """Summed loss and number of correct predictions of a model in inference mode.
+
+    `mask` leaves out padding rows (a last, partial batch padded to full size).
+    """
     logits, _ = forward(eqx.nn.inference_mode(model), state, images, precision=precision)
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return {"loss_sum": jnp.sum(losses), "correct": jnp.sum(jnp.argmax(logits, -1) == labels)}
+    hits = jnp.argmax(logits, -1) == labels
+    if mask is not None:
+        losses, hits = jnp.where(mask, losses, 0.0), hits & mask
+    return {"loss_sum": jnp.sum(losses), "correct": jnp.sum(hits)}

@@ -1,0 +1,52 @@
+"""The optimiser of a run: an optax chain built from its config."""
+
+import optax
+
+from .config import TrainConfig
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
+    """The learning rate at each optimiser step, warm-up included.
+
+    `step` is seed 004's StepLR: multiply by `gamma` every `step_size` epochs.
+    `onecycle` warms up over the first 30% of training and anneals to ~0.
+    """
+    total = config.epochs * steps_per_epoch
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        return optax.cosine_onecycle_schedule(total, config.lr)
+    if config.schedule == "constant":
+        main = optax.constant_schedule(config.lr)
+    elif config.schedule == "cosine":
+        main = optax.cosine_decay_schedule(config.lr, max(total - warmup, 1))
+    elif config.schedule == "step":
+        boundaries = {e * steps_per_epoch - warmup: config.gamma for e in range(config.step_size, config.epochs, config.step_size)}
+        main = optax.piecewise_constant_schedule(config.lr, {b: g for b, g in boundaries.items() if b > 0})
+    else:
+        raise ValueError(f"unknown schedule {config.schedule!r}: choose constant, cosine, step or onecycle")
+    if warmup == 0:
+        return main
+    return optax.join_schedules([optax.linear_schedule(0.0, config.lr, warmup), main], [warmup])
+
+
+def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """Gradient clipping (optional), then Adam / AdamW / SGD with the schedule.
+
+    `adam` adds `weight_decay` to the gradient (L2, as torch.optim.Adam does); `adamw`
+    decouples it; `sgd` uses (Nesterov) momentum and L2 weight decay.
+    """
+    lr = learning_rate_schedule(config, steps_per_epoch)
+    if config.optimizer == "adam":
+        opt = optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(lr))
+    elif config.optimizer == "adamw":
+        opt = optax.adamw(lr, weight_decay=config.weight_decay)
+    elif config.optimizer == "sgd":
+        opt = optax.chain(
+            optax.add_decayed_weights(config.weight_decay),
+            optax.sgd(lr, momentum=config.momentum, nesterov=config.nesterov),
+        )
+    else:
+        raise ValueError(f"unknown optimizer {config.optimizer!r}: choose adam, adamw or sgd")
+    if config.clip_norm is not None:
+        opt = optax.chain(optax.clip_by_global_norm(config.clip_norm), opt)
+    return opt

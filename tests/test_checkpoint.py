@@ -1,0 +1,331 @@
+"""Checkpoints: bit-identical round trips, crash-safe replacement, and clear errors."""
+
+import hashlib
+import json
+import os
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import eqx_resnet
+from eqx_resnet.training import checkpoint
+from eqx_resnet.training.checkpoint import CheckpointError, load_checkpoint, load_into, read_metadata, save_checkpoint
+
+METADATA = {
+    "model": "preact_resnet",
+    "model_options": {"num_classes": 10, "in_channels": 1},
+    "dataset": "mnist",
+    "epoch": 3,
+    "step": 1407,
+    "metrics": {"test_accuracy": 0.9912, "loss": [0.31, 0.12, 0.07]},
+    "rng": jax.random.key_data(jax.random.key(7)).tolist(),
+    "optimizer": {"name": "adam", "lr": 1e-3},
+}
+OPTIMIZER = optax.adam(1e-3)
+
+
+@eqx.filter_jit
+def logits(model, state, images):
+    batched = jax.vmap(eqx.nn.inference_mode(model), axis_name="batch", in_axes=(0, None), out_axes=(0, None))
+    return batched(images, state)[0]
+
+
+@eqx.filter_jit
+def adam_step(model, grads):
+    params = eqx.filter(model, eqx.is_inexact_array)
+    updates, opt_state = OPTIMIZER.update(grads, OPTIMIZER.init(params), params)
+    return eqx.apply_updates(model, updates), opt_state
+
+
+def build(name, seed=0, **options):
+    """`create_model(name, **options)` with random arrays from NumPy: eager `jax.random` init
+    compiles once per distinct shape, about a second each on a busy CPU."""
+    rng = np.random.default_rng(seed)
+
+    def fill(x):
+        if not isinstance(x, jax.ShapeDtypeStruct):
+            return x
+        if len(x.shape) > 1:  # weights, fan-in scaled
+            return jnp.asarray(rng.standard_normal(x.shape) / np.sqrt(np.prod(x.shape[1:])), x.dtype)
+        return jnp.asarray(rng.uniform(0.5, 1.5, x.shape), x.dtype)  # biases, BatchNorm affine and statistics
+
+    return jax.tree.map(fill, eqx.filter_eval_shape(eqx_resnet.create_model, name, key=jax.random.key(0), **options))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A preact_resnet after one Adam update: `(model, state, opt_state)`."""
+    model, state = build("preact_resnet", seed=1, **METADATA["model_options"])
+    grads = build("preact_resnet", seed=2, **METADATA["model_options"])[0]
+    model, opt_state = adam_step(model, eqx.filter(grads, eqx.is_inexact_array))
+    return model, state, opt_state
+
+
+def opt_state_like():
+    """The optimiser state's structure, as a fresh run would get it: `jax.ShapeDtypeStruct`s."""
+
+    def init():
+        model, _ = eqx_resnet.create_model("preact_resnet", key=jax.random.key(0), **METADATA["model_options"])
+        return OPTIMIZER.init(eqx.filter(model, eqx.is_inexact_array))
+
+    return eqx.filter_eval_shape(init)
+
+
+def assert_trees_equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(leaves_a) == len(leaves_b) > 0
+    for x, y in zip(leaves_a, leaves_b):
+        assert np.asarray(x).dtype == np.asarray(y).dtype
+        assert np.array_equal(x, y)
+
+
+def temp_dirs(directory):
+    return [p.name for p in directory.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_round_trip_is_bit_identical(tmp_path, trained):
+    model, state, opt_state = trained
+    path = save_checkpoint(tmp_path / "run" / "last", model, state, opt_state, metadata=METADATA)
+    assert path == tmp_path / "run" / "last"
+    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.eqx", "opt_state.eqx"]
+
+    loaded, loaded_state, metadata, loaded_opt = load_checkpoint(path, opt_state_like=opt_state_like())
+    assert_trees_equal(loaded, model)
+    assert_trees_equal(loaded_state, state)
+    assert_trees_equal(loaded_opt, opt_state)
+    assert int(loaded_opt[0].count) == 1 and float(jnp.abs(loaded_opt[0].mu.fc.weight).sum()) > 0
+
+    hashes = {name: hashlib.sha256((path / name).read_bytes()).hexdigest() for name in ("model.eqx", "opt_state.eqx")}
+    assert metadata == {**METADATA, "format": 1, "eqx_resnet_version": eqx_resnet.__version__, "sha256": hashes}
+    assert read_metadata(path) == metadata
+    assert len(load_checkpoint(path)) == 3
+
+
+def test_loaded_model_gives_the_same_logits(tmp_path, trained):
+    model, state, _ = trained
+    save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    loaded, loaded_state, _ = load_checkpoint(tmp_path / "last")
+    images = jax.random.normal(jax.random.key(4), (4, 1, 28, 28))
+    expected = logits(model, state, images)
+    assert expected.shape == (4, 10) and np.isfinite(expected).all() and np.ptp(expected) > 0
+    np.testing.assert_array_equal(logits(loaded, loaded_state, images), expected)
+
+
+def test_load_into_a_matching_model(tmp_path, trained):
+    model, state, _ = trained
+    save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    fresh, fresh_state = build("preact_resnet", seed=9, **METADATA["model_options"])
+    loaded, loaded_state, metadata = load_into(tmp_path / "last", fresh, fresh_state)
+    assert_trees_equal((loaded, loaded_state), (model, state))
+    assert metadata["epoch"] == 3
+
+
+def test_saving_again_replaces_the_checkpoint(tmp_path, trained):
+    model, state, opt_state = trained
+    path = tmp_path / "last"
+    save_checkpoint(path, model, state, opt_state, metadata=METADATA)
+    newer = eqx.tree_at(lambda m: m.fc.bias, model, model.fc.bias + 1.0)
+    save_checkpoint(path, newer, state, metadata={**METADATA, "epoch": 4})
+    loaded, _, metadata = load_checkpoint(path)
+    np.testing.assert_array_equal(loaded.fc.bias, model.fc.bias + 1.0)
+    assert metadata["epoch"] == 4 and set(metadata["sha256"]) == {"model.eqx"}
+    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.eqx"]
+    assert [p.name for p in tmp_path.iterdir()] == ["last"]
+
+
+@pytest.mark.parametrize("failing_call", [1, 2])
+def test_failed_write_keeps_the_previous_checkpoint(tmp_path, trained, monkeypatch, failing_call):
+    model, state, opt_state = trained
+    path = tmp_path / "last"
+    save_checkpoint(path, model, state, opt_state, metadata=METADATA)
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    calls, serialise = [], eqx.tree_serialise_leaves
+
+    def crash_midway(file, tree):
+        calls.append(1)
+        if len(calls) == failing_call:
+            file.write(b"\x93NUMPY half an array")
+            raise RuntimeError("disk full")
+        serialise(file, tree)
+
+    monkeypatch.setattr(eqx, "tree_serialise_leaves", crash_midway)
+    newer = eqx.tree_at(lambda m: m.fc.bias, model, model.fc.bias + 1.0)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_checkpoint(path, newer, state, opt_state, metadata={**METADATA, "epoch": 4})
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    assert temp_dirs(tmp_path) == []
+    loaded, _, metadata = load_checkpoint(path)
+    assert metadata["epoch"] == 3
+    assert_trees_equal(loaded, model)
+
+
+def test_unserialisable_metadata_writes_nothing(tmp_path, trained):
+    model, state, _ = trained
+    save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    with pytest.raises(CheckpointError, match="not JSON-serialisable.*float"):
+        save_checkpoint(tmp_path / "last", model, state, metadata={**METADATA, "epoch": 4, "loss": jnp.float32(0.5)})
+    assert read_metadata(tmp_path / "last")["epoch"] == 3
+    assert temp_dirs(tmp_path) == []
+
+
+def test_failed_rename_restores_the_previous_checkpoint(tmp_path, trained, monkeypatch):
+    model, state, _ = trained
+    path = tmp_path / "last"
+    save_checkpoint(path, model, state, metadata=METADATA)
+    renames, rename = [], os.rename
+
+    def second_rename_fails(src, dst):
+        renames.append((src, dst))
+        if len(renames) == 2:
+            raise OSError("I/O error")
+        rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "rename", second_rename_fails)
+    with pytest.raises(OSError, match="I/O error"):
+        save_checkpoint(path, model, state, metadata={**METADATA, "epoch": 4})
+    monkeypatch.undo()
+    assert read_metadata(path)["epoch"] == 3
+    assert temp_dirs(tmp_path) == []
+
+
+def test_crash_between_renames_is_explained(tmp_path, trained, monkeypatch):
+    model, state, _ = trained
+    path = tmp_path / "last"
+    save_checkpoint(path, model, state, metadata=METADATA)
+    renames, rename = [], os.rename
+
+    def power_cut_after_first_rename(src, dst):
+        renames.append((src, dst))
+        if len(renames) > 1:
+            raise OSError("power cut")
+        rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "rename", power_cut_after_first_rename)
+    with pytest.raises(OSError, match="power cut"):
+        save_checkpoint(path, model, state, metadata={**METADATA, "epoch": 4})
+    monkeypatch.undo()
+    assert not path.exists()
+    [aside] = [tmp_path / name for name in temp_dirs(tmp_path)]
+    with pytest.raises(CheckpointError, match=f"previous checkpoint in {aside}: rename it to {path}"):
+        load_checkpoint(path)
+    os.rename(aside, path)
+    assert read_metadata(path)["epoch"] == 3
+
+
+def test_refuses_to_overwrite_a_directory_that_is_not_a_checkpoint(tmp_path, trained):
+    model, state, _ = trained
+    (tmp_path / "log.csv").write_text("epoch,loss\n")
+    with pytest.raises(CheckpointError, match="refusing to overwrite"):
+        save_checkpoint(tmp_path, model, state, metadata=METADATA)
+    assert [p.name for p in tmp_path.iterdir()] == ["log.csv"]
+
+
+def test_metadata_must_describe_the_saved_model(tmp_path, trained):
+    model, state, _ = trained
+    with pytest.raises(CheckpointError, match="lacks 'model_options'"):
+        save_checkpoint(tmp_path / "last", model, state, metadata={"model": "preact_resnet"})
+    wrong = {**METADATA, "model_options": {"num_classes": 5, "in_channels": 1}}
+    difference = r"model\.fc\.weight float32\[5, 64\] \(described\) vs model\.fc\.weight float32\[10, 64\] \(given\)"
+    with pytest.raises(CheckpointError, match=difference):
+        save_checkpoint(tmp_path / "last", model, state, metadata=wrong)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_into_another_model_names_both(tmp_path, trained):
+    model, state, _ = trained
+    save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    resnet, resnet_state = build("resnet18", stem="cifar", num_classes=10)
+    with pytest.raises(CheckpointError) as error:
+        load_into(tmp_path / "last", resnet, resnet_state)
+    message = str(error.value)
+    assert "'preact_resnet'" in message and "{'num_classes': 10, 'in_channels': 1}" in message
+    assert "given model is ResNet" in message and "first difference at leaf 0" in message
+
+
+def test_load_into_other_num_classes_names_the_leaf(tmp_path, trained):
+    model, state, _ = trained
+    save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    other, other_state = build("preact_resnet", num_classes=5, in_channels=1)
+    difference = r"model\.fc\.weight float32\[10, 64\] \(described\) vs model\.fc\.weight float32\[5, 64\] \(given\)"
+    with pytest.raises(CheckpointError, match=difference):
+        load_into(tmp_path / "last", other, other_state)
+
+
+def test_corrupt_array_file_fails_the_hash(tmp_path, trained):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    data = bytearray((path / "model.eqx").read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = bytes(b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 8])
+    (path / "model.eqx").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"model\.eqx is corrupt: its SHA-256 .* re-run from `best/` or retrain"):
+        load_checkpoint(path)
+
+
+def test_truncated_array_file_without_hash(tmp_path, trained):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    (path / "model.eqx").write_bytes((path / "model.eqx").read_bytes()[:-1000])
+    metadata = json.loads((path / "metadata.json").read_text())
+    del metadata["sha256"]["model.eqx"]
+    (path / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match=r"model\.eqx cannot be read .* truncated or corrupt"):
+        load_checkpoint(path)
+
+
+def test_optimiser_state_errors(tmp_path, trained):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    with pytest.raises(CheckpointError, match=r"opt_state\.eqx is missing.*load without opt_state_like"):
+        load_checkpoint(path, opt_state_like=opt_state_like())
+    save_checkpoint(path, model, state, trained[2], metadata=METADATA)
+    sgd_state = optax.sgd(0.1).init(eqx.filter(model, eqx.is_inexact_array))
+    with pytest.raises(CheckpointError, match=r"opt_state\.eqx has \d+ bytes left over"):
+        load_checkpoint(path, opt_state_like=sgd_state)
+
+
+def test_missing_checkpoint_lists_the_run_directory(tmp_path, trained):
+    model, state, _ = trained
+    save_checkpoint(tmp_path / "best", model, state, metadata=METADATA)
+    (tmp_path / "log.csv").write_text("")
+    with pytest.raises(CheckpointError, match=r"no checkpoint at .*lst: it does not exist; .* holds: best/, log\.csv"):
+        load_checkpoint(tmp_path / "lst")
+    with pytest.raises(CheckpointError, match="nor does"):
+        read_metadata(tmp_path / "nowhere" / "last")
+    with pytest.raises(CheckpointError, match="is not a directory"):
+        load_checkpoint(tmp_path / "log.csv")
+
+
+def test_missing_files(tmp_path, trained):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    (path / "model.eqx").unlink()
+    with pytest.raises(CheckpointError, match=r"model\.eqx is missing"):
+        load_checkpoint(path)
+    (path / "metadata.json").unlink()
+    with pytest.raises(CheckpointError, match=r"metadata\.json is missing"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('{"model": "preact_resnet",', r"metadata\.json is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"model": "preact_resnet", "format": 1}', r"lacks the keys \['model_options'\]"),
+        ('{"model": "preact_resnet", "model_options": {}, "format": 2}', "has format 2"),
+        ('{"model": "resnet9000", "model_options": {}, "format": 1}', r"unknown model 'resnet9000'; known .*preact_resnet.*resnet18"),
+        ('{"model": "preact_resnet", "model_options": {"depth": 9}, "format": 1}', r"fails \(TypeError.*fix 'model_options'"),
+    ],
+)
+def test_bad_metadata(tmp_path, trained, text, match):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    (path / "metadata.json").write_text(text)
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(path)
