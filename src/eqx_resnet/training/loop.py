@@ -22,12 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..data import AUGMENTATIONS, Dataset, load_dataset, normalize, resize
+from ..data import AUGMENTATIONS, Dataset, load_dataset
 from ..models import create_model
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .config import TrainConfig, device_kind, with_defaults
+from .evaluate import make_evaluator, prepare
 from .optim import build_optimizer, learning_rate_schedule
-from .step import eval_step, make_train_step
+from .step import make_train_step
 
 CALLS_PER_EPOCH = 20
 
@@ -61,16 +62,6 @@ def _put_on_device(data: Dataset, limit: int | None, seed: int) -> tuple[jax.Arr
         keep = np.sort(np.random.default_rng(seed).permutation(len(labels))[:limit])
         images, labels = images[keep], labels[keep]
     return jnp.asarray(images), jnp.asarray(labels)
-
-
-def _prepare(images, info, image_size, *, key=None, augment=None):
-    """uint8 `(n, c, h, w)` -> augmented, resized, normalised float32."""
-    x = images.astype(jnp.float32)
-    if augment is not None:
-        x = augment(key, x)
-    if image_size is not None and image_size != x.shape[-1]:
-        x = resize(x, image_size)
-    return normalize(x, info)
 
 
 def train(config: TrainConfig, run_dir: str | Path, *, data_dir: str | Path = "data", resume: bool = False,
@@ -129,7 +120,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, data_dir: str | Path = "d
             i = first + j
             idx = lax.dynamic_slice_in_dim(order, i * batch, batch)
             k_aug, k_step = jax.random.split(jax.random.fold_in(key, i))
-            x = _prepare(x_train[idx], info, config.image_size, key=k_aug, augment=augment)
+            x = prepare(x_train[idx], info, config.image_size, key=k_aug, augment=augment)
             m, state, opt_state, metrics = train_step(eqx.combine(params, static), state, opt_state, x, y_train[idx], k_step)
             params = eqx.filter(m, eqx.is_array)
             return params, state, opt_state, loss_sum + metrics["loss"], correct + metrics["correct"]
@@ -138,21 +129,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, data_dir: str | Path = "d
         # Even a one-step fori_loop stays an XLA while loop, which the CPU backend runs slowly.
         return body(0, init) if chunk == 1 else lax.fori_loop(0, chunk, body, init)
 
-    eval_batch = min(config.eval_batch_size, int(y_test.shape[0]))
-    pad = -len(y_test) % eval_batch
-    x_eval = jnp.concatenate([x_test, jnp.zeros((pad, *x_test.shape[1:]), x_test.dtype)])
-    y_eval = jnp.concatenate([y_test, jnp.zeros((pad,), y_test.dtype)])
-    valid = jnp.arange(len(y_eval)) < len(y_test)
-
-    @eqx.filter_jit
-    def evaluate_batch(params, state, i):
-        sl = lambda a: lax.dynamic_slice_in_dim(a, i * eval_batch, eval_batch)
-        x = _prepare(sl(x_eval), info, config.image_size)
-        return eval_step(eqx.combine(params, static), state, x, sl(y_eval), precision=config.precision, mask=sl(valid))
-
-    def evaluate(params, state) -> tuple[float, int]:
-        sums = [evaluate_batch(params, state, jnp.int32(i)) for i in range(len(y_eval) // eval_batch)]
-        return sum(float(s["loss_sum"]) for s in sums), sum(int(s["correct"]) for s in sums)
+    evaluate = make_evaluator(
+        x_test, y_test, info, image_size=config.image_size, precision=config.precision, batch_size=config.eval_batch_size
+    )
 
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics_file = run_dir / "metrics.jsonl"
@@ -182,14 +161,13 @@ def train(config: TrainConfig, run_dir: str | Path, *, data_dir: str | Path = "d
             if on_progress:
                 on_progress({"event": "steps", "epoch": epoch, "step": stop, "steps": steps_per_epoch, "loss": loss_sum / stop})
         train_time = time.perf_counter() - t0
-        test_loss_sum, test_correct = evaluate(params, state)
+        test = evaluate(eqx.combine(params, static), state)
         n_seen = steps_per_epoch * batch
         row = {
             "epoch": epoch,
             "train_loss": loss_sum / steps_per_epoch,
             "train_acc": correct / n_seen,
-            "test_loss": test_loss_sum / len(y_test),
-            "test_acc": test_correct / len(y_test),
+            **test,
             "lr": float(lr_at(epoch * steps_per_epoch - 1)),
             "images_per_s": n_seen / train_time,
             "epoch_time_s": time.perf_counter() - t0,
