@@ -26,17 +26,37 @@ from .models import (
     resnext50_32x4d,
     wide_resnet50_2,
 )
-from .parameters import count_batch_stats, count_parameters
-from .training.step import cross_entropy, eval_step, forward, make_train_step
+from .data import DATASETS, Dataset, DatasetError, DatasetInfo, load_dataset, normalize
+from .parameters import count_batch_stats, count_parameters, trainable_filter
+from .summary import format_summary, summarize
+from .training import (
+    CheckpointError,
+    TrainConfig,
+    TrainingError,
+    cross_entropy,
+    eval_step,
+    forward,
+    load_checkpoint,
+    load_into,
+    make_evaluator,
+    make_train_step,
+    save_checkpoint,
+    train,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DATASETS",
     "AlexNet",
     "BasicBlock",
     "BatchNorm",
     "Bottleneck",
+    "CheckpointError",
     "Conv2d",
+    "Dataset",
+    "DatasetError",
+    "DatasetInfo",
     "PreActBlock",
     "PreActResNet",
     "ResNet",
@@ -46,9 +66,15 @@ __all__ = [
     "create_model",
     "cross_entropy",
     "eval_step",
+    "format_summary",
     "forward",
     "list_models",
+    "load_checkpoint",
+    "load_dataset",
+    "load_into",
+    "make_evaluator",
     "make_train_step",
+    "normalize",
     "preact_resnet",
     "register_model",
     "resnet18",
@@ -57,5 +83,11 @@ __all__ = [
     "resnet101",
     "resnet152",
     "resnext50_32x4d",
+    "save_checkpoint",
+    "summarize",
+    "train",
+    "TrainConfig",
+    "TrainingError",
+    "trainable_filter",
     "wide_resnet50_2",
 ]

@@ -64,6 +64,7 @@ class BatchNorm(eqx.Module):
     `vmap` axis `axis_name` and space; update the running mean and the *unbiased*
     running variance as `running = (1 - momentum) * running + momentum * batch`.
     Inference (`eqx.nn.inference_mode`): normalise with the running statistics.
+    The variance takes two passes over the data, robust to a large mean in float32.
     `momentum=0.1` is PyTorch's default, the same as Flax's and Equinox's 0.9.
     Statistics are computed in float32 whatever the input dtype (bf16 compute).
     The state holds exactly `2 * channels` numbers: mean and variance.
@@ -99,6 +100,7 @@ class BatchNorm(eqx.Module):
 
     def __call__(self, x: Float[Array, "c *spatial"], state: eqx.nn.State) -> tuple[Float[Array, "c *spatial"], eqx.nn.State]:
         running_mean, running_var = state.get(self.statistics)
+        expand = (slice(None),) + (None,) * (x.ndim - 1)  # (c,) -> (c, 1, ..., 1)
         if self.inference:
             mean, var = running_mean, running_var
         else:
@@ -110,12 +112,13 @@ class BatchNorm(eqx.Module):
                     f"call the model as jax.vmap(model, axis_name={self.axis_name!r}, in_axes=(0, None), "
                     "out_axes=(0, None))(x, state), or switch to evaluation with eqx.nn.inference_mode(model)"
                 ) from None
-            # One pass for E[x] and E[x^2]: a single fused reduction over batch and space.
+            # Two passes (mean, then the mean squared deviation): the one-pass E[x^2] - E[x]^2
+            # cancels catastrophically in float32 when the mean dwarfs the spread.
             axes = tuple(range(1, x.ndim))
             xf = x.astype(jnp.float32)
             mean = lax.pmean(jnp.mean(xf, axes), self.axis_name)
-            mean_sq = lax.pmean(jnp.mean(xf * xf, axes), self.axis_name)
-            var = jnp.maximum(mean_sq - mean * mean, 0.0)
+            centred = xf - mean[expand]
+            var = lax.pmean(jnp.mean(centred * centred, axes), self.axis_name)
             n = batch * math.prod(x.shape[1:])
             unbiased = var * (n / max(n - 1, 1))
             m = self.momentum
@@ -128,5 +131,4 @@ class BatchNorm(eqx.Module):
             )
         scale = self.weight.astype(jnp.float32) * lax.rsqrt(var + self.eps)
         shift = self.bias.astype(jnp.float32) - mean * scale
-        expand = (slice(None),) + (None,) * (x.ndim - 1)
         return x * scale[expand].astype(x.dtype) + shift[expand].astype(x.dtype), state

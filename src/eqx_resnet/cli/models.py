@@ -1,0 +1,113 @@
+"""`eqx-resnet models` and `eqx-resnet summary`: what the zoo holds, and what one model looks like.
+
+Models are built under `eqx.filter_eval_shape`: shapes only, so even
+Wide ResNet-50-2 is listed without allocating its 69 million parameters.
+"""
+
+import re
+from enum import Enum
+from typing import Annotated, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..models.registry import get_builder, list_models
+from ..parameters import count_batch_stats, count_parameters
+from ..summary import abstract_model, format_summary, summarize
+from .app import app
+
+
+class StemName(str, Enum):
+    imagenet = "imagenet"
+    cifar = "cifar"
+
+
+def _console() -> Console:
+    # Rich wraps to 80 columns when writing to a pipe or file: let the table take its own width there.
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=200)
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit status 2 (a usage error, as click's)."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(2)
+
+
+def _build(name: str, **options):
+    """The abstract `(model, state)` of `name` with the options that were given."""
+    if name not in list_models():
+        _fail(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    given = {key: value for key, value in options.items() if value is not None}
+    try:
+        return abstract_model(get_builder(name), **given)
+    except (TypeError, ValueError) as err:
+        settings = ", ".join(f"{key}={value!r}" for key, value in given.items())
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        _fail(f"cannot build {name} with {settings}: {reason}")
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    """`"3,32,32"` (or `"3x32x32"`) -> `(3, 32, 32)`."""
+    parts = re.split(r"[,x]", text.replace(" ", ""))
+    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        _fail(f"--input-shape takes one example's channels, height and width as C,H,W (e.g. 3,32,32), got {text!r}")
+    return tuple(map(int, parts))
+
+
+@app.command("models")
+def models_command(
+    names_only: Annotated[bool, typer.Option("--names-only", help="Print only the names, one per line (for scripts).")] = False,
+):
+    """List the models `--model` and `summary` accept, with their size and natural input.
+
+    Parameters and BatchNorm statistics are counted at each model's default
+    number of classes and input channels.
+    """
+    if names_only:
+        for name in list_models():
+            typer.echo(name)
+        return
+    table = Table(title="eqx-resnet models")
+    for header in ("name", "parameters", "BN statistics", "input (c, h, w)", "description"):
+        table.add_column(header, justify="right" if header in ("parameters", "BN statistics") else "left")
+    for name in list_models():
+        model, state = _build(name)
+        description = (get_builder(name).__doc__ or "").strip().splitlines()[0]
+        shape = "x".join(map(str, model.input_shape))
+        table.add_row(name, f"{count_parameters(model):,}", f"{count_batch_stats(state):,}", shape, description)
+    _console().print(table)
+
+
+@app.command("summary")
+def summary_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name, as listed by `eqx-resnet models`.", show_default=False)],
+    input_shape: Annotated[
+        Optional[str],
+        typer.Option(metavar="C,H,W", help="One example's shape, channels first. Default: the model's natural input."),
+    ] = None,
+    num_classes: Annotated[Optional[int], typer.Option(min=1, help="Classes of the head. Default: the model's own.")] = None,
+    in_channels: Annotated[
+        Optional[int], typer.Option(min=1, help="Input channels. Default: those of --input-shape, else the model's own.")
+    ] = None,
+    stem: Annotated[
+        Optional[StemName], typer.Option(help="ResNets only: imagenet (7x7/2 conv + max-pool) or cifar (3x3/1 conv).")
+    ] = None,
+    depth: Annotated[Optional[int], typer.Option(min=1, help="Show only rows this deep: 1 for the top-level layers and blocks.")] = None,
+):
+    """Print NAME layer by layer: each layer's input and output shape, parameters and BatchNorm statistics.
+
+    Shapes come from tracing the model on the input shape (nothing is allocated or computed).
+
+    Example: eqx-resnet summary resnet18 --input-shape 3,32,32 --stem cifar --num-classes 10
+    """
+    shape = None if input_shape is None else _parse_shape(input_shape)
+    if in_channels is None and shape is not None:
+        in_channels = shape[0]
+    model, state = _build(name, num_classes=num_classes, in_channels=in_channels, stem=None if stem is None else stem.value)
+    try:
+        rows = summarize(model, state, shape)
+    except ValueError as err:
+        _fail(str(err))
+    _console().print(format_summary(rows, title=f"{name} summary", max_depth=depth))

@@ -1,0 +1,183 @@
+"""The two layers against references: BatchNorm against numpy with PyTorch's
+semantics, the convolution (and its hand-written weight gradient) against XLA's."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from eqx_resnet.models.layers import BatchNorm, Conv2d
+from eqx_resnet.models.ops import conv2d
+
+EPS = 1e-5
+N, C, H, W = 8, 4, 5, 3
+
+
+def make_norm(seed=0):
+    """A BatchNorm with random scale, shift and running statistics (not the trivial initial ones)."""
+    rng = np.random.default_rng(seed)
+    norm, state = eqx.nn.make_with_state(BatchNorm)(C)
+    norm = eqx.tree_at(lambda m: (m.weight, m.bias), norm, (jnp.asarray(rng.uniform(0.5, 2, C), jnp.float32), jnp.asarray(rng.normal(size=C), jnp.float32)))
+    stats = (jnp.asarray(rng.normal(size=C), jnp.float32), jnp.asarray(rng.uniform(0.5, 2, C), jnp.float32))
+    return norm, state.set(norm.statistics, stats)
+
+
+def run(norm, x, state):
+    return jax.vmap(norm, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
+
+
+def numpy_batch_norm(x, weight, bias, mean, var):
+    shape = (1, -1, 1, 1)
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + EPS) * weight.reshape(shape) + bias.reshape(shape)
+
+
+def images(dtype, seed=1):
+    # Away from zero mean and unit variance, so that normalising does something.
+    x = 3.0 + 2.0 * np.random.default_rng(seed).standard_normal((N, C, H, W)).astype(np.float32)
+    return jnp.asarray(x, dtype)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_batch_norm_training_matches_pytorch_semantics(dtype):
+    norm, state = make_norm()
+    x = images(dtype)
+    y, new_state = run(norm, x, state)
+    xf = np.asarray(x.astype(jnp.float32), np.float64)
+    mean, var = xf.mean(axis=(0, 2, 3)), xf.var(axis=(0, 2, 3))  # biased, for normalising
+    weight, bias = np.asarray(norm.weight), np.asarray(norm.bias)
+    expected = numpy_batch_norm(xf, weight, bias, mean, var)
+    assert y.dtype == dtype
+    tolerance = 1e-5 if dtype == jnp.float32 else 2e-2
+    np.testing.assert_allclose(np.asarray(y, np.float64), expected, rtol=tolerance, atol=tolerance)
+
+    # Running statistics: 0.9 old + 0.1 new, with the unbiased variance, in float32 whatever the input.
+    old_mean, old_var = (np.asarray(s, np.float64) for s in state.get(norm.statistics))
+    n = N * H * W
+    new_mean, new_var = new_state.get(norm.statistics)
+    assert new_mean.dtype == new_var.dtype == jnp.float32
+    np.testing.assert_allclose(new_mean, 0.9 * old_mean + 0.1 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_var, 0.9 * old_var + 0.1 * var * n / (n - 1), rtol=1e-5)
+    assert not np.allclose(new_var, 0.9 * old_var + 0.1 * var, rtol=1e-5)  # not the biased one
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_batch_norm_inference_uses_running_statistics_and_keeps_them(dtype):
+    norm, state = make_norm()
+    x = images(dtype)
+    y, new_state = run(eqx.nn.inference_mode(norm), x, state)
+    mean, var = (np.asarray(s, np.float64) for s in state.get(norm.statistics))
+    expected = numpy_batch_norm(np.asarray(x.astype(jnp.float32), np.float64), np.asarray(norm.weight), np.asarray(norm.bias), mean, var)
+    assert y.dtype == dtype
+    tolerance = 1e-5 if dtype == jnp.float32 else 2e-2
+    np.testing.assert_allclose(np.asarray(y, np.float64), expected, rtol=tolerance, atol=tolerance)
+    for old, new in zip(state.get(norm.statistics), new_state.get(norm.statistics)):
+        np.testing.assert_array_equal(old, new)
+    # Each example on its own: inference does not look at the rest of the batch.
+    alone, _ = run(eqx.nn.inference_mode(norm), x[:1], state)
+    np.testing.assert_array_equal(alone[0], y[0])
+
+
+def test_batch_norm_running_statistics_converge_to_the_data():
+    norm, state = make_norm()
+    x = images(jnp.float32)
+    step = jax.jit(lambda state: run(norm, x, state)[1])
+    for _ in range(100):
+        state = step(state)
+    mean, var = state.get(norm.statistics)
+    xf = np.asarray(x, np.float64)
+    np.testing.assert_allclose(mean, xf.mean(axis=(0, 2, 3)), rtol=1e-4)
+    np.testing.assert_allclose(var, xf.var(axis=(0, 2, 3), ddof=1), rtol=1e-4)
+
+
+def test_batch_norm_rejects_a_momentum_in_flax_convention():
+    with pytest.raises(ValueError, match="PyTorch's default is 0.1"):
+        BatchNorm(4, momentum=1.5)
+
+
+# (c_in, c_out, kernel, stride, padding, groups, size)
+CONVS = [
+    (4, 6, 3, 1, 1, 1, 9),
+    (4, 8, 3, 2, 1, 1, 9),
+    (8, 8, 3, 2, 1, 4, 10),
+    (6, 10, 1, 2, 0, 1, 8),
+    (6, 4, 1, 1, 0, 2, 5),
+    (3, 8, 7, 2, 3, 1, 15),
+    (16, 16, 3, 1, 1, 16, 6),
+]
+
+
+def reference_conv(x, w, stride, padding, groups):
+    return lax.conv_general_dilated(
+        x, w, (stride, stride), ((padding, padding),) * 2, dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups
+    )
+
+
+def relative_error(a, b):
+    return float(jnp.linalg.norm((a - b).ravel()) / jnp.linalg.norm(b.ravel()))
+
+
+def normal(shape, seed):
+    # numpy, not jax.random: a jax.random.normal of each new shape costs a compilation.
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape, np.float32))
+
+
+@pytest.mark.parametrize("c_in, c_out, k, stride, padding, groups, size", CONVS)
+def test_conv2d_value_and_gradients_match_xla(c_in, c_out, k, stride, padding, groups, size):
+    x = normal((3, c_in, size, size), seed=c_in)
+    w = normal((c_out, c_in // groups, k, k), seed=c_out)
+
+    def ours(x, w):
+        return jax.vmap(lambda x: conv2d(x, w, stride, padding, groups))(x)
+
+    def theirs(x, w):
+        return reference_conv(x, w, stride, padding, groups)
+
+    @jax.jit
+    def values_and_gradients(x, w, cotangent):
+        def grad(f, argnums):
+            return jax.grad(lambda x, w: jnp.sum(f(x, w) * cotangent), argnums=argnums)(x, w)
+
+        # Both at once, and each alone: the other's tangent is then a symbolic zero.
+        mine = (ours(x, w), grad(ours, (0, 1)), (grad(ours, 0), grad(ours, 1)))
+        return mine, (theirs(x, w), grad(theirs, (0, 1)))
+
+    cotangent = normal(theirs(x, w).shape, seed=k)
+    (y, both, alone), (expected, (dx, dw)) = values_and_gradients(x, w, cotangent)
+    assert y.shape == expected.shape
+    assert relative_error(y, expected) < 1e-5
+    for got, want in [(both[0], dx), (both[1], dw), (alone[0], dx), (alone[1], dw)]:
+        assert relative_error(got, want) < 1e-5
+
+
+def test_conv2d_module_adds_its_bias_and_keeps_the_shape_arithmetic():
+    # The shape of the next test's: one compilation of the initialiser for both.
+    conv = Conv2d(64, 128, 3, stride=2, padding=1, use_bias=True, key=jax.random.key(0))
+    conv = eqx.tree_at(lambda c: c.bias, conv, jnp.arange(128.0))
+    x = normal((2, 64, 11, 11), seed=0)
+    y = jax.vmap(conv)(x)
+    expected = reference_conv(x, conv.weight, 2, 1, 1) + jnp.arange(128.0)[:, None, None]
+    assert y.shape == (2, 128, 6, 6)
+    assert relative_error(y, expected) < 1e-5
+
+
+def test_conv2d_initialisation_is_he_normal_fan_out():
+    conv = Conv2d(64, 128, 3, key=jax.random.key(0))
+    assert conv.bias is None
+    np.testing.assert_allclose(float(jnp.std(conv.weight)), np.sqrt(2 / (128 * 9)), rtol=0.02)
+
+
+def test_conv2d_rejects_groups_that_do_not_divide_the_channels():
+    with pytest.raises(ValueError, match="groups=3 must divide"):
+        Conv2d(4, 6, 3, groups=3, key=jax.random.key(0))
+
+
+def test_batch_norm_variance_of_data_far_from_zero():
+    # A one-pass E[x^2] - E[x]^2 is 30% off here in float32 (mean:std = 1000:1).
+    norm, state = eqx.nn.make_with_state(BatchNorm)(1)
+    x = jnp.asarray(1000.0 + np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32))
+    y, new_state = run(norm, x, state)
+    np.testing.assert_allclose(float(jnp.std(y)), 1.0, rtol=1e-2)
+    unbiased = np.asarray(x, np.float64).var(ddof=1)
+    np.testing.assert_allclose(new_state.get(norm.statistics)[1], 0.9 + 0.1 * unbiased, rtol=1e-3)

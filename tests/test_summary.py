@@ -1,0 +1,190 @@
+"""`summarize` traces the seed models to the shapes of the seeds' own Flax tables.
+
+The seeds' shapes are transcribed below (NHWC there, CHW here) and, where the
+seed files are at hand (`../shared/seeds`), checked against the files themselves.
+"""
+
+import io
+import re
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import pytest
+from rich.console import Console
+
+import eqx_resnet
+from eqx_resnet.models.registry import get_builder
+from eqx_resnet.summary import format_summary, summarize
+
+SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
+
+
+def abstract(name, **options):
+    return eqx.filter_eval_shape(get_builder(name), key=jax.random.key(0), **options)
+
+
+def shapes(rows):
+    """`{path: (input, output)}`; a module called twice (AlexNet's dropout) saw the same shapes."""
+    return {row.path: (row.input_shape, row.output_shape) for row in rows}
+
+
+# Seed 000 (PreActResNet, 28x28x1): each block's input and output, transcribed.
+PREACT_BLOCKS = {
+    "layer1[0]": ((16, 28, 28), (16, 28, 28)),
+    "layer1[1]": ((16, 28, 28), (16, 28, 28)),
+    "layer1[2]": ((16, 28, 28), (16, 28, 28)),
+    "layer2[0]": ((16, 28, 28), (32, 14, 14)),
+    "layer2[1]": ((32, 14, 14), (32, 14, 14)),
+    "layer2[2]": ((32, 14, 14), (32, 14, 14)),
+    "layer3[0]": ((32, 14, 14), (64, 7, 7)),
+    "layer3[1]": ((64, 7, 7), (64, 7, 7)),
+    "layer3[2]": ((64, 7, 7), (64, 7, 7)),
+}
+
+
+def test_preact_resnet_shapes_match_seed_000():
+    model, state = abstract("preact_resnet")
+    seen = shapes(summarize(model, state))
+    assert seen["conv"] == ((1, 28, 28), (16, 28, 28))
+    for path, expected in PREACT_BLOCKS.items():
+        assert seen[path] == expected, path
+    # A downsampling block: strided 3x3 conv, and BN-ReLU-1x1/2 conv on the shortcut.
+    assert seen["layer2[0].conv1"] == ((16, 28, 28), (32, 14, 14))
+    assert seen["layer2[0].shortcut.conv"] == ((16, 28, 28), (32, 14, 14))
+    assert seen["fc"] == ((64,), (10,))
+
+
+# Seed 002 (AlexNet-BN, 96x96x1), transcribed: each conv, and the max-pool after it.
+ALEXNET = {
+    "features[0].conv": ((1, 96, 96), (96, 22, 22)),
+    "features[0].pool": ((96, 22, 22), (96, 10, 10)),
+    "features[1].conv": ((96, 10, 10), (256, 10, 10)),
+    "features[1].pool": ((256, 10, 10), (256, 4, 4)),
+    "features[2].conv": ((256, 4, 4), (384, 4, 4)),
+    "features[3].conv": ((384, 4, 4), (384, 4, 4)),
+    "features[4].conv": ((384, 4, 4), (256, 4, 4)),
+    "features[4].pool": ((256, 4, 4), (256, 1, 1)),
+    "fc1": ((256,), (4096,)),
+    "fc2": ((4096,), (4096,)),
+    "dropout": ((4096,), (4096,)),
+    "fc3": ((4096,), (10,)),
+}
+
+
+def test_alexnet_shapes_match_seed_002():
+    model, state = abstract("alexnet")
+    rows = summarize(model, state)
+    seen = shapes(rows)
+    for path, expected in ALEXNET.items():
+        assert seen[path] == expected, path
+    assert [row.path for row in rows].count("dropout") == 2  # one module, called twice
+
+
+def seed_table(pattern):
+    """`{flax path: (input, output)}` from a seed's summary table, shapes turned NHWC -> CHW."""
+    files = list(SEEDS.glob(pattern))
+    if not files:
+        pytest.skip(f"seed files not found under {SEEDS}")
+    table = {}
+    for line in files[0].read_text().splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) > 5 and re.fullmatch(r"[\w/]+", cells[1]):
+            table[cells[1]] = tuple(_chw(cell) for cell in cells[3:5])
+    return table
+
+
+def _chw(cell):
+    batch, *dims = map(int, re.search(r"float32\[([\d,]+)\]", cell).group(1).split(","))
+    return (dims[-1], *dims[:-1]) if len(dims) == 3 else tuple(dims)
+
+
+def test_transcription_matches_seed_000_file():
+    table = seed_table("000_*.txt")
+    assert table["Conv_0"][1] == (16, 28, 28)
+    for k, (path, expected) in enumerate(PREACT_BLOCKS.items()):
+        assert table[f"PreActResNetBlock_{k}"] == expected, path
+    assert table["Dense_0"] == ((64,), (10,))
+
+
+def test_transcription_matches_seed_002_file():
+    table = seed_table("002_*.txt")
+    for i in range(5):
+        assert table[f"Conv_{i}"][1] == ALEXNET[f"features[{i}].conv"][1]
+        assert table[f"Conv_{i}"][0] == ALEXNET[f"features[{i}].conv"][0]
+    # The seed's max-pools are functions, not rows: their outputs are the next layer's inputs.
+    assert table["Conv_1"][0] == ALEXNET["features[0].pool"][1]
+    assert table["Conv_2"][0] == ALEXNET["features[1].pool"][1]
+    assert table["Dense_0"][0] == (256,)  # flattened 256x1x1
+    for i in range(3):
+        assert table[f"Dense_{i}"] == ALEXNET[f"fc{i + 1}"]
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [("preact_resnet", {}), ("alexnet", {}), ("resnet18", {"stem": "cifar", "num_classes": 10}), ("resnext50_32x4d", {})],
+)
+def test_totals_equal_the_counts(name, options):
+    model, state = abstract(name, **options)
+    rows = summarize(model, state)
+    assert rows[0].path == "" and rows[0].depth == 0
+    assert rows[0].parameters == eqx_resnet.count_parameters(model)
+    assert rows[0].statistics == eqx_resnet.count_batch_stats(state)
+    # Every number sits in exactly one layer (a module called twice counted once).
+    layers = {row.path: row for row in rows if not row.group}
+    assert sum(row.parameters for row in layers.values()) == rows[0].parameters
+    assert sum(row.statistics for row in layers.values()) == rows[0].statistics
+    kinds = {row.kind for row in layers.values()}
+    assert {"Conv2d", "BatchNorm", "Linear"} <= kinds
+
+
+def test_resnet152_is_summarised_without_allocating():
+    start = time.perf_counter()
+    model, state = abstract("resnet152")
+    rows = summarize(model, state)
+    assert time.perf_counter() - start < 60
+    seen = shapes(rows)
+    assert seen["maxpool"] == ((64, 112, 112), (64, 56, 56))
+    assert seen["layer3[35]"] == ((1024, 14, 14), (1024, 14, 14))
+    assert seen["layer4[0].downsample.conv"] == ((1024, 14, 14), (2048, 7, 7))
+    assert seen["fc"] == ((2048,), (1000,))
+    assert rows[0].parameters == 60_192_808
+    blocks = [row for row in rows if row.kind == "Bottleneck"]
+    assert len(blocks) == 3 + 8 + 36 + 3
+
+
+def test_summary_follows_the_input_shape():
+    model, state = abstract("resnet18", stem="cifar", num_classes=10)
+    seen = shapes(summarize(model, state, (3, 64, 48)))
+    assert seen["layer4[1]"][1] == (512, 8, 6)
+
+
+@pytest.mark.parametrize(
+    "name, shape, message",
+    [
+        ("alexnet", (1, 8, 8), r"\(1, 8, 8\).*features\[0\]\.conv turns 1x8x8 into 96x0x0"),
+        ("alexnet", (1, 64, 64), r"\(1, 64, 64\).*too small"),
+        ("alexnet", (1, 100, 100), r"\(1, 100, 100\).*fc1"),
+        ("preact_resnet", (3, 28, 28), r"\(3, 28, 28\).*built for 1 input channel"),
+        ("preact_resnet", (28, 28), r"\(channels, height, width\)"),
+    ],
+)
+def test_an_input_the_model_cannot_take_is_a_clear_error(name, shape, message):
+    model, state = abstract(name)
+    with pytest.raises(ValueError, match=message):
+        summarize(model, state, shape)
+
+
+def test_format_summary_renders_rows_and_totals():
+    model, state = abstract("preact_resnet")
+    rows = summarize(model, state)
+    console = Console(file=io.StringIO(), width=200)
+    console.print(format_summary(rows, title="preact_resnet"))
+    text = console.file.getvalue()
+    assert "layer2[0].shortcut.conv" in text and "32x14x14" in text
+    assert "271,962" in text and "1,344" in text and "273,306" in text
+    console = Console(file=io.StringIO(), width=200)
+    console.print(format_summary(rows, max_depth=1))
+    shallow = console.file.getvalue()
+    assert "layer2[0]" in shallow and "layer2[0].conv1" not in shallow and "271,962" in shallow
