@@ -97,7 +97,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, data_dir: str | Path = "d
         raise TrainingError(f"--batch-size {batch} is larger than the {n_train} training images; lower it")
     steps_per_epoch = n_train // batch  # the last partial batch is dropped, as torch's drop_last=True
 
-    root = jax.random.key(config.seed)
+    # RBG keys: building preact_resnet took 5.7 s instead of 14.9 s with threefry on 2 CPU
+    # cores (threefry compiles a large sampler per weight shape). Still one stream per seed.
+    root = jax.random.key(config.seed, impl="rbg")
     model_options = {"num_classes": info.num_classes, "in_channels": info.image_shape[0], **config.model_options}
     model, state = create_model(config.model, key=jax.random.fold_in(root, 0), **model_options)
     optimizer = build_optimizer(config, steps_per_epoch)
