@@ -1,5 +1,6 @@
 """Command line: `eqx-resnet COMMAND --help`."""
 
+from . import bench  # noqa: F401
 from . import models  # noqa: F401
 from . import train  # noqa: F401  (registers train, eval, predict, plot)
 from .app import app

@@ -51,7 +51,7 @@ class TrainConfig:
 # Defaults measured to reach the README's accuracy within its time on each kind of device.
 _DEFAULTS = {
     ("mnist", "cpu"): dict(
-        model="preact_resnet", model_options={"widths": [8, 16, 32]}, epochs=3, lr=3e-3, schedule="onecycle", augment=False
+        model="preact_resnet", model_options={"widths": [8, 16, 32]}, epochs=2, lr=3e-3, schedule="onecycle", augment=False
     ),
     ("mnist", "gpu"): dict(model="preact_resnet", epochs=10, lr=3e-3, schedule="onecycle", augment=True),
     ("fashion-mnist", None): dict(model="preact_resnet", epochs=15, lr=3e-3, schedule="onecycle", augment=False),

@@ -1,0 +1,64 @@
+"""Options and fixtures of `pytest benchmarks/ --benchmark-only`.
+
+Sizes follow the device JAX runs on (GPU: batch 256 at 224x224, bf16; CPU: small
+batches and resolutions, fp32); the `--eqx-*` options override them. At the end
+the session prints the frameworks side by side with eqx-resnet's ratio to the best peer.
+"""
+
+import pytest
+
+from eqx_resnet.benchmarking import FRAMEWORKS, STEPS, default_settings, jax_platform, markdown
+
+_SETTINGS = pytest.StashKey()
+_RECORDS = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("eqx-resnet benchmarks")
+    group.addoption("--eqx-batch", type=int, help="Images per step (default: 256 on a GPU, 8 on a CPU).")
+    group.addoption("--eqx-resolution", type=int, help="Input size of the ImageNet ResNets (default: 224 on a GPU, 128 on a CPU).")
+    group.addoption("--eqx-depths", help="Comma-separated ResNet depths, e.g. 18,50 (default: all on a GPU, 18,50 on a CPU).")
+    group.addoption("--eqx-precision", choices=("fp32", "bf16"), help="Compute precision (default: bf16 on a GPU, fp32 on a CPU).")
+    group.addoption("--eqx-smoke", action="store_true", help="Tiny run for CI: batch 2, resnet18 at 32x32 and preact_resnet, 1 round.")
+
+
+def pytest_configure(config):
+    depths = config.getoption("--eqx-depths", None)
+    try:
+        config.stash[_SETTINGS] = default_settings(
+            jax_platform(),
+            smoke=config.getoption("--eqx-smoke", False),
+            batch=config.getoption("--eqx-batch", None),
+            resolution=config.getoption("--eqx-resolution", None),
+            depths=None if depths is None else tuple(int(d) for d in depths.split(",")),
+            precision=config.getoption("--eqx-precision", None),
+        )
+    except ValueError as e:
+        raise pytest.UsageError(f"eqx-resnet benchmark options: {e}") from None
+    config.stash[_RECORDS] = []
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        settings = metafunc.config.stash[_SETTINGS]
+        cases = [(m, s, f) for m in settings.models for s in STEPS for f in FRAMEWORKS]
+        metafunc.parametrize("case", cases, ids=["-".join(c) for c in cases])
+
+
+@pytest.fixture
+def settings(request):
+    """The `Settings` of this session: the same for every framework of a row."""
+    return request.config.stash[_SETTINGS]
+
+
+@pytest.fixture
+def records(request):
+    """The session's reported records, for the side-by-side table at the end."""
+    return request.config.stash[_RECORDS]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    records = config.stash.get(_RECORDS, [])
+    if records:
+        terminalreporter.write_sep("-", "eqx-resnet vs peers (images/s; ratio > 1: eqx-resnet faster)")
+        terminalreporter.write(markdown(records))

@@ -1,0 +1,59 @@
+"""Benchmarks of the zoo against Flax and PyTorch: the workloads, their timing and the report.
+
+`pytest benchmarks/ --benchmark-only` and `eqx-resnet bench` both run these. The
+peers (`peers_flax`, `peers_torch`) are imported only when asked for, so the
+package works without flax and torch installed.
+"""
+
+import os
+
+# JAX takes 75% of a GPU's memory when its backend starts, leaving torch too little for
+# the same batch; allocating on demand lets the frameworks share the GPU (set before
+# the backend starts: importing this package does not start it).
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+from .report import busy_host_warning, markdown, record, rich_table, rows, write_json
+from .timing import BenchmarkError, Runner, check_finite, describe_device, measure, median
+from .workloads import (
+    FRAMEWORKS,
+    MODELS,
+    STEPS,
+    ModelSpec,
+    Settings,
+    Workload,
+    build_workload,
+    check_flops,
+    check_parameters,
+    default_settings,
+    jax_platform,
+    model_parameters,
+    peer_missing,
+)
+
+__all__ = [
+    "FRAMEWORKS",
+    "MODELS",
+    "STEPS",
+    "BenchmarkError",
+    "ModelSpec",
+    "Runner",
+    "Settings",
+    "Workload",
+    "build_workload",
+    "busy_host_warning",
+    "check_finite",
+    "check_flops",
+    "check_parameters",
+    "default_settings",
+    "describe_device",
+    "jax_platform",
+    "markdown",
+    "measure",
+    "median",
+    "model_parameters",
+    "peer_missing",
+    "record",
+    "rich_table",
+    "rows",
+    "write_json",
+]
