@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pooch
 import pytest
+from jaxtyping import TypeCheckError
 import requests
 
 from eqx_resnet.data import DATASETS, DatasetError, dataset_info, load_dataset, normalize
@@ -121,7 +122,8 @@ def test_registry():
 
 def test_dataset_checks_its_arrays():
     info = DATASETS["mnist"]
-    with pytest.raises(DatasetError, match="uint8"):
+    # With the jaxtyping import hook on (conftest), the annotation catches the dtype first.
+    with pytest.raises((DatasetError, TypeCheckError), match="uint8|UInt8"):
         datasets.Dataset(np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int32), info)
     with pytest.raises(DatasetError, match="int32"):
         datasets.Dataset(np.zeros((2, 1, 28, 28), np.uint8), np.zeros(3, np.int32), info)
