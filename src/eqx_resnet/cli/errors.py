@@ -4,6 +4,7 @@ import contextlib
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..data import DatasetError
 from ..training import CheckpointError, TrainingError
@@ -18,7 +19,7 @@ def user_errors():
     try:
         yield
     except USER_ERRORS as e:
-        stderr.print(f"[bold red]error:[/] {e}")
+        stderr.print(f"[bold red]error:[/] {escape(str(e))}")  # messages hold brackets: [plot]
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         stderr.print("interrupted; the last completed epoch is saved: continue with --resume")
