@@ -49,7 +49,7 @@ def main(steps: int = 6, batch_size: int = 16, num_classes: int = 10) -> tuple[C
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(trainable)  # no optimizer state for the frozen arrays
 
-    @eqx.filter_jit
+    @eqx.filter_jit(compiler_options=eqx_resnet.compiler_options())
     def step(trainable, frozen, state, opt_state, images, labels):
         grad_fn = eqx.filter_value_and_grad(loss_fn, has_aux=True)  # w.r.t. `trainable` only
         (loss, state), grads = grad_fn(trainable, frozen, state, images, labels)

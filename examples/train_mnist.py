@@ -28,10 +28,11 @@ batch, steps = 128, len(y_train) // 128
 model, state = eqx_resnet.preact_resnet(widths=(8, 16, 32), key=jax.random.key(0))
 optimizer = optax.adam(optax.cosine_onecycle_schedule(args.epochs * steps, 3e-3))
 opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-train_step = eqx.filter_jit(eqx_resnet.make_train_step(optimizer))
+train_step = eqx_resnet.make_train_step(optimizer)
 
 
-@eqx.filter_jit
+# On CPU: XLA's multi-threaded Eigen convolutions rather than YNNPACK's (see eqx_resnet/xla_options.py).
+@eqx.filter_jit(compiler_options=eqx_resnet.compiler_options())
 def step(model, state, opt_state, images, labels, key):
     images = eqx_resnet.normalize(images, train.info)  # uint8 -> normalised float32, on the device
     return train_step(model, state, opt_state, images, labels, key)

@@ -1,15 +1,13 @@
 """The two layers against references: BatchNorm against numpy with PyTorch's
-semantics, the convolution (and its hand-written weight gradient) against XLA's."""
+semantics, the convolution against a numpy cross-correlation."""
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 
 from eqx_resnet.models.layers import BatchNorm, Conv2d
-from eqx_resnet.models.ops import conv2d
 
 EPS = 1e-5
 N, C, H, W = 8, 4, 5, 3
@@ -109,13 +107,25 @@ CONVS = [
 
 
 def reference_conv(x, w, stride, padding, groups):
-    return lax.conv_general_dilated(
-        x, w, (stride, stride), ((padding, padding),) * 2, dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups
-    )
+    """Cross-correlation in float64 numpy, one kernel tap at a time: independent of XLA."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    n, c_in, h, width = x.shape
+    c_out, c_in_g, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    h_out, w_out = (h + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1
+    xg = xp.reshape(n, groups, c_in_g, *xp.shape[2:])
+    wg = w.reshape(groups, c_out // groups, c_in_g, kh, kw)
+    y = np.zeros((n, groups, c_out // groups, h_out, w_out))
+    for i in range(kh):
+        for j in range(kw):
+            tap = xg[..., i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride]
+            y += np.einsum("ngchw,goc->ngohw", tap, wg[..., i, j])
+    return y.reshape(n, c_out, h_out, w_out)
 
 
 def relative_error(a, b):
-    return float(jnp.linalg.norm((a - b).ravel()) / jnp.linalg.norm(b.ravel()))
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm((a - b).ravel()) / np.linalg.norm(b.ravel()))
 
 
 def normal(shape, seed):
@@ -124,31 +134,14 @@ def normal(shape, seed):
 
 
 @pytest.mark.parametrize("c_in, c_out, k, stride, padding, groups, size", CONVS)
-def test_conv2d_value_and_gradients_match_xla(c_in, c_out, k, stride, padding, groups, size):
+def test_conv2d_matches_a_numpy_cross_correlation(c_in, c_out, k, stride, padding, groups, size):
+    conv = Conv2d(c_in, c_out, k, stride, padding, groups=groups, key=jax.random.key(0))
+    conv = eqx.tree_at(lambda c: c.weight, conv, normal(conv.weight.shape, seed=c_out))
     x = normal((3, c_in, size, size), seed=c_in)
-    w = normal((c_out, c_in // groups, k, k), seed=c_out)
-
-    def ours(x, w):
-        return jax.vmap(lambda x: conv2d(x, w, stride, padding, groups))(x)
-
-    def theirs(x, w):
-        return reference_conv(x, w, stride, padding, groups)
-
-    @jax.jit
-    def values_and_gradients(x, w, cotangent):
-        def grad(f, argnums):
-            return jax.grad(lambda x, w: jnp.sum(f(x, w) * cotangent), argnums=argnums)(x, w)
-
-        # Both at once, and each alone: the other's tangent is then a symbolic zero.
-        mine = (ours(x, w), grad(ours, (0, 1)), (grad(ours, 0), grad(ours, 1)))
-        return mine, (theirs(x, w), grad(theirs, (0, 1)))
-
-    cotangent = normal(theirs(x, w).shape, seed=k)
-    (y, both, alone), (expected, (dx, dw)) = values_and_gradients(x, w, cotangent)
+    y = jax.vmap(conv)(x)
+    expected = reference_conv(x, conv.weight, stride, padding, groups)
     assert y.shape == expected.shape
     assert relative_error(y, expected) < 1e-5
-    for got, want in [(both[0], dx), (both[1], dw), (alone[0], dx), (alone[1], dw)]:
-        assert relative_error(got, want) < 1e-5
 
 
 def test_conv2d_module_adds_its_bias_and_keeps_the_shape_arithmetic():

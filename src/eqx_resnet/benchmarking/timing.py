@@ -43,14 +43,16 @@ def xla_flops(stage) -> float:
     return float(analysis["flops"])
 
 
-def jax_runner(fn: Callable, carry, inputs: tuple, *, train: bool, parameters: int) -> Runner:
+def jax_runner(
+    fn: Callable, carry, inputs: tuple, *, train: bool, parameters: int, compiler_options: dict | None = None
+) -> Runner:
     """Compile `fn` ahead of time and wrap it as a `Runner`.
 
     Training: `fn(carry, *inputs) -> (carry, loss)`, the carry (parameters, statistics,
     optimiser state) donated and threaded from call to call, as in a training loop.
-    Inference: `fn(carry, *inputs) -> logits`.
+    Inference: `fn(carry, *inputs) -> logits`. `compiler_options` go to `jax.jit`.
     """
-    jitted = jax.jit(fn, donate_argnums=(0,) if train else ())
+    jitted = jax.jit(fn, donate_argnums=(0,) if train else (), compiler_options=compiler_options)
     start = time.perf_counter()
     compiled = jitted.lower(carry, *inputs).compile()
     compile_s = time.perf_counter() - start

@@ -19,6 +19,7 @@ import optax
 from ..models import create_model
 from ..parameters import count_parameters
 from ..training.step import forward, make_train_step
+from ..xla_options import compiler_options
 from .timing import BenchmarkError, Runner, describe_device, jax_runner, xla_flops
 
 FRAMEWORKS = ("eqx-resnet", "flax", "torch")
@@ -246,7 +247,8 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
     if step == "inference":
         params, static = eqx.partition(eqx.nn.inference_mode(model), eqx.is_array)
         infer = _eqx_inference(static, settings.precision)
-        return jax_runner(infer, jax.device_put((params, state), device), (x,), train=False, parameters=parameters)
+        return jax_runner(infer, jax.device_put((params, state), device), (x,), train=False, parameters=parameters,
+                          compiler_options=compiler_options(settings.platform))
 
     optimizer = settings.optax_optimizer()
     train_step = make_train_step(optimizer, precision=settings.precision)
@@ -259,7 +261,8 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
 
     carry = jax.device_put((params, state, optimizer.init(eqx.filter(model, eqx.is_inexact_array))), device)
     inputs = jax.device_put((x, labels, jax.random.key(1)), device)
-    return jax_runner(train, carry, inputs, train=True, parameters=parameters)
+    return jax_runner(train, carry, inputs, train=True, parameters=parameters,
+                      compiler_options=compiler_options(settings.platform))
 
 
 def build_workload(framework: str, model: str, step: str, settings: Settings) -> Workload:

@@ -13,8 +13,6 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .ops import conv2d
-
 
 class Conv2d(eqx.Module):
     """2-D convolution, `(c_in, h, w) -> (c_out, h/s, w/s)`, with symmetric padding.
@@ -51,7 +49,14 @@ class Conv2d(eqx.Module):
         self.groups = groups
 
     def __call__(self, x: Float[Array, "c_in h w"]) -> Float[Array, "c_out h_out w_out"]:
-        y = conv2d(x, self.weight, self.stride, self.padding, self.groups)
+        y = lax.conv_general_dilated(
+            x[None],
+            self.weight,
+            window_strides=(self.stride, self.stride),
+            padding=((self.padding, self.padding),) * 2,
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+            feature_group_count=self.groups,
+        )[0]
         if self.bias is not None:
             y = y + self.bias[:, None, None].astype(y.dtype)
         return y

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..data import DatasetInfo, normalize, resize
+from ..xla_options import compiler_options
 from .step import Precision, eval_step
 
 
@@ -37,7 +38,7 @@ def make_evaluator(
     labels = jnp.concatenate([labels, jnp.zeros((pad,), labels.dtype)])
     valid = jnp.arange(n + pad) < n
 
-    @eqx.filter_jit
+    @eqx.filter_jit(compiler_options=compiler_options())
     def batch_sums(model, state, i):
         sl = lambda a: lax.dynamic_slice_in_dim(a, i * batch_size, batch_size)
         x = prepare(sl(images), info, image_size)

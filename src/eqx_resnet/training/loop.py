@@ -24,6 +24,7 @@ from jax import lax
 
 from ..data import AUGMENTATIONS, Dataset, load_dataset
 from ..models import create_model
+from ..xla_options import compiler_options
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .config import TrainConfig, device_kind, with_defaults
 from .evaluate import make_evaluator, prepare
@@ -115,7 +116,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, data_dir: str | Path = "d
     chunk = steps_per_call(steps_per_epoch, device_kind())
 
     # `order` is reused by every call of the epoch: the only argument not donated.
-    @eqx.filter_jit(donate="all-except-first")
+    @eqx.filter_jit(donate="all-except-first", compiler_options=compiler_options())
     def run_steps(order, params, state, opt_state, first, key):
         def body(j, carry):
             params, state, opt_state, loss_sum, correct = carry
