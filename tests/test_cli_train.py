@@ -82,9 +82,11 @@ def test_resume_of_a_finished_run_adds_nothing(run_dir):
         (["plot", "/nonexistent-run"], "metrics.jsonl"),
     ],
 )
-def test_bad_input_is_one_clear_error(args, message, monkeypatch):
+def test_bad_input_is_one_clear_error(args, message, monkeypatch, tmp_path):
     import pooch
     import requests
+
+    monkeypatch.chdir(tmp_path)  # the default --out, runs/DATASET, must not be a run from the checkout
 
     def offline(*a, **k):
         raise requests.exceptions.ConnectionError("no network")
