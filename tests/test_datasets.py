@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pooch
 import pytest
-from jaxtyping import TypeCheckError
 import requests
+from jaxtyping import TypeCheckError
 
 from eqx_resnet.data import DATASETS, DatasetError, dataset_info, load_dataset, normalize
 from eqx_resnet.data import datasets

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import PyTree
 from rich import box
 from rich.table import Table
 
 from .parameters import count_parameters
+from .training.step import forward
 
-__all__ = ["LayerRow", "abstract_model", "format_summary", "summarize"]
+__all__ = ["LayerRow", "format_summary", "summarize"]
 
 Shape = tuple[int, ...]
 
@@ -119,10 +119,6 @@ def _wrap(module: eqx.Module, path: str, log: _Log) -> _Recorder:
     return _Recorder(jax.tree_util.tree_map_with_path(visit, module, is_leaf=_outermost(module)), path, log)
 
 
-def _batched(model, images, state):
-    return jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(images, state)
-
-
 def _diagnose(calls: list[tuple[str, Shape, Shape | None]], err: Exception) -> str:
     """Why a trace failed: the innermost layer to turn something into nothing, else the
     innermost unfinished call (a block's calls follow its own)."""
@@ -156,7 +152,7 @@ def summarize(model: eqx.Module, state: eqx.nn.State, input_shape: Sequence[int]
     log = _Log()
     images = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
     try:
-        eqx.filter_eval_shape(_batched, _wrap(model, "", log), images, state)
+        eqx.filter_eval_shape(forward, _wrap(model, "", log), state, images)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{type(model).__name__} cannot take an input of shape {shape}: {_diagnose(log.calls, err)}") from err
     rows = []
@@ -197,7 +193,3 @@ def format_summary(rows: Sequence[LayerRow], *, title: str | None = None, max_de
     )
     return table
 
-
-def abstract_model(builder, **options) -> tuple[PyTree, eqx.nn.State]:
-    """`builder(key=..., **options)` under `eqx.filter_eval_shape`: shapes only, no memory."""
-    return eqx.filter_eval_shape(builder, key=jax.random.key(0), **options)

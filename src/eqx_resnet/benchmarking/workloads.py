@@ -7,6 +7,7 @@ Building one makes the model and the data on the device, compiles the step
 differs from eqx-resnet's model: every framework must run the same network.
 """
 
+import functools
 import importlib
 from dataclasses import dataclass
 
@@ -192,6 +193,7 @@ def synthetic_batch(spec: ModelSpec, settings: Settings) -> tuple[np.ndarray, np
     return images, rng.integers(0, spec.num_classes, settings.batch).astype(np.int32)
 
 
+@functools.cache  # one trace per model, not one per framework and step
 def model_parameters(name: str) -> int:
     """eqx-resnet's parameter count of a benchmarked model (from shapes, nothing allocated)."""
     spec = MODELS[name]
@@ -243,12 +245,13 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
     device = jax.devices(settings.platform)[0]
     model, state = create_model(spec.zoo, key=init_key(), **spec.options)
     parameters = count_parameters(model)
+    options = compiler_options(settings.platform)
     x = jax.device_put(images, device)
     if step == "inference":
         params, static = eqx.partition(eqx.nn.inference_mode(model), eqx.is_array)
         infer = _eqx_inference(static, settings.precision)
         return jax_runner(infer, jax.device_put((params, state), device), (x,), train=False, parameters=parameters,
-                          compiler_options=compiler_options(settings.platform))
+                          compiler_options=options)
 
     optimizer = settings.optax_optimizer()
     train_step = make_train_step(optimizer, precision=settings.precision)
@@ -261,8 +264,7 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
 
     carry = jax.device_put((params, state, optimizer.init(eqx.filter(model, eqx.is_inexact_array))), device)
     inputs = jax.device_put((x, labels, jax.random.key(1)), device)
-    return jax_runner(train, carry, inputs, train=True, parameters=parameters,
-                      compiler_options=compiler_options(settings.platform))
+    return jax_runner(train, carry, inputs, train=True, parameters=parameters, compiler_options=options)
 
 
 def build_workload(framework: str, model: str, step: str, settings: Settings) -> Workload:

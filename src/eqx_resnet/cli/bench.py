@@ -5,14 +5,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from .app import app
+from .app import app, console
+from .errors import stderr
+from .train import PrecisionName
 
-stderr = Console(stderr=True, highlight=False)
 DeviceName = Enum("DeviceName", {n: n for n in ("cpu", "gpu")}, type=str)
-PrecisionName = Enum("PrecisionName", {n: n for n in ("fp32", "bf16")}, type=str)
 
 
 def _depths(text: str | None) -> tuple[int, ...] | None:
@@ -68,14 +67,11 @@ def bench_command(
                 for w in row:
                     records.append(record(w, median(times[w.label]), min(times[w.label])))
                     stderr.print(f"{w.label}: {records[-1]['images_per_s']:,.1f} img/s, compiled in {w.runner.compile_s:.1f} s")
-                del row  # free this row's models and compiled steps before the next
+                del row, w  # free this row's models and compiled steps before the next
     except (BenchmarkError, ValueError) as e:
         stderr.print(f"[bold red]error:[/] {escape(str(e))}")
         raise typer.Exit(1) from None
-    console = Console(highlight=False)
-    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(highlight=False, width=160)
-    console.print(rich_table(records, title=f"images/s on {records[0]['device']}" if records else ""))
+    console().print(rich_table(records, title=f"images/s on {records[0]['device']}" if records else ""))
     if warning := busy_host_warning(records):
         stderr.print(warning)
     if json_out:

@@ -8,25 +8,20 @@ import re
 from enum import Enum
 from typing import Annotated, NoReturn, Optional
 
+import equinox as eqx
+import jax
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..models.registry import get_builder, list_models
 from ..parameters import count_batch_stats, count_parameters
-from ..summary import abstract_model, format_summary, summarize
-from .app import app
+from ..summary import format_summary, summarize
+from .app import app, console
 
 
 class StemName(str, Enum):
     imagenet = "imagenet"
     cifar = "cifar"
-
-
-def _console() -> Console:
-    # Rich wraps to 80 columns when writing to a pipe or file: let the table take its own width there.
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=200)
 
 
 def _fail(message: str) -> NoReturn:
@@ -41,7 +36,7 @@ def _build(name: str, **options):
         _fail(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     given = {key: value for key, value in options.items() if value is not None}
     try:
-        return abstract_model(get_builder(name), **given)
+        return eqx.filter_eval_shape(get_builder(name), key=jax.random.key(0), **given)
     except (TypeError, ValueError) as err:
         settings = ", ".join(f"{key}={value!r}" for key, value in given.items())
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -77,7 +72,7 @@ def models_command(
         description = (get_builder(name).__doc__ or "").strip().splitlines()[0]
         shape = "x".join(map(str, model.input_shape))
         table.add_row(name, f"{count_parameters(model):,}", f"{count_batch_stats(state):,}", shape, description)
-    _console().print(table)
+    console().print(table)
 
 
 @app.command("summary")
@@ -110,4 +105,4 @@ def summary_command(
         rows = summarize(model, state, shape)
     except ValueError as err:
         _fail(str(err))
-    _console().print(format_summary(rows, title=f"{name} summary", max_depth=depth))
+    console().print(format_summary(rows, title=f"{name} summary", max_depth=depth))
