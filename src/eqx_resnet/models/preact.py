@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image
+from ._materialize import materialize_gradient
 from .layers import BatchNorm, Conv2d
 from .registry import register_model
 
@@ -51,6 +52,7 @@ class PreActBlock(eqx.Module):
         self.shortcut = PreActShortcut(in_channels, out_channels, key=k3) if subsample else None
 
     def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+        x = materialize_gradient(x)
         z, state = self.bn1(x, state)
         z = self.conv1(jax.nn.relu(z))
         z, state = self.bn2(z, state)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image
+from ._materialize import materialize_gradient
 from .layers import BatchNorm, Conv2d
 from .registry import register_model
 
@@ -55,6 +56,7 @@ class BasicBlock(eqx.Module):
         self.downsample = Downsample(in_channels, planes, stride, key=k3) if stride != 1 or in_channels != planes else None
 
     def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+        x = materialize_gradient(x)
         y, state = self.bn1(self.conv1(x), state)
         y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
         if self.downsample is not None:
