@@ -13,8 +13,9 @@ XLA:CPU never duplicates a float division into several consumers
 it once. Measured on the 2-core machine, CPU time of the training step at batch 128,
 interleaved steps: PreActResNet 1378 -> 1149 ms (-17%), ResNet-18 with the CIFAR stem
 13150 -> 12461 ms (-5%), so `PreActBlock` and `BasicBlock` use it; ResNet-50's
-`Bottleneck` did not change (-1%, CIFAR stem, batch 32) and does not. `lax.optimization_barrier` does not
-help: XLA:CPU removes it before fusion. Other platforms get the identity.
+`Bottleneck` did not change (-1%, CIFAR stem, batch 32) and does not.
+`lax.optimization_barrier` does not help: XLA:CPU removes it before fusion. Other
+platforms get the identity.
 """
 
 import jax
