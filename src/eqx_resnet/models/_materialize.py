@@ -4,16 +4,15 @@ In the backward pass the gradient of a block's input is the residual stream's gr
 plus the block's own contribution: a cheap elementwise sum that XLA:CPU fuses into
 every consumer instead of storing it. Its consumers are the previous block's
 convolution gradients and the next sum, so each block recomputes the sums of all
-blocks after it: in the PreActResNet training step one fusion read 9 full activation
-tensors, and the fusions that transpose gradients for the convolutions took 250 of the
-395 ms of traced op time (124 ms with this hint).
+blocks after it: compiled for a small PreActResNet, one fusion read 9 activation-sized
+tensors, against 3 with this hint (tests/test_materialize.py).
 
 XLA:CPU never duplicates a float division into several consumers
 (`CpuInstructionFusion::IsExpensive`), so dividing the gradient by a computed 1 stores
-it once. Measured on the 2-core machine, CPU time of the training step at batch 128,
-interleaved steps: PreActResNet 1378 -> 1149 ms (-17%), ResNet-18 with the CIFAR stem
-13150 -> 12461 ms (-5%), so `PreActBlock` and `BasicBlock` use it; ResNet-50's
-`Bottleneck` did not change (-1%, CIFAR stem, batch 32) and does not.
+it once. `python benchmarks/cpu_residual_hint.py` (2-core AMD EPYC, batch 128, the two
+builds taking turns): the PreActResNet training step takes 0.87 of its time without the
+hint, ResNet-18 with the CIFAR stem 0.98, so `PreActBlock` and `BasicBlock` use it;
+ResNet-50's `Bottleneck` showed no change in a one-off test and does not.
 `lax.optimization_barrier` does not help: XLA:CPU removes it before fusion. Other
 platforms get the identity.
 """
