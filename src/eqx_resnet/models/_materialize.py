@@ -1,40 +1,63 @@
-"""A compiler hint for residual networks on CPU: store each block's input gradient once.
+"""Compiler hints for XLA:CPU: compute a tensor once, and store it channels-last.
 
-In the backward pass the gradient of a block's input is the residual stream's gradient
-plus the block's own contribution: a cheap elementwise sum that XLA:CPU fuses into
-every consumer instead of storing it. Its consumers are the previous block's
-convolution gradients and the next sum, so each block recomputes the sums of all
-blocks after it: compiled for a small PreActResNet, one fusion read 9 activation-sized
-tensors, against 3 with this hint (tests/test_materialize.py).
+XLA:CPU fuses cheap elementwise work into every consumer instead of storing it. In a
+residual network's training step that repeats work where it is most expensive:
+
+- A convolution's weight gradient reads the convolution's input batch-minor, `(c, h, w, n)`.
+  When that input is a fused BatchNorm-ReLU, or a residual sum over several blocks, the
+  transposing copy recomputes it element by element, and such copies were the slowest
+  operations of the ResNet-18 step. The output gradient (BatchNorm's backward pass), read
+  by both the input and the weight gradient, is recomputed the same way.
+- A residual block's input gradient, a sum, is fused into the sums of all earlier blocks:
+  compiled for a small PreActResNet, one fusion read 9 activation-sized tensors, against 4
+  with the hint (tests/test_materialize.py).
 
 XLA:CPU never duplicates a float division into several consumers
-(`CpuInstructionFusion::IsExpensive`), so dividing the gradient by a computed 1 stores
-it once. `python benchmarks/cpu_residual_hint.py` (2-core AMD EPYC, batch 128, the two
-builds taking turns): the PreActResNet training step takes 0.87 of its time without the
-hint, ResNet-18 with the CIFAR stem 0.98, so `PreActBlock` and `BasicBlock` use it;
-ResNet-50's `Bottleneck` showed no change in a one-off test and does not.
-`lax.optimization_barrier` does not help: XLA:CPU removes it before fusion. Other
-platforms get the identity.
+(`CpuInstructionFusion::IsExpensive`), so dividing by a computed 1 stores the quotient,
+and a copy of a stored tensor is a plain transpose, which XLA:CPU tiles. The quotient is
+laid out channels-last, `(*spatial, c)`, as XLA:CPU's convolutions read it, which saves
+one more copy. `lax.optimization_barrier` does not help: XLA:CPU removes it before fusion.
+Other platforms get the identity.
+
+`Conv2d` stores its input (`materialize`) and its output's gradient (`materialize_gradient`);
+`PreActBlock` and `BasicBlock` store their input's gradient. `python
+benchmarks/cpu_materialize_hints.py` times the training step with and without them.
+
+Both are identities declared linear with `lax.custom_linear_solve`, which lets the
+forward and the transposed (reverse-mode) map be implemented separately, so forward-mode
+differentiation (`jax.jvp`, `jax.jacfwd`, `jax.hessian`) works through the models too;
+`jax.custom_vjp` would forbid it.
 """
 
-import jax
+import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
 
-@jax.custom_vjp
-def materialize_gradient(x: Float[Array, "..."]) -> Float[Array, "..."]:
-    """The identity; on CPU its backward pass makes XLA store the incoming gradient once."""
+def _stored_channels_last(x: Float[Array, "c *spatial"]) -> Float[Array, "c *spatial"]:
+    """`x`, which XLA:CPU stores once, channels-last. Exact unless `x` is infinite (NaN)."""
+
+    def on_cpu(x):
+        last = jnp.moveaxis(x, 0, -1)
+        # `0 * last` is not folded (it is NaN for infinite values), so the divisor stays a computation.
+        return jnp.moveaxis(last / (1 + 0 * last), -1, 0)
+
+    return lax.platform_dependent(x, cpu=on_cpu, default=lambda x: x)
+
+
+def _identity(x):
     return x
 
 
-def _forward(x):
-    return x, None
+def materialize(x: Float[Array, "c *spatial"]) -> Float[Array, "c *spatial"]:
+    """The identity; on CPU XLA computes `x` once and stores it, channels-last."""
+    return lax.custom_linear_solve(
+        _identity, x, solve=lambda _, v: _stored_channels_last(v), transpose_solve=lambda _, v: v
+    )
 
 
-def _backward(_, g):
-    # `0 * g` is not folded (it is NaN for infinite g), so the divisor stays a computation.
-    return (lax.platform_dependent(g, cpu=lambda g: g / (1 + 0 * g), default=lambda g: g),)
-
-
-materialize_gradient.defvjp(_forward, _backward)
+def materialize_gradient(x: Float[Array, "c *spatial"]) -> Float[Array, "c *spatial"]:
+    """The identity; on CPU XLA computes the gradient of `x` once and stores it, channels-last."""
+    return lax.custom_linear_solve(
+        _identity, x, solve=lambda _, v: v, transpose_solve=lambda _, v: _stored_channels_last(v)
+    )

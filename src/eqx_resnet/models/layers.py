@@ -13,6 +13,8 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._materialize import materialize, materialize_gradient
+
 
 class Conv2d(eqx.Module):
     """2-D convolution, `(c_in, h, w) -> (c_out, h/s, w/s)`, with symmetric padding.
@@ -49,6 +51,8 @@ class Conv2d(eqx.Module):
         self.groups = groups
 
     def __call__(self, x: Float[Array, "c_in h w"]) -> Float[Array, "c_out h_out w_out"]:
+        # Both tensors that the weight gradient reads are stored once (models/_materialize.py).
+        x = materialize(x)
         y = lax.conv_general_dilated(
             x[None],
             self.weight,
@@ -59,7 +63,7 @@ class Conv2d(eqx.Module):
         )[0]
         if self.bias is not None:
             y = y + self.bias[:, None, None].astype(y.dtype)
-        return y
+        return materialize_gradient(y)
 
 
 class BatchNorm(eqx.Module):
