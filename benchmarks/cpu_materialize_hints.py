@@ -17,7 +17,7 @@ from eqx_resnet.models import layers, preact, resnet
 MODELS = ("preact_resnet", "resnet18_cifar")
 CONVOLUTION_HINTS = [(layers, "materialize"), (layers, "materialize_gradient")]
 BLOCK_HINTS = [(preact, "materialize_gradient"), (resnet, "materialize_gradient")]
-BUILDS = {"shipped": [], "blocks only": CONVOLUTION_HINTS, "no hints": CONVOLUTION_HINTS + BLOCK_HINTS}
+BUILDS = {"shipped": [], "block hint only": CONVOLUTION_HINTS, "no hints": CONVOLUTION_HINTS + BLOCK_HINTS}
 
 
 def build(model: str, removed: list, settings: Settings):
