@@ -32,13 +32,13 @@ def test_summary_of_a_seed_model_prints_its_totals():
     result = invoke("summary", "preact_resnet")
     assert result.exit_code == 0, result.output
     assert "271,962" in result.stdout and "1,344" in result.stdout
-    assert "layer3[0].shortcut.conv" in result.stdout and "64x7x7" in result.stdout
+    assert "layer3[0].shortcut.conv" in result.stdout and "7x7x64" in result.stdout
 
 
 def test_summary_with_options():
     result = invoke("summary", "resnet18", "--input-shape", "3,32,32", "--stem", "cifar", "--num-classes", "10")
     assert result.exit_code == 0, result.output
-    assert "11,173,962" in result.stdout and "512x4x4" in result.stdout
+    assert "11,173,962" in result.stdout and "4x4x512" in result.stdout
 
 
 def test_summary_takes_the_channels_from_the_input_shape():

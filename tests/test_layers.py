@@ -1,5 +1,8 @@
-"""The two layers against references: BatchNorm against numpy with PyTorch's
-semantics, the convolution against a numpy cross-correlation."""
+"""The layers against references: BatchNorm against numpy with PyTorch's semantics,
+the convolution against a numpy cross-correlation, the max-pool against numpy.
+
+The references are channels-first, as PyTorch's; the layers are channels-last, so
+each test moves the channels last on the way in and back on the way out."""
 
 import equinox as eqx
 import jax
@@ -7,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eqx_resnet.models.layers import BatchNorm, Conv2d
+from eqx_resnet.models.layers import BatchNorm, Conv2d, MaxPool2d
 
 EPS = 1e-5
 N, C, H, W = 8, 4, 5, 3
@@ -23,7 +26,14 @@ def make_norm(seed=0):
 
 
 def run(norm, x, state):
-    return jax.vmap(norm, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
+    """`norm` over a channels-first batch `x`."""
+    y, state = jax.vmap(norm, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(jnp.moveaxis(x, 1, -1), state)
+    return jnp.moveaxis(y, -1, 1), state
+
+
+def apply(layer, x):
+    """`layer` over a channels-first batch `x`."""
+    return jnp.moveaxis(jax.vmap(layer)(jnp.moveaxis(x, 1, -1)), -1, 1)
 
 
 def numpy_batch_norm(x, weight, bias, mean, var):
@@ -138,7 +148,7 @@ def test_conv2d_matches_a_numpy_cross_correlation(c_in, c_out, k, stride, paddin
     conv = Conv2d(c_in, c_out, k, stride, padding, groups=groups, key=jax.random.key(0))
     conv = eqx.tree_at(lambda c: c.weight, conv, normal(conv.weight.shape, seed=c_out))
     x = normal((3, c_in, size, size), seed=c_in)
-    y = jax.vmap(conv)(x)
+    y = apply(conv, x)
     expected = reference_conv(x, conv.weight, stride, padding, groups)
     assert y.shape == expected.shape
     assert relative_error(y, expected) < 1e-5
@@ -149,7 +159,7 @@ def test_conv2d_module_adds_its_bias_and_keeps_the_shape_arithmetic():
     conv = Conv2d(64, 128, 3, stride=2, padding=1, use_bias=True, key=jax.random.key(0))
     conv = eqx.tree_at(lambda c: c.bias, conv, jnp.arange(128.0))
     x = normal((2, 64, 11, 11), seed=0)
-    y = jax.vmap(conv)(x)
+    y = apply(conv, x)
     expected = reference_conv(x, conv.weight, 2, 1, 1) + jnp.arange(128.0)[:, None, None]
     assert y.shape == (2, 128, 6, 6)
     assert relative_error(y, expected) < 1e-5
@@ -174,3 +184,37 @@ def test_batch_norm_variance_of_data_far_from_zero():
     np.testing.assert_allclose(float(jnp.std(y)), 1.0, rtol=1e-2)
     unbiased = np.asarray(x, np.float64).var(ddof=1)
     np.testing.assert_allclose(new_state.get(norm.statistics)[1], 0.9 + 0.1 * unbiased, rtol=1e-3)
+
+
+def test_layers_reject_a_channels_first_example_with_the_fix():
+    conv = Conv2d(4, 6, 3, key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"channels-last example \(height, width, 4\), got shape \(4, 9, 9\).*moveaxis"):
+        conv(jnp.zeros((4, 9, 9)))
+    norm, state = make_norm()
+    with pytest.raises(ValueError, match=r"BatchNorm\(4\) takes channels-last.*got shape \(4, 5, 3\)"):
+        jax.vmap(norm, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(jnp.zeros((2, C, H, W)), state)
+
+
+def reference_max_pool(x, kernel, stride, padding):
+    """PyTorch's MaxPool2d in numpy: -inf padding, so a padded cell never wins."""
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf)
+    h_out, w_out = ((d + 2 * padding - kernel) // stride + 1 for d in x.shape[2:])
+    windows = [xp[..., i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride] for i in range(kernel) for j in range(kernel)]
+    return np.max(windows, axis=0)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, size", [(3, 2, 1, 8), (3, 2, 0, 9), (2, 2, 0, 6)])
+def test_max_pool_matches_pytorch_padding(kernel, stride, padding, size):
+    # All negative: zero padding would win at the border, -inf padding never does.
+    x = -1.0 - jnp.abs(normal((2, 3, size, size), seed=size))
+    y = apply(MaxPool2d(kernel, stride, padding), x)
+    np.testing.assert_array_equal(np.asarray(y, np.float64), reference_max_pool(x, kernel, stride, padding))
+    assert apply(MaxPool2d(kernel, stride, padding), x.astype(jnp.bfloat16)).dtype == jnp.bfloat16
+
+
+def test_max_pool_differentiates_like_equinox_channels_first_pool():
+    x = normal((9, 9, 3), seed=9)
+    pool, reference = MaxPool2d(3, 2, 1), eqx.nn.MaxPool2d(3, 2, padding=1)
+    grad = jax.grad(lambda x: jnp.sum(pool(x) ** 2))(x)
+    expected = jax.grad(lambda x: jnp.sum(reference(jnp.moveaxis(x, -1, 0)) ** 2))(x)
+    np.testing.assert_array_equal(grad, expected)

@@ -1,7 +1,8 @@
 """`summarize` traces the seed models to the shapes of the seeds' own Flax tables.
 
-The seeds' shapes are transcribed below (NHWC there, CHW here) and, where the
-seed files are at hand (`../shared/seeds`), checked against the files themselves.
+The layers work channels-last, as the seeds' Flax models do, so the seeds' shapes
+are transcribed below as they are (without the batch) and, where the seed files are
+at hand (`../shared/seeds`), checked against the files themselves.
 """
 
 import io
@@ -32,40 +33,40 @@ def shapes(rows):
 
 # Seed 000 (PreActResNet, 28x28x1): each block's input and output, transcribed.
 PREACT_BLOCKS = {
-    "layer1[0]": ((16, 28, 28), (16, 28, 28)),
-    "layer1[1]": ((16, 28, 28), (16, 28, 28)),
-    "layer1[2]": ((16, 28, 28), (16, 28, 28)),
-    "layer2[0]": ((16, 28, 28), (32, 14, 14)),
-    "layer2[1]": ((32, 14, 14), (32, 14, 14)),
-    "layer2[2]": ((32, 14, 14), (32, 14, 14)),
-    "layer3[0]": ((32, 14, 14), (64, 7, 7)),
-    "layer3[1]": ((64, 7, 7), (64, 7, 7)),
-    "layer3[2]": ((64, 7, 7), (64, 7, 7)),
+    "layer1[0]": ((28, 28, 16), (28, 28, 16)),
+    "layer1[1]": ((28, 28, 16), (28, 28, 16)),
+    "layer1[2]": ((28, 28, 16), (28, 28, 16)),
+    "layer2[0]": ((28, 28, 16), (14, 14, 32)),
+    "layer2[1]": ((14, 14, 32), (14, 14, 32)),
+    "layer2[2]": ((14, 14, 32), (14, 14, 32)),
+    "layer3[0]": ((14, 14, 32), (7, 7, 64)),
+    "layer3[1]": ((7, 7, 64), (7, 7, 64)),
+    "layer3[2]": ((7, 7, 64), (7, 7, 64)),
 }
 
 
 def test_preact_resnet_shapes_match_seed_000():
     model, state = abstract("preact_resnet")
     seen = shapes(summarize(model, state))
-    assert seen["conv"] == ((1, 28, 28), (16, 28, 28))
+    assert seen["conv"] == ((28, 28, 1), (28, 28, 16))
     for path, expected in PREACT_BLOCKS.items():
         assert seen[path] == expected, path
     # A downsampling block: strided 3x3 conv, and BN-ReLU-1x1/2 conv on the shortcut.
-    assert seen["layer2[0].conv1"] == ((16, 28, 28), (32, 14, 14))
-    assert seen["layer2[0].shortcut.conv"] == ((16, 28, 28), (32, 14, 14))
+    assert seen["layer2[0].conv1"] == ((28, 28, 16), (14, 14, 32))
+    assert seen["layer2[0].shortcut.conv"] == ((28, 28, 16), (14, 14, 32))
     assert seen["fc"] == ((64,), (10,))
 
 
 # Seed 002 (AlexNet-BN, 96x96x1), transcribed: each conv, and the max-pool after it.
 ALEXNET = {
-    "features[0].conv": ((1, 96, 96), (96, 22, 22)),
-    "features[0].pool": ((96, 22, 22), (96, 10, 10)),
-    "features[1].conv": ((96, 10, 10), (256, 10, 10)),
-    "features[1].pool": ((256, 10, 10), (256, 4, 4)),
-    "features[2].conv": ((256, 4, 4), (384, 4, 4)),
-    "features[3].conv": ((384, 4, 4), (384, 4, 4)),
-    "features[4].conv": ((384, 4, 4), (256, 4, 4)),
-    "features[4].pool": ((256, 4, 4), (256, 1, 1)),
+    "features[0].conv": ((96, 96, 1), (22, 22, 96)),
+    "features[0].pool": ((22, 22, 96), (10, 10, 96)),
+    "features[1].conv": ((10, 10, 96), (10, 10, 256)),
+    "features[1].pool": ((10, 10, 256), (4, 4, 256)),
+    "features[2].conv": ((4, 4, 256), (4, 4, 384)),
+    "features[3].conv": ((4, 4, 384), (4, 4, 384)),
+    "features[4].conv": ((4, 4, 384), (4, 4, 256)),
+    "features[4].pool": ((4, 4, 256), (1, 1, 256)),
     "fc1": ((256,), (4096,)),
     "fc2": ((4096,), (4096,)),
     "dropout": ((4096,), (4096,)),
@@ -83,7 +84,7 @@ def test_alexnet_shapes_match_seed_002():
 
 
 def seed_table(pattern):
-    """`{flax path: (input, output)}` from a seed's summary table, shapes turned NHWC -> CHW."""
+    """`{flax path: (input, output)}` from a seed's summary table, shapes without the batch."""
     files = list(SEEDS.glob(pattern))
     if not files:
         pytest.skip(f"seed files not found under {SEEDS}")
@@ -91,18 +92,18 @@ def seed_table(pattern):
     for line in files[0].read_text().splitlines():
         cells = [cell.strip() for cell in line.split("│")]
         if len(cells) > 5 and re.fullmatch(r"[\w/]+", cells[1]):
-            table[cells[1]] = tuple(_chw(cell) for cell in cells[3:5])
+            table[cells[1]] = tuple(_per_example(cell) for cell in cells[3:5])
     return table
 
 
-def _chw(cell):
+def _per_example(cell):
     batch, *dims = map(int, re.search(r"float32\[([\d,]+)\]", cell).group(1).split(","))
-    return (dims[-1], *dims[:-1]) if len(dims) == 3 else tuple(dims)
+    return tuple(dims)
 
 
 def test_transcription_matches_seed_000_file():
     table = seed_table("000_*.txt")
-    assert table["Conv_0"][1] == (16, 28, 28)
+    assert table["Conv_0"][1] == (28, 28, 16)
     for k, (path, expected) in enumerate(PREACT_BLOCKS.items()):
         assert table[f"PreActResNetBlock_{k}"] == expected, path
     assert table["Dense_0"] == ((64,), (10,))
@@ -145,9 +146,9 @@ def test_resnet152_is_summarised_without_allocating():
     rows = summarize(model, state)
     assert time.perf_counter() - start < 60
     seen = shapes(rows)
-    assert seen["maxpool"] == ((64, 112, 112), (64, 56, 56))
-    assert seen["layer3[35]"] == ((1024, 14, 14), (1024, 14, 14))
-    assert seen["layer4[0].downsample.conv"] == ((1024, 14, 14), (2048, 7, 7))
+    assert seen["maxpool"] == ((112, 112, 64), (56, 56, 64))
+    assert seen["layer3[35]"] == ((14, 14, 1024), (14, 14, 1024))
+    assert seen["layer4[0].downsample.conv"] == ((14, 14, 1024), (7, 7, 2048))
     assert seen["fc"] == ((2048,), (1000,))
     assert rows[0].parameters == 60_192_808
     blocks = [row for row in rows if row.kind == "Bottleneck"]
@@ -157,13 +158,13 @@ def test_resnet152_is_summarised_without_allocating():
 def test_summary_follows_the_input_shape():
     model, state = abstract("resnet18", stem="cifar", num_classes=10)
     seen = shapes(summarize(model, state, (3, 64, 48)))
-    assert seen["layer4[1]"][1] == (512, 8, 6)
+    assert seen["layer4[1]"][1] == (8, 6, 512)
 
 
 @pytest.mark.parametrize(
     "name, shape, message",
     [
-        ("alexnet", (1, 8, 8), r"\(1, 8, 8\).*features\[0\]\.conv turns 1x8x8 into 96x0x0"),
+        ("alexnet", (1, 8, 8), r"\(1, 8, 8\).*features\[0\]\.conv turns 8x8x1 into 0x0x96"),
         ("alexnet", (1, 64, 64), r"\(1, 64, 64\).*too small"),
         ("alexnet", (1, 100, 100), r"\(1, 100, 100\).*fc1"),
         ("preact_resnet", (3, 28, 28), r"\(3, 28, 28\).*built for 1 input channel"),
@@ -182,7 +183,7 @@ def test_format_summary_renders_rows_and_totals():
     console = Console(file=io.StringIO(), width=200)
     console.print(format_summary(rows, title="preact_resnet"))
     text = console.file.getvalue()
-    assert "layer2[0].shortcut.conv" in text and "32x14x14" in text
+    assert "layer2[0].shortcut.conv" in text and "14x14x32" in text
     assert "271,962" in text and "1,344" in text and "273,306" in text
     console = Console(file=io.StringIO(), width=200)
     console.print(format_summary(rows, max_depth=1))

@@ -9,7 +9,7 @@ import eqx_resnet
 
 def test_cpu_options_keep_convolutions_and_their_gradients_off_ynnpack():
     conv = eqx_resnet.Conv2d(32, 32, 3, padding=1, key=jax.random.key(0))
-    images = jnp.ones((8, 32, 16, 16))  # big enough that XLA picks YNNPACK by default
+    images = jnp.ones((8, 16, 16, 32))  # channels-last, big enough that XLA picks YNNPACK by default
 
     def loss(conv, images):
         return jnp.sum(jax.vmap(conv)(images) ** 2)

@@ -6,7 +6,8 @@
 
 Every submodule is swapped (with a pytree map) for a recorder that calls it and
 notes the shapes it saw; the batched model is then traced once under
-`eqx.filter_eval_shape`. Shapes are per example, channels first, as the models see them.
+`eqx.filter_eval_shape`. Shapes are per example, as each module sees them: the model
+takes a channels-first image, and the layers inside work channels-last.
 """
 
 import dataclasses
@@ -187,7 +188,8 @@ def format_summary(rows: Sequence[LayerRow], *, title: str | None = None, max_de
     for row, texts in zip(shown, cells):
         table.add_row(*texts, style="bold" if row.group else None)
     table.caption = (
-        f"Shapes are per example, channels first: {_shape(model.input_shape)} -> {_shape(model.output_shape)}.\n"
+        f"Shapes are per example: the model takes {_shape(model.input_shape)} (channels first) to {_shape(model.output_shape)}; "
+        "the layers inside work channels-last (height x width x channels).\n"
         f"{model.parameters:,} parameters + {model.statistics:,} BatchNorm statistics "
         f"= {model.parameters + model.statistics:,} in all."
     )

@@ -1,7 +1,7 @@
 """The model zoo. Importing this package registers every model."""
 
 from .alexnet import AlexNet, alexnet
-from .layers import BatchNorm, Conv2d
+from .layers import BatchNorm, Conv2d, MaxPool2d
 from .preact import PreActBlock, PreActResNet, preact_resnet
 from .registry import create_model, list_models, register_model
 from .resnet import (
@@ -23,6 +23,7 @@ __all__ = [
     "BatchNorm",
     "Bottleneck",
     "Conv2d",
+    "MaxPool2d",
     "PreActBlock",
     "PreActResNet",
     "ResNet",

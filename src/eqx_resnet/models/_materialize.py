@@ -1,4 +1,4 @@
-"""Compiler hints for XLA:CPU: compute a tensor once, and store it channels-last.
+"""Compiler hints for XLA:CPU: compute a tensor once, and store it.
 
 XLA:CPU fuses cheap elementwise work into every consumer instead of storing it. In a
 residual network's training step that repeats work where it is most expensive:
@@ -14,9 +14,8 @@ residual network's training step that repeats work where it is most expensive:
 
 XLA:CPU never duplicates a float division into several consumers
 (`CpuInstructionFusion::IsExpensive`), so dividing by a computed 1 stores the quotient,
-and a copy of a stored tensor is a plain transpose, which XLA:CPU tiles. The quotient is
-laid out channels-last, `(*spatial, c)`, as XLA:CPU's convolutions read it, which saves
-one more copy. `lax.optimization_barrier` does not help: XLA:CPU removes it before fusion.
+and a copy of a stored tensor is a plain transpose, which XLA:CPU tiles.
+`lax.optimization_barrier` does not help: XLA:CPU removes it before fusion.
 Other platforms get the identity.
 
 `Conv2d` stores its input (`materialize`) and its output's gradient (`materialize_gradient`);
@@ -30,35 +29,29 @@ differentiation (`jax.jvp`, `jax.jacfwd`, `jax.hessian`) works through the model
 `jax.custom_vjp` would forbid it.
 """
 
-import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
 
-def _stored_channels_last(x: Float[Array, "c *spatial"]) -> Float[Array, "c *spatial"]:
-    """`x`, which XLA:CPU stores once, channels-last: exact for finite values, NaN for infinite ones."""
-
-    def on_cpu(x):
-        last = jnp.moveaxis(x, 0, -1)
-        # `0 * last` is not folded (it is NaN for infinite values), so the divisor stays a computation.
-        return jnp.moveaxis(last / (1 + 0 * last), -1, 0)
-
-    return lax.platform_dependent(x, cpu=on_cpu, default=lambda x: x)
+def _stored(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    """`x`, which XLA:CPU stores once: exact for finite values, NaN for infinite ones."""
+    # `0 * x` is not folded (it is NaN for infinite values), so the divisor stays a computation.
+    return lax.platform_dependent(x, cpu=lambda x: x / (1 + 0 * x), default=lambda x: x)
 
 
 def _identity(x):
     return x
 
 
-def materialize(x: Float[Array, "c *spatial"]) -> Float[Array, "c *spatial"]:
-    """The identity; on CPU XLA computes `x` once and stores it, channels-last."""
+def materialize(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    """The identity; on CPU XLA computes `x` once and stores it."""
     return lax.custom_linear_solve(
-        _identity, x, solve=lambda _, v: _stored_channels_last(v), transpose_solve=lambda _, v: v
+        _identity, x, solve=lambda _, v: _stored(v), transpose_solve=lambda _, v: v
     )
 
 
-def materialize_gradient(x: Float[Array, "c *spatial"]) -> Float[Array, "c *spatial"]:
-    """The identity; on CPU XLA computes the gradient of `x` once and stores it, channels-last."""
+def materialize_gradient(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    """The identity; on CPU XLA computes the gradient of `x` once and stores it."""
     return lax.custom_linear_solve(
-        _identity, x, solve=lambda _, v: v, transpose_solve=lambda _, v: _stored_channels_last(v)
+        _identity, x, solve=lambda _, v: v, transpose_solve=lambda _, v: _stored(v)
     )

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image
-from .layers import BatchNorm, Conv2d
+from .layers import BatchNorm, Conv2d, MaxPool2d
 from .registry import register_model
 
 # (out_channels, kernel, stride, padding, max-pool after)
@@ -20,18 +20,18 @@ _FEATURES = ((96, 11, 4, 0, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False), 
 
 
 class ConvBNReLU(eqx.Module):
-    """Conv (with bias), BatchNorm, ReLU, then an optional 3x3/2 max-pool. `(c_in, h, w) -> (c_out, h', w')`."""
+    """Conv (with bias), BatchNorm, ReLU, then an optional 3x3/2 max-pool. `(h, w, c_in) -> (h', w', c_out)`."""
 
     conv: Conv2d
     bn: BatchNorm
-    pool: eqx.nn.MaxPool2d | None
+    pool: MaxPool2d | None
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, padding: int, pool: bool, *, key: PRNGKeyArray):
         self.conv = Conv2d(in_channels, out_channels, kernel, stride, padding, use_bias=True, key=key)
         self.bn = BatchNorm(out_channels)
-        self.pool = eqx.nn.MaxPool2d(3, 2) if pool else None
+        self.pool = MaxPool2d(3, 2) if pool else None
 
-    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         x, state = self.bn(self.conv(x), state)
         x = jax.nn.relu(x)
         return (x if self.pool is None else self.pool(x)), state
@@ -75,9 +75,10 @@ class AlexNet(eqx.Module):
                 "AlexNet uses dropout while training: pass key=... (under vmap, one key per example: "
                 "key=jax.random.split(key, batch_size)), or evaluate with eqx.nn.inference_mode(model)"
             )
+        x = jnp.moveaxis(x, 0, -1)
         for layer in self.features:
             x, state = layer(x, state)
-        x = jnp.ravel(x)
+        x = jnp.ravel(jnp.moveaxis(x, -1, 0))  # flattened channels first, PyTorch's order
         k1, k2 = (None, None) if key is None else jax.random.split(key)
         x = self.dropout(jax.nn.relu(self.fc1(x)), key=k1)
         x = self.dropout(jax.nn.relu(self.fc2(x)), key=k2)

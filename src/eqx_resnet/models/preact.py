@@ -3,7 +3,8 @@
 A 3x3 stem conv to 16 channels, three stages of three pre-activation blocks
 (16, 32, 64 channels; the first block of stages 2 and 3 halves the size), a
 global mean and a linear head; no final BatchNorm. 271,962 parameters and
-1,344 BatchNorm statistics at the default sizes.
+1,344 BatchNorm statistics at the default sizes. The model takes a channels-first
+image; its blocks work channels-last, like every layer (models/layers.py).
 """
 
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from .registry import register_model
 
 
 class PreActShortcut(eqx.Module):
-    """BN-ReLU-1x1/2 conv: the projection of a downsampling block. `(c_in, h, w) -> (c_out, h/2, w/2)`."""
+    """BN-ReLU-1x1/2 conv: the projection of a downsampling block. `(h, w, c_in) -> (h/2, w/2, c_out)`."""
 
     bn: BatchNorm
     conv: Conv2d
@@ -29,13 +30,13 @@ class PreActShortcut(eqx.Module):
         self.bn = BatchNorm(in_channels)
         self.conv = Conv2d(in_channels, out_channels, 1, 2, key=key)
 
-    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         x, state = self.bn(x, state)
         return self.conv(jax.nn.relu(x)), state
 
 
 class PreActBlock(eqx.Module):
-    """BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus the (projected) input. `(c_in, h, w) -> (c_out, h/s, w/s)`."""
+    """BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus the (projected) input. `(h, w, c_in) -> (h/s, w/s, c_out)`."""
 
     bn1: BatchNorm
     conv1: Conv2d
@@ -51,7 +52,7 @@ class PreActBlock(eqx.Module):
         self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1, key=k2)
         self.shortcut = PreActShortcut(in_channels, out_channels, key=k3) if subsample else None
 
-    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         x = materialize_gradient(x)
         z, state = self.bn1(x, state)
         z = self.conv1(jax.nn.relu(z))
@@ -103,9 +104,13 @@ class PreActResNet(eqx.Module):
         return (self.in_channels, self.image_size, self.image_size)
 
     def feature_maps(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
-        """Each stage's output: `{"stem", "layer1", "layer2", "layer3"}` (channels first)."""
+        """Each stage's output: `{"stem", "layer1", "layer2", "layer3"}`, channels first like the input."""
+        features, state = self._stages(x, state)
+        return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
+
+    def _stages(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
         check_image(x, self.in_channels, type(self).__name__)
-        x = self.conv(x)
+        x = self.conv(jnp.moveaxis(x, 0, -1))
         features = {"stem": x}
         for name in ("layer1", "layer2", "layer3"):
             for block in getattr(self, name):
@@ -117,8 +122,8 @@ class PreActResNet(eqx.Module):
         self, x: Float[Array, "c h w"], state: eqx.nn.State, *, key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, " num_classes"], eqx.nn.State]:
         """`(c, h, w) -> (num_classes,)` logits. `key` is unused (no dropout), kept for a uniform call."""
-        features, state = self.feature_maps(x, state)
-        return self.fc(jnp.mean(features["layer3"], axis=(1, 2))).astype(jnp.float32), state
+        features, state = self._stages(x, state)
+        return self.fc(jnp.mean(features["layer3"], axis=(0, 1))).astype(jnp.float32), state
 
 
 @register_model

@@ -1,7 +1,8 @@
 """ResNet, ResNeXt and Wide ResNet, as in torchvision (stride on the 3x3 conv: "v1.5").
 
 Each builder returns `(model, state)`: the model is an `eqx.Module` that takes
-one image `(c, h, w)` and `state`, and returns `(logits, state)`.
+one image `(c, h, w)` and `state`, and returns `(logits, state)`. Inside, the blocks
+work channels-last, `(h, w, c)`, like every layer (models/layers.py).
 
     model, state = resnet50(num_classes=10, key=jax.random.key(0))
     batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
@@ -17,14 +18,14 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image
 from ._materialize import materialize_gradient
-from .layers import BatchNorm, Conv2d
+from .layers import BatchNorm, Conv2d, MaxPool2d
 from .registry import register_model
 
 Stem = Literal["imagenet", "cifar"]
 
 
 class Downsample(eqx.Module):
-    """Projection shortcut: 1x1 conv with stride, then BatchNorm. `(c_in, h, w) -> (c_out, h/s, w/s)`."""
+    """Projection shortcut: 1x1 conv with stride, then BatchNorm. `(h, w, c_in) -> (h/s, w/s, c_out)`."""
 
     conv: Conv2d
     bn: BatchNorm
@@ -33,12 +34,12 @@ class Downsample(eqx.Module):
         self.conv = Conv2d(in_channels, out_channels, 1, stride, key=key)
         self.bn = BatchNorm(out_channels)
 
-    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         return self.bn(self.conv(x), state)
 
 
 class BasicBlock(eqx.Module):
-    """Two 3x3 convs and a shortcut (ResNet-18/34). `(c_in, h, w) -> (planes, h/s, w/s)`."""
+    """Two 3x3 convs and a shortcut (ResNet-18/34). `(h, w, c_in) -> (h/s, w/s, planes)`."""
 
     expansion = 1
     conv1: Conv2d
@@ -55,7 +56,7 @@ class BasicBlock(eqx.Module):
         self.bn2 = BatchNorm(planes, zero_init=zero_init_residual)
         self.downsample = Downsample(in_channels, planes, stride, key=k3) if stride != 1 or in_channels != planes else None
 
-    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         x = materialize_gradient(x)
         y, state = self.bn1(self.conv1(x), state)
         y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
@@ -67,7 +68,7 @@ class BasicBlock(eqx.Module):
 class Bottleneck(eqx.Module):
     """1x1 reduce, 3x3 (grouped, strided), 1x1 expand x4 (ResNet-50+, ResNeXt, Wide ResNet).
 
-    `(c_in, h, w) -> (4 * planes, h/s, w/s)`; the 3x3 conv has
+    `(h, w, c_in) -> (h/s, w/s, 4 * planes)`; the 3x3 conv has
     `width = planes * width_per_group / 64 * groups` channels.
     """
 
@@ -103,7 +104,7 @@ class Bottleneck(eqx.Module):
         needs_projection = stride != 1 or in_channels != out_channels
         self.downsample = Downsample(in_channels, out_channels, stride, key=k4) if needs_projection else None
 
-    def __call__(self, x: Float[Array, "c_in h w"], state: eqx.nn.State) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         y, state = self.bn1(self.conv1(x), state)
         y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
         y, state = self.bn3(self.conv3(jax.nn.relu(y)), state)
@@ -125,7 +126,7 @@ class ResNet(eqx.Module):
 
     conv1: Conv2d
     bn1: BatchNorm
-    maxpool: eqx.nn.MaxPool2d | None
+    maxpool: MaxPool2d | None
     layer1: tuple[Block, ...]
     layer2: tuple[Block, ...]
     layer3: tuple[Block, ...]
@@ -154,7 +155,7 @@ class ResNet(eqx.Module):
         k_stem, k_fc, *k_stages = jax.random.split(key, 6)
         if stem == "imagenet":
             self.conv1 = Conv2d(in_channels, 64, 7, 2, 3, key=k_stem)
-            self.maxpool = eqx.nn.MaxPool2d(3, 2, padding=1)
+            self.maxpool = MaxPool2d(3, 2, padding=1)
         else:
             self.conv1 = Conv2d(in_channels, 64, 3, 1, 1, key=k_stem)
             self.maxpool = None
@@ -182,9 +183,13 @@ class ResNet(eqx.Module):
         return (self.in_channels, size, size)
 
     def feature_maps(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
-        """Each stage's output: `{"stem", "layer1", ..., "layer4"}` (channels first)."""
+        """Each stage's output: `{"stem", "layer1", ..., "layer4"}`, channels first like the input."""
+        features, state = self._stages(x, state)
+        return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
+
+    def _stages(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
         check_image(x, self.in_channels, type(self).__name__)
-        x, state = self.bn1(self.conv1(x), state)
+        x, state = self.bn1(self.conv1(jnp.moveaxis(x, 0, -1)), state)
         x = jax.nn.relu(x)
         if self.maxpool is not None:
             x = self.maxpool(x)
@@ -199,8 +204,8 @@ class ResNet(eqx.Module):
         self, x: Float[Array, "c h w"], state: eqx.nn.State, *, key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, " num_classes"], eqx.nn.State]:
         """`(c, h, w) -> (num_classes,)` logits. `key` is unused (no dropout), kept for a uniform call."""
-        features, state = self.feature_maps(x, state)
-        pooled = jnp.mean(features["layer4"], axis=(1, 2))
+        features, state = self._stages(x, state)
+        pooled = jnp.mean(features["layer4"], axis=(0, 1))
         return self.fc(pooled).astype(jnp.float32), state
 
 

@@ -1,0 +1,121 @@
+"""The training step with channels-last layers (as shipped) and channels-first ones, in one process.
+
+The layers work channels-last, `(h, w, c)` (models/layers.py). This script rebuilds
+`preact_resnet` and `resnet18_cifar` with the channels-first layers eqx-resnet had
+before, `(c, h, w)` like `eqx.nn`, compiles both training steps (batch 128, fp32,
+Adam) and times them in turns. The channels-first build keeps the same compiler hints,
+which then also move each stored tensor's channels last for the convolutions. Prints
+the median milliseconds of each and the ratio (below 1: channels-last is faster).
+
+    python benchmarks/cpu_channels_last.py [--rounds 9] [--batch 128]
+"""
+
+import argparse
+import contextlib
+import math
+
+import jax.numpy as jnp
+from jax import lax
+
+from eqx_resnet.benchmarking import Settings, build_workload, describe_device, measure, median
+from eqx_resnet.models import _materialize, layers, preact, resnet
+
+MODELS = ("preact_resnet", "resnet18_cifar")
+
+
+def conv_channels_first(self, x):
+    """`Conv2d` as it was, without the bias (no convolution of the two models has one)."""
+    y = lax.conv_general_dilated(
+        _materialize.materialize(x)[None], self.weight, (self.stride,) * 2, ((self.padding, self.padding),) * 2,
+        dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=self.groups,
+    )[0]
+    return _materialize.materialize_gradient(y)
+
+
+def batch_norm_channels_first(self, x, state):
+    """`BatchNorm` as it was, training mode and float32 only."""
+    running_mean, running_var = state.get(self.statistics)
+    expand = (slice(None),) + (None,) * (x.ndim - 1)
+    axes = tuple(range(1, x.ndim))
+    mean = lax.pmean(jnp.mean(x, axes), self.axis_name)
+    centred = x - mean[expand]
+    var = lax.pmean(jnp.mean(centred * centred, axes), self.axis_name)
+    n = lax.psum(1, self.axis_name) * math.prod(x.shape[1:])
+    m = self.momentum
+    state = state.set(self.statistics, ((1 - m) * running_mean + m * lax.stop_gradient(mean),
+                                        (1 - m) * running_var + m * lax.stop_gradient(var * n / (n - 1))))
+    scale = self.weight * lax.rsqrt(var + self.eps)
+    return x * scale[expand] + (self.bias - mean * scale)[expand], state
+
+
+def stored_channels_last(x):
+    """The hints' store as it was for channels-first layers: moved channels-last for the convolutions."""
+
+    def on_cpu(x):
+        last = jnp.moveaxis(x, 0, -1)
+        return jnp.moveaxis(last / (1 + 0 * last), -1, 0)
+
+    return lax.platform_dependent(x, cpu=on_cpu, default=lambda x: x)
+
+
+def stages_channels_first(stem, last_stage):
+    """The models' `_stages` on channels-first tensors (no moving of the input's channels)."""
+
+    def stages(self, x, state):
+        x, state = stem(self, x, state)
+        for name in ("layer1", "layer2", "layer3", "layer4")[: int(last_stage[-1])]:
+            for block in getattr(self, name):
+                x, state = block(x, state)
+        # The model pools over the first two axes: hand it the last stage channels-last.
+        return {last_stage: jnp.moveaxis(x, 0, -1)}, state
+
+    return stages
+
+
+def resnet_stem(self, x, state):
+    x, state = self.bn1(self.conv1(x), state)
+    return jnp.maximum(x, 0), state
+
+
+PATCHES = [
+    (layers.Conv2d, "__call__", conv_channels_first),
+    (layers.BatchNorm, "__call__", batch_norm_channels_first),
+    (_materialize, "_stored", stored_channels_last),
+    (preact.PreActResNet, "_stages", stages_channels_first(lambda self, x, state: (self.conv(x), state), "layer3")),
+    (resnet.ResNet, "_stages", stages_channels_first(resnet_stem, "layer4")),
+]
+
+
+@contextlib.contextmanager
+def channels_first():
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in PATCHES]
+    try:
+        for owner, name, replacement in PATCHES:
+            setattr(owner, name, replacement)
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=9, help="timed steps per build, after one warm-up step")
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    settings = Settings(platform="cpu", batch=args.batch, resolution=32, precision="fp32", models=MODELS,
+                        rounds=args.rounds, warmup=1, optimizer="adam", learning_rate=1e-3)
+    print(f"{describe_device('cpu')}; training step, batch {settings.batch}, fp32, Adam; "
+          f"median of {settings.rounds} steps after 1 warm-up", flush=True)
+    print(f"{'model':<16}{'channels-last ms':>18}{'channels-first ms':>19}{'last/first':>12}", flush=True)
+    for model in MODELS:
+        last = build_workload("eqx-resnet", model, "train", settings).runner
+        with channels_first():
+            first = build_workload("eqx-resnet", model, "train", settings).runner  # traced and compiled here
+        ms = {label: 1e3 * median(t) for label, t in measure({"last": last, "first": first}, rounds=settings.rounds, warmup=1).items()}
+        print(f"{model:<16}{ms['last']:>18.1f}{ms['first']:>19.1f}{ms['last'] / ms['first']:>12.2f}", flush=True)
+        del last, first
+
+
+if __name__ == "__main__":
+    main()
