@@ -109,6 +109,7 @@ class PreActResNet(eqx.Module):
         return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
 
     def _stages(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
+        """Each stage's output, channels-last as the layers compute it."""
         check_image(x, self.in_channels, type(self).__name__)
         x = self.conv(jnp.moveaxis(x, 0, -1))
         features = {"stem": x}

@@ -188,6 +188,7 @@ class ResNet(eqx.Module):
         return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
 
     def _stages(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
+        """Each stage's output, channels-last as the layers compute it."""
         check_image(x, self.in_channels, type(self).__name__)
         x, state = self.bn1(self.conv1(jnp.moveaxis(x, 0, -1)), state)
         x = jax.nn.relu(x)
