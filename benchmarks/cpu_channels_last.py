@@ -58,18 +58,18 @@ def stored_channels_last(x):
     return lax.platform_dependent(x, cpu=on_cpu, default=lambda x: x)
 
 
-def stages_channels_first(stem, last_stage):
+def stages_channels_first(stem, stages):
     """The models' `_stages` on channels-first tensors (no moving of the input's channels)."""
 
-    def stages(self, x, state):
+    def run(self, x, state):
         x, state = stem(self, x, state)
-        for name in ("layer1", "layer2", "layer3", "layer4")[: int(last_stage[-1])]:
+        for name in stages:
             for block in getattr(self, name):
                 x, state = block(x, state)
         # The model pools over the first two axes: hand it the last stage channels-last.
-        return {last_stage: jnp.moveaxis(x, 0, -1)}, state
+        return {stages[-1]: jnp.moveaxis(x, 0, -1)}, state
 
-    return stages
+    return run
 
 
 def resnet_stem(self, x, state):
@@ -81,8 +81,8 @@ PATCHES = [
     (layers.Conv2d, "__call__", conv_channels_first),
     (layers.BatchNorm, "__call__", batch_norm_channels_first),
     (_materialize, "_stored", stored_channels_last),
-    (preact.PreActResNet, "_stages", stages_channels_first(lambda self, x, state: (self.conv(x), state), "layer3")),
-    (resnet.ResNet, "_stages", stages_channels_first(resnet_stem, "layer4")),
+    (preact.PreActResNet, "_stages", stages_channels_first(lambda self, x, state: (self.conv(x), state), ("layer1", "layer2", "layer3"))),
+    (resnet.ResNet, "_stages", stages_channels_first(resnet_stem, ("layer1", "layer2", "layer3", "layer4"))),
 ]
 
 
