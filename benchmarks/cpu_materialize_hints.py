@@ -1,10 +1,9 @@
-"""The training step with and without the compiler hints of `models/_materialize.py`, in one process.
+"""The training step with and without the compiler hint of `models/_materialize.py`, in one process.
 
-Each model's training step (batch 128, fp32, Adam) is compiled three times: as shipped;
-with the convolution hints in `Conv2d` replaced by the identity (only the residual blocks'
-`materialize_gradient` left); and with no hint at all. The three take turns round by round.
-Prints the median milliseconds of each and their ratio to the build without hints (below 1:
-the hints help).
+Each model's training step (batch 128, fp32, Adam) is compiled twice: as shipped, and
+with `materialize` in `Conv2d` replaced by the identity. The two take turns round by
+round. Prints the median milliseconds of each and their ratio to the build without the
+hint (below 1: the hint helps).
 
     python benchmarks/cpu_materialize_hints.py [--rounds 7] [--batch 128]
 """
@@ -12,12 +11,10 @@ the hints help).
 import argparse
 
 from eqx_resnet.benchmarking import Settings, build_workload, describe_device, measure, median
-from eqx_resnet.models import layers, preact, resnet
+from eqx_resnet.models import layers
 
 MODELS = ("preact_resnet", "resnet18_cifar")
-CONVOLUTION_HINTS = [(layers, "materialize"), (layers, "materialize_gradient")]
-BLOCK_HINTS = [(preact, "materialize_gradient"), (resnet, "materialize_gradient")]
-BUILDS = {"shipped": [], "block hint only": CONVOLUTION_HINTS, "no hints": CONVOLUTION_HINTS + BLOCK_HINTS}
+BUILDS = {"shipped": [], "no hint": [(layers, "materialize")]}
 
 
 def build(model: str, removed: list, settings: Settings):
@@ -40,12 +37,12 @@ def main() -> None:
     settings = Settings(platform="cpu", batch=args.batch, resolution=32, precision="fp32", models=MODELS,
                         rounds=args.rounds, warmup=1, optimizer="adam", learning_rate=1e-3)
     print(f"{describe_device('cpu')}; training step, batch {settings.batch}, fp32, Adam; "
-          f"median of {settings.rounds} steps after 1 warm-up; ms (ratio to no hints)", flush=True)
+          f"median of {settings.rounds} steps after 1 warm-up; ms (ratio to no hint)", flush=True)
     print(f"{'model':<16}" + "".join(f"{label:>22}" for label in BUILDS), flush=True)
     for model in MODELS:
         runners = {label: build(model, removed, settings).runner for label, removed in BUILDS.items()}
         ms = {label: 1e3 * median(t) for label, t in measure(runners, rounds=settings.rounds, warmup=1).items()}
-        cells = (f"{ms[label]:.1f} ({ms[label] / ms['no hints']:.2f})" for label in BUILDS)
+        cells = (f"{ms[label]:.1f} ({ms[label] / ms['no hint']:.2f})" for label in BUILDS)
         print(f"{model:<16}" + "".join(f"{cell:>22}" for cell in cells), flush=True)
         del runners
 

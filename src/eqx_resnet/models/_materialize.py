@@ -1,16 +1,9 @@
-"""Compiler hints for XLA:CPU: compute a tensor once, and store it.
+"""A compiler hint for XLA:CPU: compute a convolution's input once, and store it.
 
-XLA:CPU fuses cheap elementwise work into every consumer instead of storing it. In a
-residual network's training step that repeats work where it is most expensive:
-
-- A convolution's weight gradient reads the convolution's input batch-minor, `(c, h, w, n)`.
-  When that input is a fused BatchNorm-ReLU, or a residual sum over several blocks, the
-  transposing copy recomputes it element by element, and such copies were the slowest
-  operations of the ResNet-18 step. The output gradient (BatchNorm's backward pass), read
-  by both the input and the weight gradient, is recomputed the same way.
-- A residual block's input gradient, a sum, is fused into the sums of all earlier blocks:
-  compiled for a small PreActResNet, one fusion read 9 activation-sized tensors, against 4
-  with the hint (tests/test_materialize.py).
+XLA:CPU fuses cheap elementwise work into every consumer instead of storing it. A
+convolution's weight gradient reads the convolution's input batch-minor, `(c, h, w, n)`.
+When that input is a fused BatchNorm-ReLU, the transposing copy recomputes it element by
+element, and such copies were the slowest operations of the ResNet-18 step.
 
 XLA:CPU never duplicates a float division into several consumers
 (`CpuInstructionFusion::IsExpensive`), so dividing by a computed 1 stores the quotient,
@@ -18,13 +11,14 @@ and a copy of a stored tensor is a plain transpose, which XLA:CPU tiles.
 `lax.optimization_barrier` does not help: XLA:CPU removes it before fusion.
 Other platforms get the identity.
 
-`Conv2d` stores its input (`materialize`) and its output's gradient (`materialize_gradient`);
-`PreActBlock` and `BasicBlock` store their input's gradient (ResNet-50's `Bottleneck` showed
-no change from it in a one-off test). `python benchmarks/cpu_materialize_hints.py` times
-the training step with and without them.
+`Conv2d` stores its input (`materialize`); `tests/test_materialize.py` checks the compiled
+structure and `python benchmarks/cpu_materialize_hints.py` times the training step with
+and without it. (Storing the output gradients and the residual blocks' input gradients
+the same way helped too, until BatchNorm's sums took the form of `_channel_sums.py`:
+XLA then stopped recomputing them, and those hints are gone.)
 
-Both are identities declared linear with `lax.custom_linear_solve`, which lets the
-forward and the transposed (reverse-mode) map be implemented separately, so forward-mode
+It is an identity declared linear with `lax.custom_linear_solve`, which lets the forward
+and the transposed (reverse-mode) map be implemented separately, so forward-mode
 differentiation (`jax.jvp`, `jax.jacfwd`, `jax.hessian`) works through the models too;
 `jax.custom_vjp` would forbid it.
 """
@@ -47,11 +41,4 @@ def materialize(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
     """The identity; on CPU XLA computes `x` once and stores it."""
     return lax.custom_linear_solve(
         _identity, x, solve=lambda _, v: _stored(v), transpose_solve=lambda _, v: v
-    )
-
-
-def materialize_gradient(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
-    """The identity; on CPU XLA computes the gradient of `x` once and stores it."""
-    return lax.custom_linear_solve(
-        _identity, x, solve=lambda _, v: v, transpose_solve=lambda _, v: _stored(v)
     )

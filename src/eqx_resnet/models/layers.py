@@ -17,7 +17,8 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._materialize import materialize, materialize_gradient
+from ._channel_sums import channel_broadcast, channel_sum
+from ._materialize import materialize
 
 
 class Conv2d(eqx.Module):
@@ -62,7 +63,7 @@ class Conv2d(eqx.Module):
                 f"Conv2d takes one channels-last example (height, width, {channels}), got shape {tuple(x.shape)}; "
                 "move the channels last with jnp.moveaxis(x, 0, -1)"
             )
-        # Both tensors that the weight gradient reads are stored once (models/_materialize.py).
+        # Stored once for the weight gradient, which reads it transposed (models/_materialize.py).
         x = materialize(x)
         y = lax.conv_general_dilated(
             x[None],
@@ -74,7 +75,7 @@ class Conv2d(eqx.Module):
         )[0]
         if self.bias is not None:
             y = y + self.bias.astype(y.dtype)
-        return materialize_gradient(y)
+        return y
 
 
 class BatchNorm(eqx.Module):
@@ -138,12 +139,13 @@ class BatchNorm(eqx.Module):
                 ) from None
             # Two passes (mean, then the mean squared deviation): the one-pass E[x^2] - E[x]^2
             # cancels catastrophically in float32 when the mean dwarfs the spread.
-            axes = tuple(range(x.ndim - 1))
+            # Sums in the form XLA:CPU computes fast (models/_channel_sums.py).
+            pixels = math.prod(x.shape[:-1])
             xf = x.astype(jnp.float32)
-            mean = lax.pmean(jnp.mean(xf, axes), self.axis_name)
-            centred = xf - mean
-            var = lax.pmean(jnp.mean(centred * centred, axes), self.axis_name)
-            n = batch * math.prod(x.shape[:-1])
+            mean = lax.pmean(channel_sum(xf) / pixels, self.axis_name)
+            centred = xf - channel_broadcast(mean, x.shape)
+            var = lax.pmean(channel_sum(centred * centred) / pixels, self.axis_name)
+            n = batch * pixels
             unbiased = var * (n / max(n - 1, 1))
             m = self.momentum
             state = state.set(
@@ -155,7 +157,7 @@ class BatchNorm(eqx.Module):
             )
         scale = self.weight.astype(jnp.float32) * lax.rsqrt(var + self.eps)
         shift = self.bias.astype(jnp.float32) - mean * scale
-        return x * scale.astype(x.dtype) + shift.astype(x.dtype), state
+        return x * channel_broadcast(scale.astype(x.dtype), x.shape) + channel_broadcast(shift.astype(x.dtype), x.shape), state
 
 
 class MaxPool2d(eqx.Module):

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image
-from ._materialize import materialize_gradient
 from .layers import BatchNorm, Conv2d
 from .registry import register_model
 
@@ -53,7 +52,6 @@ class PreActBlock(eqx.Module):
         self.shortcut = PreActShortcut(in_channels, out_channels, key=k3) if subsample else None
 
     def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
-        x = materialize_gradient(x)
         z, state = self.bn1(x, state)
         z = self.conv1(jax.nn.relu(z))
         z, state = self.bn2(z, state)

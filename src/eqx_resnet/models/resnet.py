@@ -17,7 +17,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image
-from ._materialize import materialize_gradient
 from .layers import BatchNorm, Conv2d, MaxPool2d
 from .registry import register_model
 
@@ -57,7 +56,6 @@ class BasicBlock(eqx.Module):
         self.downsample = Downsample(in_channels, planes, stride, key=k3) if stride != 1 or in_channels != planes else None
 
     def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
-        x = materialize_gradient(x)
         y, state = self.bn1(self.conv1(x), state)
         y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
         if self.downsample is not None:
