@@ -3,10 +3,11 @@
 The layers work channels-last, `(h, w, c)` (models/layers.py). This script rebuilds
 `preact_resnet` and `resnet18_cifar` with the channels-first layers eqx-resnet had
 before, `(c, h, w)` like `eqx.nn`, compiles both training steps (batch 128, fp32,
-Adam) and times them in turns. The channels-first build keeps the convolution hint,
-which then also moves each stored tensor's channels last for the convolutions, and its
-BatchNorm sums over the minor axes plainly, as it did. Prints the median milliseconds
-of each and the ratio (below 1: channels-last is faster).
+Adam) and times them in turns. The channels-first build is as it was: its BatchNorm
+sums plainly over the minor axes, and it keeps the compiler hints it needed (the
+convolutions' inputs, output gradients and the blocks' input gradients stored once,
+moved channels-last for the convolutions; models/_materialize.py). Prints the median
+milliseconds of each and the ratio (below 1: channels-last is faster).
 
     python benchmarks/cpu_channels_last.py [--rounds 9] [--batch 128]
 """
@@ -24,12 +25,23 @@ from eqx_resnet.models import _materialize, layers, preact, resnet
 MODELS = ("preact_resnet", "resnet18_cifar")
 
 
+def materialize_gradient(x):
+    """The hint the channels-first build also needed: the identity, whose gradient XLA:CPU stores once."""
+    return lax.custom_linear_solve(lambda v: v, x, solve=lambda _, v: v, transpose_solve=lambda _, v: _materialize._stored(v))
+
+
 def conv_channels_first(self, x):
     """`Conv2d` as it was, without the bias (no convolution of the two models has one)."""
-    return lax.conv_general_dilated(
+    y = lax.conv_general_dilated(
         _materialize.materialize(x)[None], self.weight, (self.stride,) * 2, ((self.padding, self.padding),) * 2,
         dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=self.groups,
     )[0]
+    return materialize_gradient(y)
+
+
+def block_with_gradient_hint(call):
+    """A residual block as it was: its input's gradient stored once."""
+    return lambda self, x, state: call(self, materialize_gradient(x), state)
 
 
 def batch_norm_channels_first(self, x, state):
@@ -83,6 +95,8 @@ PATCHES = [
     (_materialize, "_stored", stored_channels_last),
     (preact.PreActResNet, "_stages", stages_channels_first(lambda self, x, state: (self.conv(x), state), ("layer1", "layer2", "layer3"))),
     (resnet.ResNet, "_stages", stages_channels_first(resnet_stem, ("layer1", "layer2", "layer3", "layer4"))),
+    (preact.PreActBlock, "__call__", block_with_gradient_hint(preact.PreActBlock.__call__)),
+    (resnet.BasicBlock, "__call__", block_with_gradient_hint(resnet.BasicBlock.__call__)),
 ]
 
 
