@@ -14,7 +14,7 @@ import eqx_resnet
 from eqx_resnet.models import layers
 from eqx_resnet.models._channel_sums import _pixels_per_row, channel_broadcast, channel_sum
 
-# Rows of several pixels (28x28x16, 5x3x4), and the plain fallback (7x7x64, no space at all).
+# Rows of several pixels (28x28x16, 5x3x4), and the plain fallback (7x7x64, and no space at all).
 SHAPES = [(28, 28, 16), (5, 3, 4), (7, 7, 64), (6,)]
 
 

@@ -11,10 +11,10 @@ rows and then the `g` pixels of the one row left. The reshape in between keeps X
 merging the sums, so the large one is wide and contiguous: in a one-off test on the
 project's 2-core CPU the two sums of a BatchNorm's backward pass (batch 128, vmapped as
 in the models) took 1.5 ms instead of 5.0 ms at 28x28x16, 3.1 ms instead of 14.8 ms at
-16x16x128 and 22 ms instead of 39 ms at 32x32x64. `channel_broadcast` is its transpose, so the backward pass's sums, which
-reverse-mode differentiation makes from the forward pass's broadcasts, take the same
-form. `python benchmarks/cpu_batchnorm_sums.py` times the training steps with and
-without them.
+16x16x128 and 22 ms instead of 39 ms at 32x32x64. `channel_broadcast` is its transpose,
+so the backward pass's sums, which reverse-mode differentiation makes from the forward
+pass's broadcasts, take the same form. `python benchmarks/cpu_batchnorm_sums.py` times
+the training steps with and without them.
 
 Both are plain `jax.numpy` (every transformation works through them); other platforms
 get the plain sum and broadcast.
