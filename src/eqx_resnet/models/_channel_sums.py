@@ -37,7 +37,7 @@ def _pixels_per_row(spatial: tuple[int, ...], channels: int) -> int:
     """
     pixels = math.prod(spatial)
     width = spatial[-1] if spatial else 1
-    fits = (g for g in range(2, pixels) if pixels % g == 0 and g * channels <= _ROW and g != width)
+    fits = (g for g in range(2, min(pixels, _ROW // channels + 1)) if pixels % g == 0 and g != width)
     return max(fits, default=1)
 
 
