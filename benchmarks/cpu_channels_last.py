@@ -7,22 +7,18 @@ Adam) and times them in turns. The channels-first build is as it was: its BatchN
 sums plainly over the minor axes, and it keeps the compiler hints it needed (the
 convolutions' inputs, output gradients and the blocks' input gradients stored once,
 moved channels-last for the convolutions; models/_materialize.py). Prints the median
-milliseconds of each and the ratio (below 1: channels-last is faster).
+milliseconds of each and the ratio to channels-first (below 1: channels-last is faster).
 
     python benchmarks/cpu_channels_last.py [--rounds 9] [--batch 128]
 """
 
-import argparse
-import contextlib
 import math
 
 import jax.numpy as jnp
+from _builds import compare_builds
 from jax import lax
 
-from eqx_resnet.benchmarking import Settings, build_workload, describe_device, measure, median
 from eqx_resnet.models import _materialize, layers, preact, resnet
-
-MODELS = ("preact_resnet", "resnet18_cifar")
 
 
 def materialize_gradient(x):
@@ -100,36 +96,7 @@ PATCHES = [
 ]
 
 
-@contextlib.contextmanager
-def channels_first():
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in PATCHES]
-    try:
-        for owner, name, replacement in PATCHES:
-            setattr(owner, name, replacement)
-        yield
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=9, help="timed steps per build, after one warm-up step")
-    parser.add_argument("--batch", type=int, default=128)
-    args = parser.parse_args()
-    settings = Settings(platform="cpu", batch=args.batch, resolution=32, precision="fp32", models=MODELS,
-                        rounds=args.rounds, warmup=1, optimizer="adam", learning_rate=1e-3)
-    print(f"{describe_device('cpu')}; training step, batch {settings.batch}, fp32, Adam; "
-          f"median of {settings.rounds} steps after 1 warm-up", flush=True)
-    print(f"{'model':<16}{'channels-last ms':>18}{'channels-first ms':>19}{'last/first':>12}", flush=True)
-    for model in MODELS:
-        last = build_workload("eqx-resnet", model, "train", settings).runner
-        with channels_first():
-            first = build_workload("eqx-resnet", model, "train", settings).runner  # traced and compiled here
-        ms = {label: 1e3 * median(t) for label, t in measure({"last": last, "first": first}, rounds=settings.rounds, warmup=1).items()}
-        print(f"{model:<16}{ms['last']:>18.1f}{ms['first']:>19.1f}{ms['last'] / ms['first']:>12.2f}", flush=True)
-        del last, first
-
+BUILDS = {"channels-last": [], "channels-first": PATCHES}
 
 if __name__ == "__main__":
-    main()
+    compare_builds(__doc__, BUILDS, rounds=9)

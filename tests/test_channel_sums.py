@@ -71,21 +71,30 @@ def _windows_over_several_dimensions(hlo: str) -> int:
 cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu", reason="the row sums target XLA:CPU's reductions")
 
 
+@pytest.fixture
+def use_plain_sums(monkeypatch):
+    """Call it to make `BatchNorm` sum and broadcast plainly from then on."""
+
+    def use():
+        monkeypatch.setattr(layers, "channel_sum", lambda x: jnp.sum(x, axis=tuple(range(x.ndim - 1))))
+        monkeypatch.setattr(layers, "channel_broadcast", jnp.broadcast_to)
+
+    return use
+
+
 @cpu_only
-def test_batch_norm_sums_are_not_merged_over_batch_and_space(monkeypatch):
+def test_batch_norm_sums_are_not_merged_over_batch_and_space(use_plain_sums):
     # Batch 40 > 32, so XLA:CPU's tree-reduction rewrite applies, as at batch 128.
     assert _windows_over_several_dimensions(_batch_norm_gradient_hlo()) == 0
-    monkeypatch.setattr(layers, "channel_sum", lambda x: jnp.sum(x, axis=tuple(range(x.ndim - 1))))
-    monkeypatch.setattr(layers, "channel_broadcast", jnp.broadcast_to)
+    use_plain_sums()
     assert _windows_over_several_dimensions(_batch_norm_gradient_hlo()) > 0, "XLA no longer merges plain sums: the rows may be unneeded"
 
 
 @cpu_only
-def test_residual_gradients_are_not_recomputed_by_every_later_block(monkeypatch):
+def test_residual_gradients_are_not_recomputed_by_every_later_block(use_plain_sums):
     # Measured: the busiest fusion reads 3 activation-sized tensors, a block's own. With
     # plain BatchNorm sums the third block's gradient fusion re-adds all three blocks'
     # contributions (9).
     assert most_activations_read_by_one_fusion() <= 4
-    monkeypatch.setattr(layers, "channel_sum", lambda x: jnp.sum(x, axis=tuple(range(x.ndim - 1))))
-    monkeypatch.setattr(layers, "channel_broadcast", jnp.broadcast_to)
+    use_plain_sums()
     assert most_activations_read_by_one_fusion() > 4, "XLA no longer recomputes the residual sums with plain sums"
