@@ -12,7 +12,7 @@ from _hlo import most_activations_read_by_one_fusion
 
 import eqx_resnet
 from eqx_resnet.models import layers
-from eqx_resnet.models._channel_sums import _pixels_per_row, channel_broadcast, channel_sum
+from eqx_resnet._xla_cpu.channel_sums import _pixels_per_row, channel_broadcast, channel_sum
 
 # Rows of several pixels (28x28x16, 5x3x4), and the plain fallback (7x7x64, and no space at all).
 SHAPES = [(28, 28, 16), (5, 3, 4), (7, 7, 64), (6,)]

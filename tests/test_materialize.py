@@ -10,7 +10,7 @@ from _hlo import weight_gradient_operands_that_compute
 
 import eqx_resnet
 from eqx_resnet.models import layers
-from eqx_resnet.models._materialize import materialize
+from eqx_resnet._xla_cpu.materialize import materialize
 
 
 def test_materialize_is_the_identity_for_values_and_both_modes_of_differentiation():

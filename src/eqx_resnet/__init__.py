@@ -30,7 +30,7 @@ from .models import (
 from .data import DATASETS, Dataset, DatasetError, DatasetInfo, load_dataset, normalize
 from .parameters import count_batch_stats, count_parameters, trainable_filter
 from .summary import format_summary, summarize
-from .xla_options import compiler_options
+from ._xla_cpu import compiler_options
 from .training import (
     CheckpointError,
     TrainConfig,

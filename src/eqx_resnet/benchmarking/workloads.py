@@ -20,7 +20,7 @@ import optax
 from ..models import create_model
 from ..parameters import count_parameters
 from ..training.step import forward, make_train_step
-from ..xla_options import compiler_options
+from .._xla_cpu import compiler_options
 from .timing import BenchmarkError, Runner, describe_device, jax_runner, xla_flops
 
 FRAMEWORKS = ("eqx-resnet", "flax", "torch")

@@ -17,8 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._channel_sums import channel_broadcast, channel_sum
-from ._materialize import materialize
+from .._xla_cpu import channel_broadcast, channel_sum, materialize
 
 
 class Conv2d(eqx.Module):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..data import DatasetInfo, normalize, resize
-from ..xla_options import compiler_options
+from .._xla_cpu import compiler_options
 from .step import Precision, eval_step
 
 

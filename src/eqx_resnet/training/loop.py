@@ -24,7 +24,7 @@ from jax import lax
 
 from ..data import AUGMENTATIONS, Dataset, load_dataset
 from ..models import create_model
-from ..xla_options import compiler_options
+from .._xla_cpu import compiler_options
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .config import TrainConfig, device_kind, with_defaults
 from .evaluate import make_evaluator, prepare
