@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 
 import eqx_resnet
-from eqx_resnet.training.step import cross_entropy, forward
+from eqx_resnet.models.forward import forward
+from eqx_resnet.training.step import cross_entropy
 
 
 def compiled_gradient(batch: int, channels: tuple[int, int, int], size: int = 16) -> str:

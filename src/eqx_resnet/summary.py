@@ -20,7 +20,7 @@ from rich import box
 from rich.table import Table
 
 from .parameters import count_parameters
-from .training.step import forward
+from .models.forward import forward
 
 __all__ = ["LayerRow", "format_summary", "summarize"]
 

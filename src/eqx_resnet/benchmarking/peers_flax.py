@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from ..parameters import count_parameters
-from ..training.step import COMPUTE_DTYPES
+from ..models.forward import COMPUTE_DTYPES
 from .timing import Runner, jax_runner
 from .workloads import init_key
 

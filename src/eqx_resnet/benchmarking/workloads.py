@@ -19,7 +19,8 @@ import optax
 
 from ..models import create_model
 from ..parameters import count_parameters
-from ..training.step import forward, make_train_step
+from ..models.forward import forward
+from ..training.step import make_train_step
 from .._xla_cpu import compiler_options
 from .timing import BenchmarkError, Runner, describe_device, jax_runner, xla_flops
 

@@ -149,7 +149,8 @@ def predict_command(
     from PIL import Image, UnidentifiedImageError
 
     from ..data import dataset_info
-    from ..training import forward, load_checkpoint
+    from ..models import forward
+    from ..training import load_checkpoint
     from ..training.evaluate import prepare
 
     with user_errors():

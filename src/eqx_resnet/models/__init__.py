@@ -1,6 +1,7 @@
 """The model zoo. Importing this package registers every model."""
 
 from .alexnet import AlexNet, alexnet
+from .forward import forward
 from .layers import BatchNorm, Conv2d, MaxPool2d
 from .preact import PreActBlock, PreActResNet, preact_resnet
 from .registry import create_model, list_models, register_model
@@ -29,6 +30,7 @@ __all__ = [
     "ResNet",
     "alexnet",
     "create_model",
+    "forward",
     "list_models",
     "preact_resnet",
     "register_model",

@@ -4,7 +4,7 @@ from .checkpoint import CheckpointError, load_checkpoint, load_into, read_metada
 from .config import TrainConfig, with_defaults
 from .evaluate import make_evaluator
 from .loop import TrainingError, TrainResult, train
-from .step import cross_entropy, eval_step, forward, make_train_step
+from .step import cross_entropy, eval_step, make_train_step
 
 __all__ = [
     "CheckpointError",
@@ -13,7 +13,6 @@ __all__ = [
     "TrainingError",
     "cross_entropy",
     "eval_step",
-    "forward",
     "load_checkpoint",
     "load_into",
     "make_evaluator",

@@ -1,44 +1,19 @@
 """One training step and one evaluation step on a batch, as pure functions.
 
-`jax.jit` them (or scan them over an epoch) where they are used. A batch is
-`images: (n, c, h, w)` float and `labels: (n,)` int; the model is called per
-example under `jax.vmap(..., axis_name="batch")`, so BatchNorm sees the batch.
+`jax.jit` them (or loop them over an epoch) where they are used. A batch is
+`images: (n, c, h, w)` float and `labels: (n,)` int; `models.forward` calls the
+model per example under `jax.vmap(..., axis_name="batch")`, so BatchNorm sees the batch.
 """
 
 from collections.abc import Callable
-from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Bool, Float, Int
 
-Precision = Literal["fp32", "bf16"]
-COMPUTE_DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
-
-
-def cast_floating(tree: PyTree, dtype) -> PyTree:
-    """Cast every floating-point array in `tree` to `dtype` (for mixed precision)."""
-    return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
-
-
-def forward(
-    model: eqx.Module,
-    state: eqx.nn.State,
-    images: Float[Array, "n c h w"],
-    *,
-    key: PRNGKeyArray | None = None,
-    precision: Precision = "fp32",
-) -> tuple[Float[Array, "n classes"], eqx.nn.State]:
-    """Batched forward pass. With `bf16`, parameters and activations are cast to bfloat16
-    inside the computation; parameters, gradients and BatchNorm statistics stay float32."""
-    dtype = COMPUTE_DTYPES[precision]
-    if dtype != jnp.float32:
-        model = cast_floating(model, dtype)
-    keys = None if key is None else jax.random.split(key, images.shape[0])
-    batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
-    return batched(images.astype(dtype), state, key=keys)
+from ..models.forward import Precision, forward
 
 
 def cross_entropy(logits: Float[Array, "n classes"], labels: Int[Array, " n"], label_smoothing: float = 0.0) -> Float[Array, ""]:
