@@ -1,10 +1,10 @@
 """One CPU convolution three ways: jaxlib's default backend, with `eqx_resnet.compiler_options()`, and PyTorch.
 
-The reason behind `src/eqx_resnet/xla_options.py`: jaxlib 0.10 runs CPU convolutions through
+The reason behind `src/eqx_resnet/_xla_cpu/options.py`: jaxlib 0.10 runs CPU convolutions through
 YNNPACK, which used one core of the project's 2-core machine. Times a 3x3, stride-1
 convolution (forward only, fp32, NCHW in and out) and prints milliseconds and GFLOP/s:
 
-    python benchmarks/cpu_conv_backends.py [--batch 128] [--channels 64] [--size 32] [--rounds 5]
+    python benchmarks/experiments/cpu_conv_backends.py [--batch 128] [--channels 64] [--size 32] [--rounds 5]
 
 Run it again under `taskset -c 0` to see which backend uses more than one core.
 """

@@ -6,19 +6,24 @@ before, `(c, h, w)` like `eqx.nn`, compiles both training steps (batch 128, fp32
 Adam) and times them in turns. The channels-first build is as it was: its BatchNorm
 sums plainly over the minor axes, and it keeps the compiler hints it needed (the
 convolutions' inputs, output gradients and the blocks' input gradients stored once,
-moved channels-last for the convolutions; models/_materialize.py). Prints the median
-milliseconds of each and the ratio to channels-first (below 1: channels-last is faster).
+moved channels-last for the convolutions; eqx_resnet/_xla_cpu/materialize.py). Prints
+the median milliseconds of each and the ratio to channels-first (below 1: channels-last
+is faster).
 
-    python benchmarks/cpu_channels_last.py [--rounds 9] [--batch 128]
+    python benchmarks/experiments/cpu_channels_last.py [--rounds 9] [--batch 128]
 """
 
+import importlib
 import math
 
 import jax.numpy as jnp
 from _builds import compare_builds
 from jax import lax
 
-from eqx_resnet.models import _materialize, layers, preact, resnet
+from eqx_resnet.models import layers, preact, resnet
+
+# The module: `eqx_resnet._xla_cpu.materialize` as an attribute is the function it exports.
+_materialize = importlib.import_module("eqx_resnet._xla_cpu.materialize")
 
 
 def materialize_gradient(x):

@@ -10,7 +10,7 @@ second call: PyTorch's OpenMP threads spin for a few ms after returning, which s
 an XLA call right after them by up to 1.7x here. Prints medians in ms and XLA / PyTorch
 per part (below 1: XLA is faster).
 
-    python benchmarks/cpu_conv_parts.py [--rounds 15] [--batch 128]
+    python benchmarks/experiments/cpu_conv_parts.py [--rounds 15] [--batch 128]
 """
 
 import argparse

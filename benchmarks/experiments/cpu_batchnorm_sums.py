@@ -1,13 +1,13 @@
 """The training step with BatchNorm's sums as shipped and as plain sums, in one process.
 
-`BatchNorm` sums and broadcasts its channels through `models/_channel_sums.py`, which
-views each example as wide rows so that XLA:CPU's sums are wide and contiguous. This
+`BatchNorm` sums and broadcasts its channels through `eqx_resnet/_xla_cpu/channel_sums.py`,
+which views each example as wide rows so that XLA:CPU's sums are wide and contiguous. This
 script compiles the training steps of `preact_resnet` and `resnet18_cifar` (batch 128,
 fp32, Adam) twice: as shipped, and with plain `jnp.sum` and `jnp.broadcast_to` in their
 place. The two take turns round by round. Prints the median milliseconds of each and the
 ratio to the plain sums (below 1: the shipped sums are faster).
 
-    python benchmarks/cpu_batchnorm_sums.py [--rounds 9] [--batch 128]
+    python benchmarks/experiments/cpu_batchnorm_sums.py [--rounds 9] [--batch 128]
 """
 
 import jax.numpy as jnp

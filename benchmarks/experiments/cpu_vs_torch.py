@@ -7,7 +7,7 @@ Prints per row: eqx ms and torch ms (medians), eqx / torch (below 1: eqx-resnet 
 faster), eqx-resnet's compile seconds, and the ratio of the fastest rounds. The two
 frameworks take turns round by round, so a busy spell on the host slows both.
 
-    python benchmarks/cpu_vs_torch.py [--rounds 5] [--batch 128]
+    python benchmarks/experiments/cpu_vs_torch.py [--rounds 5] [--batch 128]
 
 Run it on a quiet machine: a busy CPU slows torch's OpenMP threads far more than XLA's.
 """

@@ -1,11 +1,11 @@
-"""The training step with and without the compiler hint of `models/_materialize.py`, in one process.
+"""The training step with and without the compiler hint of `eqx_resnet/_xla_cpu/materialize.py`, in one process.
 
 Each model's training step (batch 128, fp32, Adam) is compiled twice: as shipped, and
 with `materialize` in `Conv2d` replaced by the identity. The two take turns round by
 round. Prints the median milliseconds of each and their ratio to the build without the
 hint (below 1: the hint helps).
 
-    python benchmarks/cpu_materialize_hints.py [--rounds 7] [--batch 128]
+    python benchmarks/experiments/cpu_materialize_hints.py [--rounds 7] [--batch 128]
 """
 
 from _builds import compare_builds

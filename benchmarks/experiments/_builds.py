@@ -3,7 +3,9 @@
 Each build is a list of patches `(owner, attribute, replacement)` applied while the step
 is traced and compiled; the empty list is the package as shipped. The builds take turns
 round by round, and each is printed as its median milliseconds and its ratio to the last
-build (below 1: faster than it).
+build (below 1: faster than it). The scripts run from the repository root,
+`python benchmarks/experiments/NAME.py`; Python puts their folder first on `sys.path`,
+so they import this module as `_builds`.
 """
 
 import argparse
