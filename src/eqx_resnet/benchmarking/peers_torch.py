@@ -1,8 +1,10 @@
 """The PyTorch peers: the zoo's networks written as torchvision writes them, and their steps.
 
-The ResNets are torchvision's (v1.5, stride on the 3x3 conv) with the zoo's options
-(input channels, classes, CIFAR stem); `PreActResNet` and `AlexNet` mirror the zoo's
-seed-000 and seed-002 models. Steps run channels-last, autocast to bf16 for bf16; on a
+The ResNets are torchvision's (v1.5, stride on the 3x3 conv), with its module names, so
+their `state_dict()` keys are torchvision's (`layer1.0.downsample.1.running_var`, ...), and
+the zoo's options (input channels, classes, CIFAR stem, groups and width per group for
+ResNeXt and Wide ResNet); `resnet(name)` builds one by its zoo name. `PreActResNet` and
+`AlexNet` mirror the zoo's seed-000 and seed-002 models. Steps run channels-last, autocast to bf16 for bf16; on a
 GPU `torch.compile`d, on a CPU eager with one thread per core.
 Imported only when a benchmark asks for torch.
 """
@@ -38,14 +40,15 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int):
+    def __init__(self, in_channels: int, planes: int, stride: int, groups: int = 1, width_per_group: int = 64):
         super().__init__()
+        width = int(planes * (width_per_group / 64.0)) * groups
         out = planes * self.expansion
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out)
         self.downsample = _projection(in_channels, out, stride)
 
@@ -63,26 +66,31 @@ def _projection(in_channels: int, out_channels: int, stride: int) -> nn.Module |
 
 
 class ResNet(nn.Module):
-    """torchvision's ResNet; `stem="cifar"` is a 3x3/1 conv without max-pool."""
+    """torchvision's ResNet, with its names; `stem="cifar"` is a 3x3/1 conv without max-pool."""
 
-    def __init__(self, block, layers, *, num_classes: int, in_channels: int, stem: str):
+    def __init__(
+        self, block, layers, *, num_classes: int, in_channels: int, stem: str, groups: int = 1, width_per_group: int = 64
+    ):
         super().__init__()
-        if stem == "imagenet":
-            self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
-            )
-        else:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
-        blocks, channels = [], 64
+        imagenet = stem == "imagenet"
+        self.conv1 = nn.Conv2d(in_channels, 64, 7 if imagenet else 3, 2 if imagenet else 1, 3 if imagenet else 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
+        extra = dict(groups=groups, width_per_group=width_per_group) if block is Bottleneck else {}
+        channels = 64
         for i, n in enumerate(layers):
+            blocks = []
             for j in range(n):
-                blocks.append(block(channels, 64 * 2**i, 2 if i > 0 and j == 0 else 1))
+                blocks.append(block(channels, 64 * 2**i, 2 if i > 0 and j == 0 else 1, **extra))
                 channels = 64 * 2**i * block.expansion
-        self.blocks = nn.Sequential(*blocks)
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x):
-        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(x.mean((2, 3)))
 
 
 class PreActBlock(nn.Module):
@@ -144,15 +152,28 @@ class AlexNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-_RESNETS = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
-            101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3))}
+# The zoo's ResNets by name: block, blocks per stage, and groups / width per group.
+_RESNETS = {
+    "resnet18": (BasicBlock, (2, 2, 2, 2), {}),
+    "resnet34": (BasicBlock, (3, 4, 6, 3), {}),
+    "resnet50": (Bottleneck, (3, 4, 6, 3), {}),
+    "resnet101": (Bottleneck, (3, 4, 23, 3), {}),
+    "resnet152": (Bottleneck, (3, 8, 36, 3), {}),
+    "resnext50_32x4d": (Bottleneck, (3, 4, 6, 3), dict(groups=32, width_per_group=4)),
+    "wide_resnet50_2": (Bottleneck, (3, 4, 6, 3), dict(width_per_group=128)),
+}
+
+
+def resnet(name: str, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet") -> ResNet:
+    """The torchvision-architecture ResNet of the zoo's `name` (`"resnet50"`, `"resnext50_32x4d"`, ...)."""
+    block, layers, extra = _RESNETS[name]
+    return ResNet(block, layers, num_classes=num_classes, in_channels=in_channels, stem=stem, **extra)
 
 
 def build_module(spec) -> nn.Module:
     """The torch network of a `ModelSpec`."""
     if spec.depth is not None:
-        block, layers = _RESNETS[spec.depth]
-        return ResNet(block, layers, num_classes=spec.num_classes, in_channels=spec.in_channels, stem=spec.stem)
+        return resnet(f"resnet{spec.depth}", num_classes=spec.num_classes, in_channels=spec.in_channels, stem=spec.stem)
     if spec.zoo == "preact_resnet":
         return PreActResNet(num_classes=spec.num_classes, in_channels=spec.in_channels)
     if spec.zoo == "alexnet":
