@@ -31,7 +31,7 @@ opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
 train_step = eqx_resnet.make_train_step(optimizer)
 
 
-# On CPU: XLA's multi-threaded Eigen convolutions rather than YNNPACK's (see eqx_resnet/xla_options.py).
+# On CPU: XLA's multi-threaded Eigen convolutions rather than YNNPACK's (see eqx_resnet/_xla_cpu/options.py).
 @eqx.filter_jit(compiler_options=eqx_resnet.compiler_options())
 def step(model, state, opt_state, images, labels, key):
     images = eqx_resnet.normalize(images, train.info)  # uint8 -> normalised float32, on the device

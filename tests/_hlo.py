@@ -1,5 +1,5 @@
 """What XLA:CPU compiles a small PreActResNet's training gradient to: helpers for the tests
-of the compiler hints (test_materialize.py, test_channel_sums.py)."""
+of the compiler hints (test_xla_cpu_*.py), and the marker of those that assert it."""
 
 import math
 import re
@@ -7,10 +7,15 @@ import re
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import pytest
 
 import eqx_resnet
 from eqx_resnet.models.forward import forward
 from eqx_resnet.training.step import cross_entropy
+
+# Marks a test that asserts XLA:CPU's compiled structure, which holds for the jaxlib named
+# here; conftest.py adds to a failure that an upgrade may have changed it.
+xla_structure = pytest.mark.xla_structure(jaxlib="0.10.2")
 
 
 def compiled_gradient(batch: int, channels: tuple[int, int, int], size: int = 16) -> str:

@@ -7,3 +7,26 @@ from jaxtyping import install_import_hook
 
 with install_import_hook("eqx_resnet", "beartype.beartype"):
     import eqx_resnet  # noqa: F401
+
+
+# A failed test marked `xla_structure` (tests/_hlo.py) says what kind of failure it may be.
+from importlib.metadata import version  # noqa: E402
+
+import pytest  # noqa: E402
+
+_XLA_STRUCTURE_NOTE = (
+    "This test asserts what XLA:CPU compiles, as jaxlib {expected} compiled it (installed: jaxlib {installed}).\n"
+    "A jaxlib upgrade can change that and fail this test without a bug in eqx-resnet: the compiler hint\n"
+    "it checks (src/eqx_resnet/_xla_cpu/) may then be unneeded or need another form. The measurements\n"
+    "behind the hint, and the scripts that repeat them, are in benchmarks/README.md."
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    marker = item.get_closest_marker("xla_structure")
+    if marker and report.when == "call" and report.failed:
+        note = _XLA_STRUCTURE_NOTE.format(expected=marker.kwargs["jaxlib"], installed=version("jaxlib"))
+        report.sections.append(("XLA:CPU compiled structure", note))
+    return report

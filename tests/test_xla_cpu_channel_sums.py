@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _hlo import most_activations_read_by_one_fusion
+from _hlo import most_activations_read_by_one_fusion, xla_structure
 
 import eqx_resnet
-from eqx_resnet.models import layers
 from eqx_resnet._xla_cpu.channel_sums import _pixels_per_row, channel_broadcast, channel_sum
+from eqx_resnet.models import layers
 
 # Rows of several pixels (28x28x16, 5x3x4), and the plain fallback (7x7x64, and no space at all).
 SHAPES = [(28, 28, 16), (5, 3, 4), (7, 7, 64), (6,)]
@@ -83,6 +83,7 @@ def use_plain_sums(monkeypatch):
 
 
 @cpu_only
+@xla_structure
 def test_batch_norm_sums_are_not_merged_over_batch_and_space(use_plain_sums):
     # Batch 40 > 32, so XLA:CPU's tree-reduction rewrite applies, as at batch 128.
     assert _windows_over_several_dimensions(_batch_norm_gradient_hlo()) == 0
@@ -91,6 +92,7 @@ def test_batch_norm_sums_are_not_merged_over_batch_and_space(use_plain_sums):
 
 
 @cpu_only
+@xla_structure
 def test_residual_gradients_are_not_recomputed_by_every_later_block(use_plain_sums):
     # Measured: the busiest fusion reads 3 activation-sized tensors, a block's own. With
     # plain BatchNorm sums the third block's gradient fusion re-adds all three blocks'

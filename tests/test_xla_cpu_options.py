@@ -3,10 +3,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _hlo import xla_structure
 
 import eqx_resnet
 
 
+@xla_structure
 def test_cpu_options_keep_convolutions_and_their_gradients_off_ynnpack():
     conv = eqx_resnet.Conv2d(32, 32, 3, padding=1, key=jax.random.key(0))
     images = jnp.ones((8, 16, 16, 32))  # channels-last, big enough that XLA picks YNNPACK by default

@@ -8,13 +8,11 @@ channel: slow, and it does not fuse with what it sums.
 
 `channel_sum` views each example as rows of `g` pixels, `(h * w / g, g * c)`, sums the
 rows and then the `g` pixels of the one row left. The reshape in between keeps XLA from
-merging the sums, so the large one is wide and contiguous: in a one-off test on the
-project's 2-core CPU the two sums of a BatchNorm's backward pass (batch 128, vmapped as
-in the models) took 1.5 ms instead of 5.0 ms at 28x28x16, 3.1 ms instead of 14.8 ms at
-16x16x128 and 22 ms instead of 39 ms at 32x32x64. `channel_broadcast` is its transpose,
-so the backward pass's sums, which reverse-mode differentiation makes from the forward
-pass's broadcasts, take the same form. `python benchmarks/cpu_batchnorm_sums.py` times
-the training steps with and without them.
+merging the sums, so the large one is wide and contiguous. `channel_broadcast` is its
+transpose, so the backward pass's sums, which reverse-mode differentiation makes from the
+forward pass's broadcasts, take the same form. `tests/test_xla_cpu_channel_sums.py` checks
+the compiled sums and `python benchmarks/experiments/cpu_batchnorm_sums.py` times the
+training steps with and without them (benchmarks/README.md).
 
 Both are plain `jax.numpy` (every transformation works through them); other platforms
 get the plain sum and broadcast.
@@ -26,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
-_ROW = 1024  # the widest row, in numbers: the widest was the fastest for 16x16x128 (3.8 ms against 5.4 ms at 512)
+_ROW = 1024  # the widest row, in numbers: faster than 512 in a one-off test (benchmarks/README.md)
 
 
 def _pixels_per_row(spatial: tuple[int, ...], channels: int) -> int:
@@ -47,7 +45,8 @@ def channel_sum(x: Float[Array, "*spatial c"]) -> Float[Array, " c"]:
     g = _pixels_per_row(tuple(spatial), c)
 
     def rows(x):
-        return x.reshape(-1, g * c).sum(0).reshape(g, c).sum(0)
+        # Flat first: explicit-sharding meshes refuse a reshape that regroups dimensions.
+        return x.reshape(-1).reshape(-1, g * c).sum(0).reshape(g, c).sum(0)
 
     def plain(x):
         return x.reshape(-1, c).sum(0)
@@ -61,7 +60,7 @@ def channel_broadcast(v: Float[Array, " c"], shape: tuple[int, ...]) -> Float[Ar
     g = _pixels_per_row(tuple(spatial), c)
 
     def rows(v):
-        return jnp.broadcast_to(jnp.tile(v, g), (math.prod(spatial) // g, g * c)).reshape(shape)
+        return jnp.broadcast_to(jnp.tile(v, g), (math.prod(spatial) // g, g * c)).reshape(-1).reshape(shape)
 
     def plain(v):
         return jnp.broadcast_to(v, shape)

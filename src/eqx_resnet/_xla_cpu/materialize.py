@@ -11,11 +11,12 @@ and a copy of a stored tensor is a plain transpose, which XLA:CPU tiles.
 `lax.optimization_barrier` does not help: XLA:CPU removes it before fusion.
 Other platforms get the identity.
 
-`Conv2d` stores its input (`materialize`); `tests/test_materialize.py` checks the compiled
-structure and `python benchmarks/cpu_materialize_hints.py` times the training step with
-and without it. (Storing the output gradients and the residual blocks' input gradients
-the same way helped too, until BatchNorm's sums took the form of `_channel_sums.py`:
-XLA then stopped recomputing them, and those hints are gone.)
+`Conv2d` stores its input (`materialize`); `tests/test_xla_cpu_materialize.py` checks the
+compiled structure and `python benchmarks/experiments/cpu_materialize_hints.py` times the
+training step with and without it (benchmarks/README.md). (Storing the output gradients
+and the residual blocks' input gradients the same way helped too, until BatchNorm's sums
+took the form of `channel_sums.py`: XLA then stopped recomputing them, and those hints
+are gone.)
 
 It is an identity declared linear with `lax.custom_linear_solve`, which lets the forward
 and the transposed (reverse-mode) map be implemented separately, so forward-mode

@@ -1,13 +1,10 @@
 """The XLA options every eqx-resnet step is compiled with.
 
 On CPU, jaxlib 0.10 hands convolutions to YNNPACK fusions by default. On the project's
-2-core machine a YNNPACK convolution used one core, at about half the speed of XLA's
-Eigen convolution on both: a 64-channel 3x3 convolution of 128 32x32 images took 223 ms
-against 120 ms (benchmarks/cpu_conv_backends.py), and the ResNet-18 (CIFAR stem)
-forward pass 2.2 s against 1.3 s (benchmarks/README.md). Restricting YNNPACK to single
-dot products gives every convolution, weight gradients included, back to Eigen, and
-keeps YNNPACK where it was faster: AlexNet's large dense layers ran 1.8x slower on Eigen
-at batch 8. Other platforms get no options.
+2-core machine a YNNPACK convolution used one core, and ran slower than XLA's Eigen
+convolution on both. Restricting YNNPACK to single dot products gives every convolution,
+weight gradients included, back to Eigen, and keeps YNNPACK where it was faster: AlexNet's
+large dense layers. Other platforms get no options. The timings are in benchmarks/README.md.
 
 Use them in your own jitted functions too:
 `jax.jit(step, compiler_options=compiler_options())`, or the same keyword to `eqx.filter_jit`.

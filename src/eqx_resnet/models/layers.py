@@ -2,9 +2,9 @@
 
 They act on one example, channels-last, `(h, w, c)`: the layout XLA's CPU convolutions
 compute in, so the BatchNorm, ReLU and residual sums between them need no transposes
-(the models take channels-first images and move the channels last once). On this
-project's 2-core CPU the training steps of `preact_resnet` and `resnet18_cifar` took 0.85
-and 0.87 of the time they took with channels-first layers (`python benchmarks/cpu_channels_last.py`).
+(the models take channels-first images and move the channels last once). On a CPU the
+training steps ran faster than with channels-first layers (benchmarks/README.md;
+`python benchmarks/experiments/cpu_channels_last.py`).
 Batch them with `jax.vmap(..., axis_name="batch")`.
 """
 
@@ -62,7 +62,7 @@ class Conv2d(eqx.Module):
                 f"Conv2d takes one channels-last example (height, width, {channels}), got shape {tuple(x.shape)}; "
                 "move the channels last with jnp.moveaxis(x, 0, -1)"
             )
-        # Stored once for the weight gradient, which reads it transposed (models/_materialize.py).
+        # Stored once for the weight gradient, which reads it transposed (_xla_cpu/materialize.py).
         x = materialize(x)
         y = lax.conv_general_dilated(
             x[None],
@@ -138,7 +138,7 @@ class BatchNorm(eqx.Module):
                 ) from None
             # Two passes (mean, then the mean squared deviation): the one-pass E[x^2] - E[x]^2
             # cancels catastrophically in float32 when the mean dwarfs the spread.
-            # Sums in the form XLA:CPU computes fast (models/_channel_sums.py).
+            # Sums in the form XLA:CPU computes fast (_xla_cpu/channel_sums.py).
             pixels = math.prod(x.shape[:-1])
             xf = x.astype(jnp.float32)
             mean = lax.pmean(channel_sum(xf) / pixels, self.axis_name)
