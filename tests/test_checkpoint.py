@@ -101,7 +101,7 @@ def test_round_trip_is_bit_identical(tmp_path, trained):
     assert int(loaded_opt[0].count) == 1 and float(jnp.abs(loaded_opt[0].mu.fc.weight).sum()) > 0
 
     hashes = {name: hashlib.sha256((path / name).read_bytes()).hexdigest() for name in ("model.eqx", "opt_state.eqx")}
-    assert metadata == {**METADATA, "format": 1, "eqx_resnet_version": eqx_resnet.__version__, "sha256": hashes}
+    assert metadata == {**METADATA, "format": 2, "eqx_resnet_version": eqx_resnet.__version__, "sha256": hashes}
     assert read_metadata(path) == metadata
     assert len(load_checkpoint(path)) == 3
 
@@ -228,7 +228,7 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_checkpoint(tmp_path, tra
 
 def test_metadata_must_describe_the_saved_model(tmp_path, trained):
     model, state, _ = trained
-    with pytest.raises(CheckpointError, match="lacks 'model_options'"):
+    with pytest.raises(CheckpointError, match="names 'model' or 'model_options' but not both"):
         save_checkpoint(tmp_path / "last", model, state, metadata={"model": "preact_resnet"})
     wrong = {**METADATA, "model_options": {"num_classes": 5, "in_channels": 1}}
     difference = r"model\.fc\.weight float32\[5, 64\] \(described\) vs model\.fc\.weight float32\[10, 64\] \(given\)"
@@ -318,7 +318,8 @@ def test_missing_files(tmp_path, trained):
         ('{"model": "preact_resnet",', r"metadata\.json is not valid JSON"),
         ("[1, 2]", "must hold a JSON object"),
         ('{"model": "preact_resnet", "format": 1}', r"lacks the keys \['model_options'\]"),
-        ('{"model": "preact_resnet", "model_options": {}, "format": 2}', "has format 2"),
+        ('{"model": "preact_resnet", "model_options": {}, "format": 3}', r"has format 3.*pip install -U eqx-resnet"),
+        ('{"model_options": {}}', "lacks the key 'format'"),
         ('{"model": "resnet9000", "model_options": {}, "format": 1}', r"unknown model 'resnet9000'; known .*preact_resnet.*resnet18"),
         ('{"model": "preact_resnet", "model_options": {"depth": 9}, "format": 1}', r"fails \(TypeError.*fix 'model_options'"),
     ],
@@ -329,3 +330,38 @@ def test_bad_metadata(tmp_path, trained, text, match):
     (path / "metadata.json").write_text(text)
     with pytest.raises(CheckpointError, match=match):
         load_checkpoint(path)
+
+
+class Head(eqx.Module):
+    """A user's own module, not in the registry, with a BatchNorm of its own."""
+
+    bn: eqx.nn.BatchNorm
+    linear: eqx.nn.Linear
+
+    def __init__(self, key):
+        self.bn = eqx.nn.BatchNorm(10, "batch")
+        self.linear = eqx.nn.Linear(10, 3, key=key)
+
+
+def test_any_equinox_module_saves_and_loads_into_its_structure(tmp_path):
+    user, state = eqx.nn.make_with_state(Head)(jax.random.key(1))
+    path = save_checkpoint(tmp_path / "mine", user, state, metadata={"note": "my own module"})
+    like, like_state = eqx.nn.make_with_state(Head)(jax.random.key(2))
+    loaded, loaded_state, metadata = load_into(path, like, like_state)
+    assert_trees_equal(loaded, user)
+    assert_trees_equal(loaded_state, state)
+    assert metadata["note"] == "my own module"
+    with pytest.raises(CheckpointError, match=r"cannot rebuild itself; .*load_into\(path, model, state\)"):
+        load_checkpoint(path)
+    no_state = save_checkpoint(tmp_path / "linear", user.linear)
+    assert_trees_equal(load_into(no_state, eqx.nn.Linear(10, 3, key=jax.random.key(3)), None)[0], user.linear)
+
+
+def test_format_1_checkpoints_still_load(tmp_path, trained):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "old", model, state, metadata=METADATA)
+    info = json.loads((path / "metadata.json").read_text())
+    (path / "metadata.json").write_text(json.dumps({**info, "format": 1}))
+    loaded, _, metadata = load_checkpoint(path)
+    assert_trees_equal(loaded, model)
+    assert metadata["format"] == 1

@@ -52,7 +52,7 @@ def test_predict_reads_images(run_dir, tmp_path):
     assert [r["image"] for r in rows] == paths
     assert all(0 <= r["class"] < 10 and 0.0 < r["probability"] <= 1.0 for r in rows)
     bad = runner.invoke(app, ["predict", str(out / "best"), str(tmp_path / "missing.png")])
-    assert bad.exit_code == 1 and "cannot read image" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "cannot read image" in bad.output and "Traceback" not in bad.output
 
 
 def test_plot(run_dir, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eqx_resnet.training import TrainConfig, TrainingError, load_checkpoint, train
-from eqx_resnet.training.loop import steps_per_call
+from eqx_resnet.training.engine import steps_per_call
 
 TINY = dict(model="preact_resnet", model_options={"widths": [8, 16, 16], "blocks_per_stage": 1})
 
@@ -93,5 +93,5 @@ def test_early_stopping(tmp_path):
 
 def test_steps_per_call():
     assert steps_per_call(468, "cpu") == 1
-    assert steps_per_call(468, "gpu") == 18  # the largest divisor of 468 up to 468 // 20 = 23
-    assert steps_per_call(7, "gpu") == 1
+    assert steps_per_call(468, "accelerator") == 18  # the largest divisor of 468 up to 468 // 20 = 23
+    assert steps_per_call(7, "accelerator") == 1

@@ -1,8 +1,6 @@
-"""Command line: `eqx-resnet COMMAND --help`."""
+"""Command line: `eqx-resnet COMMAND --help`. One module per group of commands."""
 
-from . import bench  # noqa: F401
-from . import models  # noqa: F401
-from . import train  # noqa: F401  (registers train, eval, predict, plot)
+from . import bench, evaluate, models, plot, train  # noqa: F401  (each registers its commands)
 from .app import app
 
 __all__ = ["app"]

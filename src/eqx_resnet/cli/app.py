@@ -1,7 +1,6 @@
-"""The `eqx-resnet` typer application; each command lives in its own module."""
+"""The `eqx-resnet` typer application; each group of commands lives in its own module."""
 
 import typer
-from rich.console import Console
 
 app = typer.Typer(
     name="eqx-resnet",
@@ -10,10 +9,3 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def console() -> Console:
-    """Standard output for tables. Rich wraps to 80 columns when writing to a pipe or a
-    file: let a table take its own width there."""
-    out = Console(highlight=False)
-    return out if out.is_terminal else Console(highlight=False, width=200)

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from .app import app, console
-from .errors import stderr
+from .app import app
+from .console import console, stderr
 from .train import PrecisionName
 
 DeviceName = Enum("DeviceName", {n: n for n in ("cpu", "gpu")}, type=str)

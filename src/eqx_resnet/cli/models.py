@@ -16,7 +16,8 @@ from rich.table import Table
 from ..models.registry import get_builder, list_models
 from ..parameters import count_batch_stats, count_parameters
 from ..summary import format_summary, summarize
-from .app import app, console
+from .app import app
+from .console import console, error
 
 
 class StemName(str, Enum):
@@ -26,8 +27,7 @@ class StemName(str, Enum):
 
 def _fail(message: str) -> NoReturn:
     """One line on stderr, exit status 2 (a usage error, as click's)."""
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(2)
+    error(message, 2)
 
 
 def _build(name: str, **options):

@@ -8,6 +8,8 @@ from .augment import AUGMENTATIONS, augment_cifar, augment_mnist, resize
 from .cifar import read_cifar_batch
 from .datasets import DATASETS, Dataset, DatasetInfo, dataset_info, load_dataset, normalize
 from .idx import DatasetError, read_idx
+from .prepare import prepare, preprocessing
+from .source import InMemorySource
 
 __all__ = [
     "AUGMENTATIONS",
@@ -15,11 +17,14 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DatasetInfo",
+    "InMemorySource",
     "augment_cifar",
     "augment_mnist",
     "dataset_info",
     "load_dataset",
     "normalize",
+    "prepare",
+    "preprocessing",
     "read_cifar_batch",
     "read_idx",
     "resize",

@@ -1,13 +1,17 @@
-"""Training: the step, the optimiser, the engine, evaluation and checkpoints."""
+"""Training: the config, the step, the optimiser, the engine, evaluation, checkpoints and run metadata."""
 
-from .checkpoint import CheckpointError, load_checkpoint, load_into, read_metadata, save_checkpoint
-from .config import TrainConfig, with_defaults
+from .checkpoint import load_checkpoint, load_into, read_metadata, save_checkpoint
+from .config import ConfigError, TrainConfig, with_defaults
+from .errors import CheckpointError, TrainingError
+from .engine import TrainResult, make_run_steps, train
 from .evaluate import make_evaluator
-from .loop import TrainingError, TrainResult, train
+from .metadata import RunMetadata
 from .step import cross_entropy, eval_step, make_train_step
 
 __all__ = [
     "CheckpointError",
+    "ConfigError",
+    "RunMetadata",
     "TrainConfig",
     "TrainResult",
     "TrainingError",
@@ -16,6 +20,7 @@ __all__ = [
     "load_checkpoint",
     "load_into",
     "make_evaluator",
+    "make_run_steps",
     "make_train_step",
     "read_metadata",
     "save_checkpoint",

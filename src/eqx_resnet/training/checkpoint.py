@@ -5,10 +5,12 @@
     model, state, metadata = load_checkpoint("runs/mnist/last")
 
 A checkpoint directory holds `model.eqx` (`eqx.tree_serialise_leaves` of `(model, state)`),
-optionally `opt_state.eqx`, and `metadata.json`: the caller's metadata, which must name the
-registry `"model"` and its `"model_options"`, plus `"format"`, `"eqx_resnet_version"` and a
-`"sha256"` of each array file. Loading rebuilds the model's skeleton from the metadata with
-`eqx.filter_eval_shape(create_model, ...)` (no arrays are allocated) and fills it from disk.
+optionally `opt_state.eqx`, and `metadata.json`: the caller's metadata (the engine writes a
+`RunMetadata`) plus `"format"`, `"eqx_resnet_version"` and a `"sha256"` of each array file.
+When the metadata names a registry `"model"` and its `"model_options"`, `load_checkpoint`
+rebuilds the model's skeleton from them with `eqx.filter_eval_shape(create_model, ...)` (no
+arrays are allocated) and fills it from disk. Any other Equinox module saves the same way and
+loads with `load_into(path, model, state)` into a module of the same structure.
 
 Saving is crash-safe: everything is written and fsynced in a sibling `.tmp-<name>-new-*`
 directory first. POSIX cannot atomically swap two directories, so an existing checkpoint is
@@ -17,6 +19,9 @@ deleted. A crash therefore leaves either the old or the new checkpoint complete 
 except in the instant between the two renames, when `path` is missing and the old checkpoint
 is whole in `.tmp-<name>-old-*` (`load_checkpoint` then says how to restore it). One writer
 per path at a time.
+
+Formats: 1 (eqx-resnet 0.1.0) required `"model"` and `"model_options"`; 2 makes them
+optional and adds the run's description (`RunMetadata`). Both load.
 """
 
 import hashlib
@@ -35,37 +40,42 @@ import jax
 import numpy as np
 
 from ..models.registry import create_model, list_models
+from .errors import CheckpointError
+from .metadata import RunMetadata
 
-FORMAT = 1
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
 MODEL_FILE, OPT_STATE_FILE, METADATA_FILE = "model.eqx", "opt_state.eqx", "metadata.json"
-REQUIRED_KEYS = ("model", "model_options", "format")
 
 StrPath = str | os.PathLike[str]
 
 
-class CheckpointError(Exception):
-    """A checkpoint cannot be written or read; the message names the file and the fix."""
-
-
 def save_checkpoint(
-    path: StrPath, model: eqx.Module, state: eqx.nn.State, opt_state: Any = None, *, metadata: dict[str, Any]
+    path: StrPath,
+    model: eqx.Module,
+    state: eqx.nn.State | None = None,
+    opt_state: Any = None,
+    *,
+    metadata: "dict[str, Any] | RunMetadata | None" = None,
 ) -> Path:
     """Write `(model, state)`, optionally `opt_state`, and `metadata` to the directory `path`.
 
-    `metadata` must hold `"model"` (a registry name) and `"model_options"` (the keyword
-    arguments of `create_model`) that rebuild a model of the same structure as `model`;
-    anything else in it must be JSON-serialisable. An existing checkpoint at `path` is
-    replaced as a whole; any other existing directory is refused. Returns `path`.
+    `model` is any Equinox module (`state` may be `None` for one without state). With
+    `"model"` (a registry name) and `"model_options"` (keyword arguments of `create_model`)
+    in `metadata`, they must rebuild a model of the same structure, and `load_checkpoint`
+    can rebuild it; anything in `metadata` must be JSON-serialisable. An existing checkpoint
+    at `path` is replaced as a whole; any other existing directory is refused. Returns `path`.
     """
     path = Path(path)
-    for key in ("model", "model_options"):
-        if key not in metadata:
-            raise CheckpointError(
-                f"cannot save {path}: metadata lacks {key!r}; pass metadata={{'model': <registry name>, "
-                "'model_options': <create_model keyword arguments>, ...}"
-            )
-    fix = "Make metadata's 'model' and 'model_options' describe the model being saved"
-    _check_matches(metadata, model, state, f"the metadata for {path}", fix)
+    metadata = metadata.to_dict() if isinstance(metadata, RunMetadata) else dict(metadata or {})
+    if ("model" in metadata) != ("model_options" in metadata):
+        raise CheckpointError(
+            f"cannot save {path}: metadata names 'model' or 'model_options' but not both; give both (a registry "
+            "name and its create_model keyword arguments) or neither (then load it with load_into)"
+        )
+    if "model" in metadata:
+        fix = "Make metadata's 'model' and 'model_options' describe the model being saved"
+        _check_matches(metadata, model, state, f"the metadata for {path}", fix)
     if path.exists() and not (path / METADATA_FILE).is_file() and (not path.is_dir() or any(path.iterdir())):
         raise CheckpointError(f"refusing to overwrite {path}: it exists and is not a checkpoint; choose another path")
     arrays = {MODEL_FILE: (model, state)} | ({} if opt_state is None else {OPT_STATE_FILE: opt_state})
@@ -102,16 +112,20 @@ def read_metadata(path: StrPath) -> dict[str, Any]:
         raise CheckpointError(f"{file} is not valid JSON ({e}); restore it or re-save the checkpoint") from None
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{file} must hold a JSON object, not {type(metadata).__name__}; re-save the checkpoint")
-    missing = [key for key in REQUIRED_KEYS if key not in metadata]
+    if "format" not in metadata:
+        raise CheckpointError(f"{file} lacks the key 'format'; write checkpoints with save_checkpoint")
+    if metadata["format"] not in READABLE_FORMATS:
+        raise CheckpointError(
+            f"{file} has format {metadata['format']!r}, this eqx-resnet reads formats {list(READABLE_FORMATS)}; "
+            f"it was written by eqx-resnet {metadata.get('eqx_resnet_version', '(unknown version)')}: install that "
+            "version or a newer one (pip install -U eqx-resnet)"
+        )
+    required = ("model", "model_options") if metadata["format"] == 1 else ()
+    missing = [key for key in required if key not in metadata]
     if missing:
         raise CheckpointError(f"{file} lacks the keys {missing}; write checkpoints with save_checkpoint")
-    if not isinstance(metadata["model_options"], dict) or not isinstance(metadata.get("sha256", {}), dict):
+    if not isinstance(metadata.get("model_options", {}), dict) or not isinstance(metadata.get("sha256", {}), dict):
         raise CheckpointError(f"{file}: 'model_options' and 'sha256' must be JSON objects; re-save the checkpoint")
-    if metadata["format"] != FORMAT:
-        raise CheckpointError(
-            f"{file} has format {metadata['format']!r}, this eqx_resnet reads format {FORMAT}; "
-            f"install the eqx_resnet that wrote it ({metadata.get('eqx_resnet_version', 'unknown version')})"
-        )
     return metadata
 
 
@@ -127,23 +141,32 @@ def load_checkpoint(
     """
     metadata = read_metadata(path)
     path = Path(path)
+    if "model" not in metadata:
+        raise CheckpointError(
+            f"{path} holds a module saved without a registry 'model' name, so it cannot rebuild itself; "
+            "load it into a module of the same structure with load_into(path, model, state)"
+        )
     model, state = _deserialise(path, MODEL_FILE, _skeleton(metadata, str(path / METADATA_FILE)), metadata)
     if opt_state_like is None:
         return model, state, metadata
     return model, state, metadata, _deserialise(path, OPT_STATE_FILE, opt_state_like, metadata)
 
 
-def load_into(path: StrPath, model: eqx.Module, state: eqx.nn.State) -> tuple[eqx.Module, eqx.nn.State, dict[str, Any]]:
+def load_into(
+    path: StrPath, model: eqx.Module, state: eqx.nn.State | None = None
+) -> tuple[eqx.Module, eqx.nn.State | None, dict[str, Any]]:
     """Load the checkpoint at `path` into the caller's `(model, state)`: `(model, state, metadata)`.
 
-    Raises `CheckpointError` naming the first differing leaf when the checkpoint holds a
-    model of another structure, shape or dtype.
+    This loads checkpoints of any Equinox module, registry model or not. Raises
+    `CheckpointError` naming the first differing leaf when the checkpoint holds a
+    registry model of another structure, shape or dtype.
     """
     metadata = read_metadata(path)
     path = Path(path)
-    name, options = metadata["model"], metadata["model_options"]
-    fix = f"Build the model with create_model({name!r}, **{options}), or load it with load_checkpoint"
-    _check_matches(metadata, model, state, f"checkpoint {path}", fix)
+    if "model" in metadata:
+        name, options = metadata["model"], metadata["model_options"]
+        fix = f"Build the model with create_model({name!r}, **{options}), or load it with load_checkpoint"
+        _check_matches(metadata, model, state, f"checkpoint {path}", fix)
     model, state = _deserialise(path, MODEL_FILE, (model, state), metadata)
     return model, state, metadata
 
@@ -184,7 +207,7 @@ def _skeleton(metadata: dict[str, Any], where: str) -> tuple[eqx.Module, eqx.nn.
         ) from e
 
 
-def _leaves(model: eqx.Module, state: eqx.nn.State) -> list[tuple[str, tuple[int, ...], str]]:
+def _leaves(model: eqx.Module, state: eqx.nn.State | None) -> list[tuple[str, tuple[int, ...], str]]:
     """`(path, shape, dtype)` of every serialised leaf of `(model, state)`, in file order."""
     out = []
     for label, tree in (("model", model), ("state", state)):
@@ -195,7 +218,7 @@ def _leaves(model: eqx.Module, state: eqx.nn.State) -> list[tuple[str, tuple[int
     return out
 
 
-def _check_matches(metadata: dict[str, Any], model: eqx.Module, state: eqx.nn.State, where: str, fix: str) -> None:
+def _check_matches(metadata: dict[str, Any], model: eqx.Module, state: eqx.nn.State | None, where: str, fix: str) -> None:
     """Raise if `(model, state)` differs in structure, shapes or dtypes from the model `metadata` describes."""
     want, got = _leaves(*_skeleton(metadata, where)), _leaves(model, state)
     if want == got:

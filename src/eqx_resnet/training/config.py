@@ -1,37 +1,58 @@
-"""Everything a training run is made of, with defaults that fit the device it runs on."""
+"""`TrainConfig`: every choice of a training run, validated, with defaults per dataset and device.
+
+A field left `None` is filled by `with_defaults` from `DEFAULTS` for the run's dataset
+and device. The command line builds its options from these fields (cli/train.py), and
+`tests/test_cli_train.py` checks that the two agree.
+"""
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import jax
+
+from ..models.forward import PRECISIONS, Precision
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]
 Monitor = Literal["test_acc", "test_loss"]
+Device = Literal["cpu", "accelerator"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+MONITORS: tuple[str, ...] = get_args(Monitor)
+MAX_SEED = 2**32 - 1  # jax.random.key and numpy's generators both take any 32-bit unsigned seed
+
+
+class ConfigError(ValueError):
+    """A setting out of range or not among the choices; the message names the field and the fix."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A training run. `None` fields are filled by `with_defaults` for the dataset and device."""
+    """A training run. `None` fields are filled by `with_defaults` for the dataset and device.
+
+    Every field is checked when the config is made: a bad value raises `ConfigError`
+    naming the field, the value and what it accepts.
+    """
 
     dataset: str = "mnist"
     model: str | None = None
-    model_options: dict = field(default_factory=dict)
+    model_options: dict[str, Any] | None = None
     epochs: int | None = None
     batch_size: int = 128
     lr: float | None = None
-    optimizer: Optimizer = "adam"
+    optimizer: Optimizer | None = None
     momentum: float = 0.9
     nesterov: bool = False
     schedule: Schedule | None = None
     warmup_epochs: float = 0.0
     step_size: int = 7
     gamma: float = 0.1
-    weight_decay: float = 0.0
+    weight_decay: float | None = None
     label_smoothing: float = 0.0
     clip_norm: float | None = None
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Precision = "fp32"
     augment: bool | None = None
     image_size: int | None = None
     max_train_samples: int | None = None
@@ -40,50 +61,96 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 1000
 
-    def to_dict(self) -> dict:
+    def __post_init__(self):
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("monitor", self.monitor, MONITORS)
+        _choice("precision", self.precision, PRECISIONS)
+        for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "max_train_samples", "patience"):
+            _number(name, getattr(self, name), integer=True, low=1)
+        _number("image_size", self.image_size, integer=True, low=8)
+        _number("seed", self.seed, integer=True, low=0, high=MAX_SEED)
+        _number("lr", self.lr, low=0.0)
+        _number("momentum", self.momentum, low=0.0, high=1.0, open_high=True)
+        _number("gamma", self.gamma, low=0.0, open_low=True)
+        _number("warmup_epochs", self.warmup_epochs, low=0.0)
+        _number("weight_decay", self.weight_decay, low=0.0)
+        _number("label_smoothing", self.label_smoothing, low=0.0, high=1.0, open_high=True)
+        _number("clip_norm", self.clip_norm, low=0.0, open_low=True)
+        if self.model_options is not None and not isinstance(self.model_options, dict):
+            raise ConfigError(f"model_options must be a dict of builder keyword arguments, got {self.model_options!r}")
+        if self.schedule == "onecycle" and self.warmup_epochs:
+            raise ConfigError("warmup_epochs does not apply to the onecycle schedule, which warms up itself; drop one of them")
+
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown settings {sorted(unknown)}; TrainConfig has {[f.name for f in dataclasses.fields(cls)]}")
         return cls(**d)
 
 
-# Defaults measured to reach the README's accuracy within its time on each kind of device.
-_DEFAULTS = {
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _number(name, value, *, integer=False, low=None, high=None, open_low=False, open_high=False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if not integer and not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    too_low = low is not None and (value <= low if open_low else value < low)
+    too_high = high is not None and (value >= high if open_high else value > high)
+    if too_low or too_high:
+        lo = "" if low is None else f"{'>' if open_low else '>='} {low}"
+        hi = "" if high is None else f"{'<' if open_high else '<='} {high}"
+        raise ConfigError(f"{name} must be {' and '.join(x for x in (lo, hi) if x)}, got {value!r}")
+
+
+# The defaults of each dataset: measured to reach the README's accuracy within its time on
+# each kind of device (`"cpu"`, or `"accelerator"` for GPUs and TPUs); a key without a device
+# applies to both. `model_options` apply only when the model is the default one.
+DEFAULTS: dict[tuple[str, Device | None], dict[str, Any]] = {
     ("mnist", "cpu"): dict(
         model="preact_resnet", model_options={"widths": [8, 16, 32]}, epochs=2, lr=3e-3, schedule="onecycle", augment=False
     ),
-    ("mnist", "gpu"): dict(model="preact_resnet", epochs=10, lr=3e-3, schedule="onecycle", augment=True),
+    ("mnist", "accelerator"): dict(model="preact_resnet", epochs=10, lr=3e-3, schedule="onecycle", augment=True),
     ("fashion-mnist", None): dict(model="preact_resnet", epochs=15, lr=3e-3, schedule="onecycle", augment=False),
     ("cifar10", None): dict(
         model="resnet18", model_options={"stem": "cifar"}, epochs=30, lr=1e-3, optimizer="adamw",
         weight_decay=5e-4, schedule="cosine", augment=True,
     ),
 }
-_FALLBACK = dict(model="preact_resnet", epochs=10, lr=1e-3, schedule="cosine", augment=True)
+# Settings no dataset overrides: the value a `None` field takes when its dataset's table lacks it.
+BASE = dict(model="preact_resnet", epochs=10, lr=1e-3, optimizer="adam", weight_decay=0.0, schedule="cosine", augment=True)
 
 
-def device_kind() -> str:
-    """`"gpu"` when JAX's default device is an accelerator, else `"cpu"`."""
-    return "cpu" if jax.default_backend() == "cpu" else "gpu"
+def device_kind() -> Device:
+    """`"accelerator"` when JAX's default backend is a GPU or TPU, else `"cpu"`."""
+    return "cpu" if jax.default_backend() == "cpu" else "accelerator"
 
 
-def with_defaults(config: TrainConfig, device: str | None = None) -> TrainConfig:
+def dataset_defaults(dataset: str, device: Device) -> dict[str, Any]:
+    """The defaults of `dataset` on `device`, over `BASE`."""
+    return {**BASE, **(DEFAULTS.get((dataset, device)) or DEFAULTS.get((dataset, None)) or {})}
+
+
+def with_defaults(config: TrainConfig, device: Device | None = None) -> TrainConfig:
     """Fill every `None` field of `config` with the default for its dataset and device.
 
-    The model's options are the default ones only when the model is the default model.
+    The default model's options apply only when no model was named: an explicit
+    `model` gets that model's own defaults (and the given `model_options`).
     """
-    device = device or device_kind()
-    defaults = _DEFAULTS.get((config.dataset, device)) or _DEFAULTS.get((config.dataset, None)) or _FALLBACK
-    filled = {}
-    for name, value in defaults.items():
-        if name == "model_options":
-            continue
-        if getattr(config, name) is None:
-            filled[name] = value
-    model = filled.get("model", config.model)
-    if model == defaults["model"] and not config.model_options:
-        filled["model_options"] = dict(defaults.get("model_options", {}))
-    if config.image_size is None and model == "alexnet":
+    defaults = dataset_defaults(config.dataset, device or device_kind())
+    filled = {name: value for name, value in defaults.items() if name != "model_options" and getattr(config, name) is None}
+    if config.model_options is None:
+        filled["model_options"] = dict(defaults.get("model_options", {})) if config.model is None else {}
+    if config.image_size is None and filled.get("model", config.model) == "alexnet":
         filled["image_size"] = 96  # AlexNet's five layers reduce exactly 96x96 to 1x1
     return dataclasses.replace(config, **filled)

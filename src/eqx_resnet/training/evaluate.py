@@ -7,19 +7,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ..data import DatasetInfo, normalize, resize
+from ..data import DatasetInfo, prepare
 from .._xla_cpu import compiler_options
 from .step import Precision, eval_step
-
-
-def prepare(images, info: DatasetInfo, image_size: int | None, *, key=None, augment=None) -> jax.Array:
-    """uint8 `(n, c, h, w)` -> augmented (on the 0..255 scale), resized, normalised float32."""
-    x = images.astype(jnp.float32)
-    if augment is not None:
-        x = augment(key, x)
-    if image_size is not None and image_size != x.shape[-1]:
-        x = resize(x, image_size)
-    return normalize(x, info)
 
 
 def make_evaluator(

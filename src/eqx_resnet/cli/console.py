@@ -1,0 +1,69 @@
+"""The command line's one console and one error path.
+
+Exit status: 0 on success, 2 for a usage or validation error (as click's own), 1 for a
+failure at run time, 130 for Ctrl-C. An expected failure is one line on stderr naming the
+problem and the fix. Any other exception is a bug: one line says so, its traceback is
+written to a file, and `EQX_RESNET_TRACEBACK=1` prints it instead.
+"""
+
+import contextlib
+import os
+import tempfile
+import traceback
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..data import DatasetError
+from ..training import CheckpointError, ConfigError, TrainingError
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+TRACEBACK_ENV = "EQX_RESNET_TRACEBACK"
+# Failures at run time; their messages name the fix. ConfigError (and typer's BadParameter)
+# are usage errors.
+RUN_ERRORS = (DatasetError, CheckpointError, TrainingError)
+
+
+def console() -> Console:
+    """Standard output. Rich wraps to 80 columns when writing to a pipe or a file: let a
+    table take its own width there."""
+    out = Console(highlight=False)
+    return out if out.is_terminal else Console(highlight=False, width=200)
+
+
+class UsageError(Exception):
+    """Bad command-line input that only the CLI can see (a missing image file, say): exit 2."""
+
+
+def error(message: str, status: int) -> NoReturn:
+    """Print `error: message` on stderr and exit with `status`."""
+    stderr.print(f"[bold red]error:[/] {escape(' '.join(str(message).split()))}")  # messages hold brackets: [plot]
+    raise typer.Exit(status)
+
+
+@contextlib.contextmanager
+def errors(interrupted: str = "interrupted"):
+    """Turn the library's errors into one-line messages and exit statuses; Ctrl-C prints `interrupted`."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except (ConfigError, UsageError) as e:
+        error(str(e), 2)
+    except RUN_ERRORS as e:
+        error(str(e), 1)
+    except KeyboardInterrupt:
+        stderr.print(interrupted)
+        raise typer.Exit(130) from None
+    except Exception as e:
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            raise
+        with tempfile.NamedTemporaryFile("w", prefix="eqx-resnet-traceback-", suffix=".txt", delete=False) as f:
+            traceback.print_exc(file=f)
+        error(
+            f"unexpected {type(e).__name__}: {e}. This is a bug in eqx-resnet, not in your input: please report it "
+            f"with the traceback in {f.name} (or rerun with {TRACEBACK_ENV}=1 to print it)",
+            1,
+        )
