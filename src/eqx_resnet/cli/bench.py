@@ -1,5 +1,7 @@
-"""`eqx-resnet bench`: the benchmark suite as a script, with one side-by-side table."""
+"""`eqx-resnet bench`: the benchmark suite as a script, with one side-by-side table and a chart."""
 
+import datetime
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -8,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from .app import app
-from .console import console, stderr
+from .console import console, error, stderr
 from .train import PrecisionName
 
 DeviceName = Enum("DeviceName", {n: n for n in ("cpu", "gpu")}, type=str)
@@ -23,6 +25,36 @@ def _depths(text: str | None) -> tuple[int, ...] | None:
         raise typer.BadParameter(f"expected comma-separated depths such as 18,50, got {text!r}") from None
 
 
+def available_frameworks(platform: str) -> list[str]:
+    """The frameworks that can run on `platform`; each one skipped is reported on stderr with the reason."""
+    from ..benchmarking import FRAMEWORKS, peer_missing
+
+    available = []
+    for framework in FRAMEWORKS:
+        if reason := peer_missing(framework, platform):
+            stderr.print(f"skipping {framework}: {escape(reason)}")
+        else:
+            available.append(framework)
+    return available
+
+
+def measure_rows(settings, frameworks: list[str], steps: tuple[str, ...] | None = None) -> Iterator[list[dict]]:
+    """Build, compile and time each model of `settings` and each step, the frameworks side by side:
+    yields one row's records (one per framework) at a time, so a caller can stop between rows."""
+    from ..benchmarking import STEPS, build_workload, measure, median, record
+
+    for model in settings.models:
+        for step in steps or STEPS:
+            with stderr.status(f"{model} {step}: building, compiling and timing {', '.join(frameworks)}"):
+                row = [build_workload(framework, model, step, settings) for framework in frameworks]
+                times = measure({w.label: w.runner for w in row}, rounds=settings.rounds, warmup=settings.warmup)
+            records = [record(w, median(times[w.label]), min(times[w.label])) for w in row]
+            for r, w in zip(records, row):
+                stderr.print(f"{w.label}: {r['images_per_s']:,.1f} img/s, compiled in {r['compile_s']:.1f} s")
+            del row, w  # free this row's models and compiled steps before the next
+            yield records
+
+
 @app.command("bench")
 def bench_command(
     device: Annotated[Optional[DeviceName], typer.Option(help="Where to run. Default: JAX's default device.")] = None,
@@ -34,6 +66,8 @@ def bench_command(
     smoke: Annotated[bool, typer.Option(help="Tiny run: batch 2, resnet18 at 32x32 and preact_resnet, one step.")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every measurement and the table's rows as JSON.")] = None,
     markdown_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as Markdown.")] = None,
+    plot_out: Annotated[Optional[Path], typer.Option("--plot", help="Draw images/s by ResNet depth for each framework, training and inference side by side, device and date in the title, as a PNG (needs matplotlib: the `plot` extra).")] = None,
+    from_json: Annotated[Optional[Path], typer.Option("--from-json", help="Measure nothing: show an earlier run's --json file (or gpu_check's JSON) again, for --plot or --markdown.")] = None,
 ):
     """Time inference and training steps of the zoo against Flax and PyTorch on the same data.
 
@@ -41,40 +75,37 @@ def bench_command(
     images per second come from the median of timed steps after compilation and warm-up;
     the last columns are eqx-resnet's speed over the fastest peer's and its compile time.
     Peers that are not installed are skipped: install them with the `peers` extra.
+    `eqx-resnet bench --plot chart.png --from-json results.json` charts an earlier run.
     """
-    from ..benchmarking import (
-        FRAMEWORKS, STEPS, BenchmarkError, build_workload, busy_host_warning, default_settings, jax_platform, markdown,
-        measure, median, peer_missing, record, rich_table, write_json,
-    )
+    from ..benchmarking import BenchmarkError, busy_host_warning, default_settings, jax_platform, markdown, rich_table, share_gpu_memory, write_json
+    from ..benchmarking.plot import plot, pyplot, read_records
 
+    share_gpu_memory()  # before default_settings starts JAX's backend
+    given = {"--device": device, "--depths": depths, "--batch": batch, "--resolution": resolution,
+             "--precision": precision, "--steps": steps, "--smoke": smoke or None}
+    if from_json and (clash := [name for name, value in given.items() if value is not None]):
+        error(f"--from-json shows an earlier run and measures nothing: leave out {', '.join(clash)}", 2)
     try:
-        settings = default_settings(
-            device.value if device else jax_platform(), smoke=smoke, batch=batch, resolution=resolution,
-            depths=_depths(depths), precision=precision.value if precision else None, rounds=steps,
-        )
-        available = []
-        for framework in FRAMEWORKS:
-            if reason := peer_missing(framework, settings.platform):
-                stderr.print(f"skipping {framework}: {escape(reason)}")
-            else:
-                available.append(framework)
-        records = []
-        for model in settings.models:
-            for step in STEPS:
-                with stderr.status(f"{model} {step}: building, compiling and timing {', '.join(available)}"):
-                    row = [build_workload(framework, model, step, settings) for framework in available]
-                    times = measure({w.label: w.runner for w in row}, rounds=settings.rounds, warmup=settings.warmup)
-                for w in row:
-                    records.append(record(w, median(times[w.label]), min(times[w.label])))
-                    stderr.print(f"{w.label}: {records[-1]['images_per_s']:,.1f} img/s, compiled in {w.runner.compile_s:.1f} s")
-                del row, w  # free this row's models and compiled steps before the next
-    except (BenchmarkError, ValueError) as e:
-        stderr.print(f"[bold red]error:[/] {escape(str(e))}")
-        raise typer.Exit(1) from None
-    console().print(rich_table(records, title=f"images/s on {records[0]['device']}" if records else ""))
-    if warning := busy_host_warning(records):
-        stderr.print(warning)
-    if json_out:
-        write_json(records, json_out)
-    if markdown_out:
-        markdown_out.write_text(markdown(records))
+        if plot_out:
+            pyplot()  # a missing matplotlib fails now, not after the measurements
+        if from_json:
+            records, date = read_records(from_json)
+        else:
+            settings = default_settings(
+                device.value if device else jax_platform(), smoke=smoke, batch=batch, resolution=resolution,
+                depths=_depths(depths), precision=precision.value if precision else None, rounds=steps,
+            )
+            frameworks = available_frameworks(settings.platform)
+            records = [r for row in measure_rows(settings, frameworks) for r in row]
+            date = datetime.date.today().isoformat()
+        console().print(rich_table(records, title=f"images/s on {records[0]['device']}" if records else ""))
+        if warning := busy_host_warning(records):
+            stderr.print(warning)
+        if json_out:
+            write_json(records, json_out)
+        if markdown_out:
+            markdown_out.write_text(markdown(records))
+        if plot_out:
+            stderr.print(f"wrote {plot(records, plot_out, date=date)}")
+    except (BenchmarkError, ValueError, ImportError) as e:
+        error(str(e), 1)
