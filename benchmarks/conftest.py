@@ -7,7 +7,9 @@ the session prints the frameworks side by side with eqx-resnet's ratio to the be
 
 import pytest
 
-from eqx_resnet.benchmarking import FRAMEWORKS, STEPS, default_settings, jax_platform, markdown
+from eqx_resnet.benchmarking import FRAMEWORKS, STEPS, default_settings, jax_platform, markdown, share_gpu_memory
+
+share_gpu_memory()  # before pytest_configure starts JAX's backend
 
 _SETTINGS = pytest.StashKey()
 _RECORDS = pytest.StashKey()

@@ -2,15 +2,11 @@
 
 `pytest benchmarks/ --benchmark-only` and `eqx-resnet bench` both run these. The
 peers (`peers_flax`, `peers_torch`) are imported only when asked for, so the
-package works without flax and torch installed.
+package works without flax and torch installed. Importing it sets nothing: the entry
+points that run JAX beside torch on a GPU call `share_gpu_memory()` before JAX starts.
 """
 
 import os
-
-# JAX takes 75% of a GPU's memory when its backend starts, leaving torch too little for
-# the same batch; allocating on demand lets the frameworks share the GPU (set before
-# the backend starts: importing this package does not start it).
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 from .report import busy_host_warning, markdown, record, rich_table, rows, write_json
 from .timing import BenchmarkError, Runner, check_finite, describe_device, measure, median
@@ -29,6 +25,17 @@ from .workloads import (
     model_parameters,
     peer_missing,
 )
+
+
+def share_gpu_memory() -> None:
+    """Let JAX allocate GPU memory on demand (unless the environment says otherwise).
+
+    JAX takes 75% of a GPU's memory when its backend starts, leaving torch too little for
+    the same batch; allocating on demand lets the frameworks share the GPU. Call it before
+    JAX's backend starts (the first computation or device query): later it does nothing.
+    """
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 
 __all__ = [
     "FRAMEWORKS",
@@ -55,5 +62,6 @@ __all__ = [
     "record",
     "rich_table",
     "rows",
+    "share_gpu_memory",
     "write_json",
 ]
