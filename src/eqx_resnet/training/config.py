@@ -7,6 +7,7 @@ and device. The command line builds its options from these fields (cli/train.py)
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -28,6 +29,9 @@ class ConfigError(ValueError):
     """A setting out of range or not among the choices; the message names the field and the fix."""
 
 
+# `__post_init__` checks every field with a message that names the fix; jaxtyping's import
+# hook, when a user turns it on, would otherwise answer first with a generic type error.
+@typing.no_type_check
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run. `None` fields are filled by `with_defaults` for the dataset and device.

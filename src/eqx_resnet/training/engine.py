@@ -26,11 +26,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._xla_cpu import compiler_options
-from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare, preprocessing
+from ..data import AUGMENTATIONS, InMemorySource, dataset_info, load_dataset, prepare, preprocessing
 from ..models import create_model
 from ..parameters import count_parameters
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from .config import Device, TrainConfig, device_kind, with_defaults
+from .config import ConfigError, Device, TrainConfig, device_kind, with_defaults
 from .errors import TrainingError
 from .evaluate import make_evaluator
 from .metadata import RunMetadata
@@ -107,9 +107,12 @@ def train(
     """
     run_dir = Path(run_dir)
     config, history, data_dir = _start_or_resume(config, run_dir, Path(data_dir) if data_dir else None, resume)
+    model_options = _model_options(config)
     source, test = _data(config, data_dir)
     root = jax.random.key(config.seed, impl="rbg")
-    model, state, model_options = _model(config, source.info, root)
+    # RBG keys: building preact_resnet took 5.7 s instead of 14.9 s with threefry on 2 CPU
+    # cores (threefry compiles a large sampler per weight shape). Still one stream per seed.
+    model, state = create_model(config.model, key=jax.random.fold_in(root, 0), **model_options)
     optimizer = build_optimizer(config, source.steps_per_epoch)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     if resume:
@@ -184,13 +187,16 @@ def _data(config: TrainConfig, data_dir: Path):
     return InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed), test
 
 
-def _model(config: TrainConfig, info, root) -> tuple[eqx.Module, eqx.nn.State, dict]:
-    """The model of `config`, built for the dataset's classes and channels, and the options that rebuild it."""
-    # RBG keys: building preact_resnet took 5.7 s instead of 14.9 s with threefry on 2 CPU
-    # cores (threefry compiles a large sampler per weight shape). Still one stream per seed.
+def _model_options(config: TrainConfig) -> dict[str, Any]:
+    """The options that build the model of `config` for its dataset, checked by building it abstractly."""
+    info = dataset_info(config.dataset)
     options = {"num_classes": info.num_classes, "in_channels": info.image_shape[0], **config.model_options}
-    model, state = create_model(config.model, key=jax.random.fold_in(root, 0), **options)
-    return model, state, options
+    try:
+        eqx.filter_eval_shape(create_model, config.model, key=jax.random.key(0), **options)
+    except (TypeError, ValueError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"cannot build {config.model} with {options}: {reason}; check --model-option") from None
+    return options
 
 
 def _train_epoch(run_steps, source, root, epoch, chunk, params, state, opt_state, record, on_progress):
