@@ -1,7 +1,8 @@
 """`eqx-resnet train`, `eval`, `predict` and `plot` end to end, through typer's CliRunner."""
 
-import importlib.util
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from eqx_resnet.cli import app
 from eqx_resnet.data import load_dataset
+from eqx_resnet.training import RunMetadata, read_metadata
 
 DATA = str(Path(__file__).parents[1] / "data")
 runner = CliRunner()
@@ -19,13 +21,55 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
+    cache = out.parent / "cache"
     args = ["train", "mnist", "--max-train-samples", "512", "--epochs", "1", "--batch-size", "64",
-            "--data-dir", DATA, "--out", str(out), "--json"]
+            "--data-dir", DATA, "--out", str(out), "--compilation-cache", str(cache), "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     final = json.loads(result.stdout.strip().splitlines()[-1])
     assert final["epoch"] == 1 and 0.0 <= final["test_acc"] <= 1.0 and final["model"] == "preact_resnet"
     return out, final
+
+
+def test_a_run_fills_the_compilation_cache_and_records_itself(run_dir):
+    out, _ = run_dir
+    assert any((out.parent / "cache").iterdir())  # the next run of the same command skips compiling
+    meta = RunMetadata.from_dict(read_metadata(out / "last"))
+    assert (meta.model, meta.model_options) == ("preact_resnet", {"num_classes": 10, "in_channels": 1, "widths": [8, 16, 32]})
+    assert meta.parameters == 68_530 and meta.dataset == "mnist" and meta.data_dir == str(Path(DATA).absolute())
+    assert meta.class_names == [str(d) for d in range(10)] and meta.precision == "fp32"
+    assert meta.preprocessing == {"image_size": 28, "channels": 1, "mean": [0.1307], "std": [0.3081]}
+    assert (meta.epoch, meta.step) == (1, 512 // 64) and meta.metrics == meta.history[-1]
+    assert meta.config["max_train_samples"] == 512 and meta.versions["eqx-resnet"] and meta.command
+
+
+def test_explicit_model_trains_with_its_own_defaults(tmp_path):
+    args = ["train", "mnist", "--model", "preact_resnet", "--max-train-samples", "64", "--epochs", "1", "--batch-size", "64",
+            "--data-dir", DATA, "--out", str(tmp_path / "run"), "--no-compilation-cache"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "model preact_resnet(num_classes=10, in_channels=1): 271,962 parameters" in result.output
+    assert RunMetadata.from_dict(read_metadata(tmp_path / "run" / "last")).parameters == 271_962
+
+
+def test_eval_finds_the_data_from_another_directory(run_dir, tmp_path, monkeypatch):
+    out, final = run_dir
+    monkeypatch.chdir(tmp_path)  # no ./data here: the run's own data directory is used
+    result = runner.invoke(app, ["eval", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["test_acc"] == pytest.approx(final["test_acc"])
+
+
+def test_checkpoints_of_format_1_still_evaluate(run_dir, tmp_path):
+    out, final = run_dir
+    old = tmp_path / "old"
+    shutil.copytree(out / "best", old)
+    meta = json.loads((old / "metadata.json").read_text())
+    v1_keys = ("model", "model_options", "epoch", "step", "metrics", "history", "config", "dataset", "sha256")
+    (old / "metadata.json").write_text(json.dumps({**{k: meta[k] for k in v1_keys}, "format": 1, "image_size": 28}))
+    result = runner.invoke(app, ["eval", str(old), "--data-dir", DATA, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["test_acc"] == pytest.approx(final["test_acc"])
 
 
 def test_train_then_eval_agree(run_dir):
@@ -58,11 +102,17 @@ def test_predict_reads_images(run_dir, tmp_path):
 def test_plot(run_dir, tmp_path):
     out, _ = run_dir
     result = runner.invoke(app, ["plot", str(out), "--out", str(tmp_path / "curves.png")])
-    if importlib.util.find_spec("matplotlib") is None:
-        assert result.exit_code == 1 and "pip install 'eqx-resnet[plot]'" in result.output
-    else:
-        assert result.exit_code == 0, result.output
-        assert np.asarray(Image.open(tmp_path / "curves.png")).ndim == 3
+    assert result.exit_code == 0, result.output
+    image = np.asarray(Image.open(tmp_path / "curves.png"))
+    assert image.ndim == 3 and image.shape[1] > image.shape[0] and image.std() > 0  # two panels side by side, drawn
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(run_dir, tmp_path, monkeypatch):
+    out, _ = run_dir
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    result = runner.invoke(app, ["plot", str(out), "--out", str(tmp_path / "curves.png")])
+    assert result.exit_code == 2 and "pip install 'eqx-resnet[plot]'" in result.output
+    assert not (tmp_path / "curves.png").exists()
 
 
 def test_resume_of_a_finished_run_adds_nothing(run_dir):
@@ -76,6 +126,9 @@ def test_resume_of_a_finished_run_adds_nothing(run_dir):
     "args, message",
     [
         (["train", "mnist", "--epochs", "0"], "--epochs"),
+        (["train", "mnist", "--seed", str(2**64)], "--seed"),
+        (["train", "mnist", "-o", "depth=9", "--data-dir", "/nonexistent-dir"], "cannot build preact_resnet"),
+        (["train", "mnist", "-o", "widths"], "KEY=VALUE"),
         (["train", "imagenet"], "imagenet"),
         (["train", "mnist", "--data-dir", "/nonexistent-dir", "--max-train-samples", "64"], "missing"),
         (["eval", "/nonexistent-run"], "neither a checkpoint"),
@@ -93,6 +146,6 @@ def test_bad_input_is_one_clear_error(args, message, monkeypatch, tmp_path):
 
     monkeypatch.setattr(pooch, "retrieve", offline)
     result = runner.invoke(app, args)
-    assert result.exit_code != 0
+    assert result.exit_code in (1, 2)
     assert message in result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

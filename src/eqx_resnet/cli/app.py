@@ -1,9 +1,41 @@
 """The `eqx-resnet` typer application; each group of commands lives in its own module."""
 
+import sys
+
 import typer
+from typer.core import TyperGroup
+
+try:
+    from typer import TyperException as CliError  # typer 0.2x vendors click's exceptions
+except ImportError:
+    from click import ClickException as CliError
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors as one line on stderr (`error: ...`, exit status 2), like the commands' own errors,
+    instead of click's usage banner and box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            status = super().main(*args, standalone_mode=False, **kwargs)
+        except CliError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # `eqx-resnet` alone: the help, as click shows it
+                e.show()
+                sys.exit(e.exit_code)
+            ctx = getattr(e, "ctx", None)
+            help_hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            sys.stderr.write(f"error: {' '.join(e.format_message().split())}{help_hint}\n")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(status if isinstance(status, int) else 0)
+
 
 app = typer.Typer(
     name="eqx-resnet",
+    cls=_OneLineErrors,
     help="Residual networks for Equinox: list and inspect models, train and evaluate them, benchmark them.",
     no_args_is_help=True,
     add_completion=False,
