@@ -1,9 +1,11 @@
 """`load_dataset` on the shipped MNIST and on small files in the real formats; all offline."""
 
 import gzip
+import hashlib
 import io
 import pickle
 import re
+import shutil
 import struct
 import tarfile
 from pathlib import Path
@@ -16,8 +18,14 @@ import pytest
 import requests
 from jaxtyping import TypeCheckError
 
-from eqx_resnet.data import DATASETS, DatasetError, dataset_info, load_dataset, normalize
-from eqx_resnet.data import datasets
+from eqx_resnet.data import (
+    DATASETS,
+    DatasetError,
+    dataset_info,
+    datasets,
+    load_dataset,
+    normalize,
+)
 
 REPO_DATA = Path(__file__).parents[1] / "data"
 IDX_NAMES = {
@@ -42,15 +50,16 @@ def write_idx_split(directory: Path, split: str, images, labels, *, compress=Tru
 
 
 def random_split(n: int, seed: int = 0, shape=(28, 28)):
+    """Random images; labels shuffled and, where 10 divides n, exactly balanced."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
-    return images, rng.integers(0, 10, n).astype(np.uint8)
+    return images, rng.permutation(np.arange(n) % 10).astype(np.uint8)
 
 
 @pytest.fixture
 def small_sizes(monkeypatch):
-    """Let tiny test files stand for full splits."""
-    sizes = {"train": 10, "test": 4}
+    """Let tiny test files stand for full splits (2 and 1 examples of each class)."""
+    sizes = {"train": 20, "test": 10}
     for name in DATASETS:
         monkeypatch.setitem(datasets.SPLIT_SIZES, name, sizes)
     return sizes
@@ -133,8 +142,8 @@ def test_dataset_checks_its_arrays():
 
 
 def test_fashion_mnist_from_local_files(tmp_path, small_sizes, no_network):
-    train = random_split(10, seed=1)
-    test = random_split(4, seed=2)
+    train = random_split(20, seed=1)
+    test = random_split(10, seed=2)
     write_idx_split(tmp_path / "fashion-mnist", "train", *train)
     write_idx_split(tmp_path / "fashion-mnist", "test", *test, compress=False)
     for split, (images, labels) in (("train", train), ("test", test)):
@@ -146,15 +155,20 @@ def test_fashion_mnist_from_local_files(tmp_path, small_sizes, no_network):
     assert no_network == []
 
 
-def cifar_batch(n: int, seed: int) -> dict:
+def cifar_batch(n: int, seed: int, labels=None) -> dict:
     rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n) if labels is None else labels
     return {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"labels": [int(y) for y in rng.integers(0, 10, n)]}
+            b"labels": [int(y) for y in labels]}
 
 
-def cifar_members(train_per_batch: int = 2, test: int = 4) -> dict[str, dict]:
-    members = {f"data_batch_{i}": cifar_batch(train_per_batch, i) for i in range(1, 6)}
-    return members | {"test_batch": cifar_batch(test, 9)}
+def cifar_members(train_per_batch: int = 4, test: int = 10) -> dict[str, dict]:
+    """Batches whose splits are balanced, as CIFAR-10's are, when 10 divides their sizes."""
+    rng = np.random.default_rng(0)
+    train = rng.permutation(np.arange(5 * train_per_batch) % 10).reshape(5, -1)
+    members = {f"data_batch_{i}": cifar_batch(train_per_batch, i, train[i - 1])
+               for i in range(1, 6)}
+    return members | {"test_batch": cifar_batch(test, 9, rng.permutation(np.arange(test) % 10))}
 
 
 def write_cifar_tar(path: Path, members: dict[str, dict]) -> None:
@@ -167,19 +181,29 @@ def write_cifar_tar(path: Path, members: dict[str, dict]) -> None:
             tar.addfile(entry, io.BytesIO(data))
 
 
+@pytest.fixture
+def official(monkeypatch):
+    """Take the archive at a path for the official one: its hash becomes the known hash."""
+    def register(archive: Path) -> None:
+        sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+        monkeypatch.setitem(datasets._DOWNLOAD_SHA256, "cifar10", {archive.name: sha})
+    return register
+
+
 def check_cifar(ds, members, split):
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     data = np.concatenate([members[n][b"data"] for n in names])
-    labels = sum((members[n][b"labels"] for n in names), [])
+    labels = [y for n in names for y in members[n][b"labels"]]
     assert ds.images.shape == (len(labels), 3, 32, 32) and ds.images.dtype == np.uint8
     np.testing.assert_array_equal(ds.images.reshape(len(labels), -1), data)
     assert ds.labels.tolist() == labels and ds.labels.dtype == np.int32
 
 
-def test_cifar10_from_archive_then_folder(tmp_path, small_sizes, no_network):
+def test_cifar10_from_archive_then_folder(tmp_path, small_sizes, no_network, official):
     members = cifar_members()
     archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
     write_cifar_tar(archive, members)
+    official(archive)
     check_cifar(load_dataset("cifar10", "train", tmp_path, download=False), members, "train")
     assert (tmp_path / "cifar10" / "cifar-10-batches-py" / "test_batch").is_file()
     archive.unlink()  # the test split now comes from the extracted folder alone
@@ -196,9 +220,11 @@ def test_cifar10_incomplete_folder(tmp_path, small_sizes):
     assert str(root) in str(info.value)
 
 
-def test_cifar10_wrong_split_size(tmp_path, small_sizes):
-    write_cifar_tar(tmp_path / "cifar10" / "cifar-10-python.tar.gz", cifar_members(test=3))
-    with pytest.raises(DatasetError, match="hold 3 examples, but the cifar10 test split has 4"):
+def test_cifar10_wrong_split_size(tmp_path, small_sizes, official):
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    write_cifar_tar(archive, cifar_members(test=3))
+    official(archive)
+    with pytest.raises(DatasetError, match="hold 3 examples, but the cifar10 test split has 10"):
         load_dataset("cifar10", "test", tmp_path, download=False)
 
 
@@ -206,7 +232,7 @@ def test_cifar10_wrong_split_size(tmp_path, small_sizes):
 
 
 def test_label_out_of_range(tmp_path, small_sizes):
-    images, labels = random_split(4)
+    images, labels = random_split(10)
     labels[2] = 10
     _, label_path = write_idx_split(tmp_path / "fashion-mnist", "test", images, labels)
     with pytest.raises(DatasetError, match=re.escape(f"{label_path}: label 10 out of range")):
@@ -214,23 +240,23 @@ def test_label_out_of_range(tmp_path, small_sizes):
 
 
 def test_image_label_count_mismatch(tmp_path, small_sizes):
-    images, labels = random_split(4)
+    images, labels = random_split(10)
     image_path, label_path = write_idx_split(tmp_path / "fashion-mnist", "test", images, labels[:3])
-    with pytest.raises(DatasetError, match="4 images but .* 3 labels") as info:
+    with pytest.raises(DatasetError, match="10 images but .* 3 labels") as info:
         load_dataset("fashion-mnist", "test", tmp_path, download=False)
     assert str(image_path) in str(info.value) and str(label_path) in str(info.value)
 
 
 def test_short_split_is_an_error(tmp_path, small_sizes):
     image_path, _ = write_idx_split(tmp_path / "fashion-mnist", "test", *random_split(3))
-    message = "3 examples, but the fashion-mnist test split has 4"
+    message = "3 examples, but the fashion-mnist test split has 10"
     with pytest.raises(DatasetError, match=message) as info:
         load_dataset("fashion-mnist", "test", tmp_path, download=False)
     assert str(image_path) in str(info.value)
 
 
 def test_swapped_files(tmp_path, small_sizes):
-    images, labels = random_split(4)
+    _, labels = random_split(10)
     image_path, _ = write_idx_split(tmp_path / "fashion-mnist", "test", labels, labels)
     with pytest.raises(DatasetError, match=re.escape(f"{image_path}: expected 28x28 images")):
         load_dataset("fashion-mnist", "test", tmp_path, download=False)
@@ -238,10 +264,71 @@ def test_swapped_files(tmp_path, small_sizes):
 
 def test_mnist_content_hash_is_checked(tmp_path, small_sizes):
     # Structurally valid, but not the canonical MNIST bytes.
-    image_path, _ = write_idx_split(tmp_path / "mnist", "test", *random_split(4))
-    message = f"{image_path}: decompressed content has SHA-256"
-    with pytest.raises(DatasetError, match=re.escape(message)):
+    image_path, label_path = write_idx_split(tmp_path / "mnist", "test", *random_split(10))
+    with pytest.raises(DatasetError) as info:
         load_dataset("mnist", "test", tmp_path, download=False)
+    message = str(info.value)
+    assert f"{image_path}: decompressed content has SHA-256" in message
+    assert f"{label_path}: decompressed content has SHA-256" in message
+    assert f"Delete {tmp_path / 'mnist'} and run again" in message and "\n" not in message
+
+
+# --- another dataset's files --------------------------------------------------------
+
+
+def test_mnist_files_under_fashion_mnist(tmp_path):
+    directory = tmp_path / "fashion-mnist"
+    directory.mkdir()
+    for name in IDX_NAMES["test"]:
+        shutil.copy(REPO_DATA / "mnist" / f"{name}.gz", directory)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("fashion-mnist", "test", tmp_path, download=False)
+    # MNIST's test split has 980 zeros; Fashion-MNIST's has 1,000 of each class.
+    assert str(info.value) == (
+        f"{directory / 't10k-labels-idx1-ubyte.gz'} has 980 examples of class 0 (T-shirt/top), "
+        "but the fashion-mnist test split has exactly 1,000 of each class: these are not "
+        f"fashion-mnist's files (they are mnist's). Delete {directory} and run again to download them."
+    )
+
+
+def test_fashion_mnist_files_under_mnist(tmp_path):
+    # Full-size test split with Fashion-MNIST's exact balance, uncompressed to stay fast.
+    paths = write_idx_split(tmp_path / "mnist", "test", *random_split(10_000), compress=False)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("mnist", "test", tmp_path, download=False)
+    message = str(info.value)
+    assert all(f"{p}: decompressed content has SHA-256" in message for p in paths)
+    assert "not the canonical mnist files (perhaps fashion-mnist's" in message
+    assert "\n" not in message
+
+
+def test_cifar10_unbalanced_folder(tmp_path, small_sizes):
+    members = cifar_members()
+    members["test_batch"][b"labels"][:2] = [3, 3]  # the test split's 10 labels: a second 3
+    root = tmp_path / "cifar10" / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    for name, batch in members.items():
+        (root / name).write_bytes(pickle.dumps(batch, protocol=2))
+    load_dataset("cifar10", "train", tmp_path, download=False)  # the train split is intact
+    with pytest.raises(DatasetError) as info:
+        load_dataset("cifar10", "test", tmp_path, download=False)
+    message = str(info.value)
+    assert message.startswith(f"{root}: test_batch hold ") and "\n" not in message
+    assert "but the cifar10 test split has exactly 1 of each class" in message
+    assert "not cifar10's files" in message
+
+
+def test_cifar10_local_archive_hash(tmp_path, small_sizes, no_network):
+    archive = tmp_path / "cifar10" / "cifar-10-python.tar.gz"
+    write_cifar_tar(archive, cifar_members())
+    with pytest.raises(DatasetError) as info:
+        load_dataset("cifar10", "test", tmp_path)
+    message = str(info.value)
+    expected = datasets._DOWNLOAD_SHA256["cifar10"]["cifar-10-python.tar.gz"]
+    actual = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert message.startswith(f"{archive}: SHA-256 {actual}, expected {expected}")
+    assert "\n" not in message and "Delete it" in message
+    assert not (archive.parent / "cifar-10-batches-py").exists() and no_network == []
 
 
 # --- missing files and downloads -------------------------------------------------------
@@ -251,12 +338,22 @@ def test_missing_files_without_download(tmp_path, no_network):
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist", "train", tmp_path, download=False)
     message = str(info.value)
-    for name in IDX_NAMES["train"]:
-        assert f"{name}.gz" in message
+    # Every file of the dataset, both splits, with its URL and the folder to put it in.
+    for name in IDX_NAMES["train"] + IDX_NAMES["test"]:
         assert f"https://ossci-datasets.s3.amazonaws.com/mnist/{name}.gz" in message
-    assert str((tmp_path / "mnist").resolve()) in message and "--data-dir" in message
-    assert "downloading is disabled" in message
-    assert no_network == []
+    where = (tmp_path / "mnist").resolve()
+    assert f"{where} is missing " in message and f"into {where} (gzipped or not)" in message
+    assert "--data-dir" in message and "downloading is disabled" in message
+    assert "\n" not in message and no_network == []
+
+
+def test_missing_files_names_only_those_absent(tmp_path, small_sizes, no_network):
+    write_idx_split(tmp_path / "mnist", "train", *random_split(20))
+    with pytest.raises(DatasetError) as info:
+        load_dataset("mnist", "test", tmp_path)
+    message = str(info.value)
+    assert "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz." in message
+    assert "train-" not in message
 
 
 @pytest.mark.parametrize("name", ["fashion-mnist", "cifar10"])
@@ -264,13 +361,30 @@ def test_missing_files_and_no_network(tmp_path, no_network, name):
     with pytest.raises(DatasetError) as info:
         load_dataset(name, "test", tmp_path)
     message = str(info.value)
-    assert no_network and all(url in message for url in no_network)
-    expected = ["cifar-10-python.tar.gz"] if name == "cifar10" else [
-        f"{n}.gz" for n in IDX_NAMES["test"]]
-    assert all(f in message for f in expected)
-    assert str((tmp_path / name).resolve()) in message
+    assert len(no_network) == 1 and f"the download of {no_network[0]} failed" in message
+    files = ["cifar-10-python.tar.gz"] if name == "cifar10" else [
+        f"{n}.gz" for n in IDX_NAMES["train"] + IDX_NAMES["test"]]
+    assert all(datasets._MIRRORS[name] + f in message for f in files)
+    assert f"into {(tmp_path / name).resolve()}" in message
     assert "ConnectionError" in message and "check the network" in message
-    assert "--data-dir" in message
+    assert "--data-dir" in message and "\n" not in message
+
+
+def test_partial_download_names_the_rest(tmp_path, monkeypatch):
+    """The first file arrives, the second fails: the message lists what is still missing."""
+    def retrieve(url, known_hash, fname, path, progressbar):
+        if fname.startswith("t10k-labels"):
+            raise requests.exceptions.ConnectionError("Connection reset\nby peer")
+        Path(path).mkdir(parents=True, exist_ok=True)  # as pooch does
+        (Path(path) / fname).write_bytes(b"")
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("fashion-mnist", "test", tmp_path)
+    message = str(info.value)
+    assert "(ConnectionError: Connection reset by peer)" in message and "\n" not in message
+    assert "t10k-labels-idx1-ubyte.gz" in message and "t10k-images" not in message
 
 
 def test_hash_mismatch(tmp_path, monkeypatch):
@@ -293,7 +407,7 @@ def test_hash_mismatch(tmp_path, monkeypatch):
 
 
 def test_download_fetches_only_missing_files(tmp_path, monkeypatch, small_sizes):
-    images, labels = random_split(4)
+    images, labels = random_split(10)
     directory = tmp_path / "fashion-mnist"
     served = {"t10k-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(labels))}
     write_idx_split(directory, "test", images, labels)

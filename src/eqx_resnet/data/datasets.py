@@ -4,6 +4,11 @@ Files live in ``data_dir/<name>/``. MNIST and Fashion-MNIST are the four IDX
 files (gzipped or not); CIFAR-10 is the ``cifar-10-batches-py/`` folder, or the
 ``cifar-10-python.tar.gz`` archive it is extracted from. Whatever is missing
 is downloaded with pooch and verified against the SHA-256 of the official file.
+Local files are checked too, so that another dataset's files never load under
+this one's name: MNIST's by the SHA-256 of their decompressed content, a local
+CIFAR-10 archive by its SHA-256, and Fashion-MNIST's files and the CIFAR-10
+folder, whose hashes are not known offline or that a recompression would
+change, by their class counts (both datasets are exactly balanced).
 """
 
 import hashlib
@@ -113,6 +118,8 @@ _DOWNLOAD_SHA256 = {
 # SHA-256 of the decompressed MNIST files (raw MD5s are the canonical ones).
 # Local files are checked on this, not on the gz hash, because a gzip file can
 # be recompressed (the repository's data/mnist/ is) without changing its content.
+# Fashion-MNIST publishes only its .gz MD5s, so its local files are checked by
+# class counts instead (`_BALANCED`).
 _RAW_SHA256 = {
     "mnist": {
         "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -122,10 +129,17 @@ _RAW_SHA256 = {
     },
 }
 
+# Datasets whose every split holds exactly SPLIT_SIZES / num_classes examples of
+# each class. Where no hash of the content is known offline, local files are
+# checked on this: a bincount of the labels costs microseconds and tells another
+# dataset's files (MNIST's under fashion-mnist/) from the right ones.
+_BALANCED = frozenset({"fashion-mnist", "cifar10"})
+
 _IDX_FILES = {  # split -> (images, labels), without the ".gz"
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+_IDX_DATASETS = frozenset({"mnist", "fashion-mnist"})
 _CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 _CIFAR_BATCHES = {
     "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
@@ -181,8 +195,9 @@ def _load_idx(info: DatasetInfo, split: str, directory: Path, download: bool):
     fetched = _download(info.name, directory, missing, download)
     image_path = found[names[0]] or fetched[f"{names[0]}.gz"]
     label_path = found[names[1]] or fetched[f"{names[1]}.gz"]
-    images = _read_idx_checked(info.name, image_path, names[0])
-    labels = _read_idx_checked(info.name, label_path, names[1])
+    contents = {names[0]: read_idx_bytes(image_path), names[1]: read_idx_bytes(label_path)}
+    images = parse_idx(contents[names[0]], image_path)
+    labels = parse_idx(contents[names[1]], label_path)
 
     fix = "Delete the file and download it again."
     h, w = info.image_shape[1:]
@@ -209,68 +224,140 @@ def _load_idx(info: DatasetInfo, split: str, directory: Path, download: bool):
         raise DatasetError(
             f"{label_path}: label {labels.max()} out of range [0, {info.num_classes}). {fix}"
         )
+
+    # Right shapes and sizes, but are they this dataset's? By hash where it is
+    # known, else by class counts.
+    redo = f"Delete {directory} and run again to download them."
+    paths = {names[0]: image_path, names[1]: label_path}
+    hashes = _RAW_SHA256.get(info.name)
+    if hashes is not None:
+        wrong = []
+        for base, content in contents.items():
+            actual = hashlib.sha256(content).hexdigest()
+            if actual != hashes[base]:
+                wrong.append(f"{paths[base]}: decompressed content has SHA-256 {actual}, "
+                             f"expected {hashes[base]}")
+        if wrong:
+            raise DatasetError(
+                f"{'; '.join(wrong)}: these are corrupt or not the canonical {info.name} files"
+                f"{_whose(info.name, split, contents, labels)}. {redo}"
+            )
+    elif (problem := _unbalanced(info, split, labels)) is not None:
+        raise DatasetError(
+            f"{label_path} has {problem}: these are not {info.name}'s files"
+            f"{_whose(info.name, split, contents, labels)}. {redo}"
+        )
     return images[:, None], labels.astype(np.int32)
 
 
-def _read_idx_checked(name: str, path: Path, base: str) -> np.ndarray:
-    """Parse an IDX file and, where its raw SHA-256 is known, verify its content."""
-    content = read_idx_bytes(path)
-    array = parse_idx(content, path)
-    expected = _RAW_SHA256.get(name, {}).get(base)
-    if expected is not None:
-        actual = hashlib.sha256(content).hexdigest()
-        if actual != expected:
-            raise DatasetError(
-                f"{path}: decompressed content has SHA-256 {actual}, expected {expected} "
-                f"(canonical {name}). The file is corrupt or not {name}; delete it and "
-                "load again to download a fresh copy."
-            )
-    return array
+def _unbalanced(info: DatasetInfo, split: str, labels: np.ndarray) -> str | None:
+    """How ``labels`` (all in range) break the split's exact class balance; None if they
+    keep it, or if ``info`` is not one of the `_BALANCED` datasets."""
+    if info.name not in _BALANCED:
+        return None
+    per_class = SPLIT_SIZES[info.name][split] // info.num_classes
+    counts = np.bincount(labels, minlength=info.num_classes)
+    off = np.flatnonzero(counts != per_class)
+    if off.size == 0:
+        return None
+    c = off[0]
+    return (f"{counts[c]:,} examples of class {c} ({info.classes[c]}), but the {info.name} "
+            f"{split} split has exactly {per_class:,} of each class")
+
+
+def _whose(name: str, split: str, contents: dict[str, bytes], labels: np.ndarray) -> str:
+    """A hint at the other IDX dataset whose files these seem to be, for an error message."""
+    for other in _IDX_DATASETS - {name}:
+        hashes = _RAW_SHA256.get(other)
+        if hashes is not None:
+            if all(hashlib.sha256(c).hexdigest() == hashes[b] for b, c in contents.items()):
+                return f" (they are {other}'s)"
+        elif other in _BALANCED and _unbalanced(DATASETS[other], split, labels) is None:
+            return f" (perhaps {other}'s: their classes are exactly balanced, as {other}'s are)"
+    return ""
 
 
 def _load_cifar(info: DatasetInfo, split: str, directory: Path, download: bool):
     root = directory / BATCHES_DIR
     if not root.is_dir():
         archive = directory / _CIFAR_ARCHIVE
-        if not archive.is_file():
+        if archive.is_file():
+            _check_cifar_archive(archive)  # a download is checked by pooch
+        else:
             archive = _download(info.name, directory, [_CIFAR_ARCHIVE], download)[_CIFAR_ARCHIVE]
         extract_cifar_archive(archive, directory)
     paths = [root / batch for batch in _CIFAR_BATCHES[split]]
     absent = [p.name for p in paths if not p.is_file()]
+    redo = (f"Delete the folder so that it is extracted again from {_CIFAR_ARCHIVE} "
+            "(downloaded if needed).")
     if absent:
-        raise DatasetError(
-            f"{root}: incomplete, missing {', '.join(absent)}. Delete the folder so that "
-            f"it is extracted again from {_CIFAR_ARCHIVE} (downloaded if needed)."
-        )
+        raise DatasetError(f"{root}: incomplete, missing {', '.join(absent)}. {redo}")
     parts = [read_cifar_batch(p) for p in paths]
     images = np.concatenate([images for images, _ in parts])
     labels = np.concatenate([labels for _, labels in parts])
     expected = SPLIT_SIZES[info.name][split]
+    batches = ", ".join(p.name for p in paths)
     if len(labels) != expected:
         raise DatasetError(
-            f"{root}: {', '.join(p.name for p in paths)} hold {len(labels)} examples, but the "
-            f"{info.name} {split} split has {expected}. Delete the folder and load again."
+            f"{root}: {batches} hold {len(labels)} examples, but the "
+            f"{info.name} {split} split has {expected}. {redo}"
+        )
+    if (problem := _unbalanced(info, split, labels)) is not None:
+        raise DatasetError(
+            f"{root}: {batches} hold {problem}: these are not {info.name}'s files. {redo}"
         )
     return images, labels
+
+
+def _check_cifar_archive(archive: Path) -> None:
+    """Compare a local archive with the SHA-256 of the official one (170 MB: a fraction of
+    the time its extraction takes, and done once, before it)."""
+    expected = _DOWNLOAD_SHA256["cifar10"][_CIFAR_ARCHIVE]
+    try:
+        with archive.open("rb") as f:
+            actual = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise DatasetError(f"{archive}: cannot read the file ({exc}).") from exc
+    if actual != expected:
+        raise DatasetError(
+            f"{archive}: SHA-256 {actual}, expected {expected} (the official archive, "
+            f"{_MIRRORS['cifar10']}{_CIFAR_ARCHIVE}): it is corrupt or another file. Delete it "
+            "and run again to download it, or extract it yourself into "
+            f"{archive.parent / BATCHES_DIR} to have its content checked instead."
+        )
+
+
+def _absent_files(name: str, directory: Path) -> list[str]:
+    """Every file of dataset ``name``, as named on its mirror, that ``directory`` lacks."""
+    if name == "cifar10":
+        present = (directory / BATCHES_DIR).is_dir() or (directory / _CIFAR_ARCHIVE).is_file()
+        return [] if present else [_CIFAR_ARCHIVE]
+    return [f"{n}.gz" for pair in _IDX_FILES.values() for n in pair
+            if not ((directory / f"{n}.gz").is_file() or (directory / n).is_file())]
+
+
+def _how_to_fetch(name: str, directory: Path) -> str:
+    """One line: what ``directory`` lacks of dataset ``name`` and how to put it there."""
+    absent = _absent_files(name, directory)
+    where = directory.resolve()
+    urls = " ".join(_MIRRORS[name] + fname for fname in absent)
+    either = "" if name == "cifar10" else " (gzipped or not)"
+    return (
+        f"{where} is missing {', '.join(absent)}. To fix: download {urls} into {where}{either}, "
+        f"or pass --data-dir pointing at a folder that contains {name}/, or check the network "
+        "connection and run again with downloading enabled."
+    )
 
 
 def _download(name: str, directory: Path, missing: list[str], download: bool) -> dict[str, Path]:
     """Fetch the ``missing`` files into ``directory``; return their paths by file name."""
     if not missing:
         return {}
-    urls = {fname: _MIRRORS[name] + fname for fname in missing}
-    listing = "\n".join(f"  {fname}  (from {url})" for fname, url in urls.items())
-    how = (
-        f"To fix: put the files into {directory.resolve()}, pass --data-dir pointing at a "
-        f"folder that contains {name}/, or check the network connection and retry "
-        "with downloading enabled."
-    )
     if not download:
-        raise DatasetError(
-            f"{name}: missing files in {directory} and downloading is disabled:\n{listing}\n{how}"
-        )
+        raise DatasetError(f"{name}: downloading is disabled. {_how_to_fetch(name, directory)}")
     paths = {}
-    for fname, url in urls.items():
+    for fname in missing:
+        url = _MIRRORS[name] + fname
         expected = _DOWNLOAD_SHA256[name][fname]
         try:
             paths[fname] = Path(pooch.retrieve(
@@ -288,8 +375,8 @@ def _download(name: str, directory: Path, missing: list[str], download: bool) ->
                 "if this persists the mirror is serving a different file."
             ) from exc
         except OSError as exc:  # requests' exceptions derive from OSError
+            cause = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
             raise DatasetError(
-                f"{name}: missing files in {directory} and the download of {fname} "
-                f"failed ({type(exc).__name__}: {exc}):\n{listing}\n{how}"
+                f"{name}: the download of {url} failed ({cause}). {_how_to_fetch(name, directory)}"
             ) from exc
     return paths
