@@ -3,6 +3,8 @@
 import hashlib
 import json
 import os
+import stat
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -13,7 +15,16 @@ import pytest
 
 import eqx_resnet
 from eqx_resnet.training import checkpoint
-from eqx_resnet.training.checkpoint import CheckpointError, load_checkpoint, load_into, read_metadata, save_checkpoint
+from eqx_resnet.training.checkpoint import (
+    CheckpointError,
+    checkpoint_exists,
+    load_checkpoint,
+    load_into,
+    read_metadata,
+    recover,
+    recover_run_dir,
+    save_checkpoint,
+)
 
 METADATA = {
     "model": "preact_resnet",
@@ -187,14 +198,17 @@ def test_failed_rename_restores_the_previous_checkpoint(tmp_path, trained, monke
         rename(src, dst)
 
     monkeypatch.setattr(checkpoint.os, "rename", second_rename_fails)
-    with pytest.raises(OSError, match="I/O error"):
+    message = f"^cannot save checkpoint {path}: I/O error; the previous checkpoint there is unchanged; save to another path$"
+    with pytest.raises(CheckpointError, match=message):
         save_checkpoint(path, model, state, metadata={**METADATA, "epoch": 4})
     monkeypatch.undo()
     assert read_metadata(path)["epoch"] == 3
     assert temp_dirs(tmp_path) == []
 
 
-def test_crash_between_renames_is_explained(tmp_path, trained, monkeypatch):
+def test_checkpoint_left_beside_its_path_is_used_and_recovered(tmp_path, trained, monkeypatch):
+    """A save whose second rename and the rename back both fail leaves `path` missing and the
+    previous checkpoint whole in `.tmp-last-old-*`: readers use it there, `recover` moves it back."""
     model, state, _ = trained
     path = tmp_path / "last"
     save_checkpoint(path, model, state, metadata=METADATA)
@@ -207,15 +221,19 @@ def test_crash_between_renames_is_explained(tmp_path, trained, monkeypatch):
         rename(src, dst)
 
     monkeypatch.setattr(checkpoint.os, "rename", power_cut_after_first_rename)
-    with pytest.raises(OSError, match="power cut"):
+    with pytest.raises(CheckpointError, match="power cut; the previous checkpoint is whole beside it"):
         save_checkpoint(path, model, state, metadata={**METADATA, "epoch": 4})
     monkeypatch.undo()
     assert not path.exists()
-    [aside] = [tmp_path / name for name in temp_dirs(tmp_path)]
-    with pytest.raises(CheckpointError, match=f"previous checkpoint in {aside}: rename it to {path}"):
-        load_checkpoint(path)
-    os.rename(aside, path)
-    assert read_metadata(path)["epoch"] == 3
+    [aside] = temp_dirs(tmp_path)
+    assert aside.startswith(".tmp-last-old-")
+    assert checkpoint_exists(path) and not checkpoint_exists(tmp_path / "best")
+    loaded, _, metadata = load_checkpoint(path)
+    assert metadata["epoch"] == 3 and read_metadata(path) == metadata
+    assert_trees_equal(loaded, model)
+    assert recover_run_dir(tmp_path) == [path]
+    assert temp_dirs(tmp_path) == [] and read_metadata(path) == metadata
+    assert recover(path) is False
 
 
 def test_refuses_to_overwrite_a_directory_that_is_not_a_checkpoint(tmp_path, trained):
@@ -365,3 +383,73 @@ def test_format_1_checkpoints_still_load(tmp_path, trained):
     loaded, _, metadata = load_checkpoint(path)
     assert_trees_equal(loaded, model)
     assert metadata["format"] == 1
+
+
+def test_a_save_between_reading_metadata_and_arrays_gives_the_new_checkpoint_whole(tmp_path, trained, monkeypatch):
+    """Another process's save replaces (renames aside, then deletes) the folder being read:
+    the reader notices the folder changed and reads the new checkpoint, never a mix."""
+    model, state, opt_state = trained
+    path = save_checkpoint(tmp_path / "last", model, state, opt_state, metadata=METADATA)
+    newer = eqx.tree_at(lambda m: m.fc.bias, model, model.fc.bias + 1.0)
+    read_at, saves = checkpoint._read_at, []
+
+    def save_before_reading_arrays(fd, directory, name):
+        if name == "model.eqx" and not saves:
+            saves.append(save_checkpoint(path, newer, state, opt_state, metadata={**METADATA, "epoch": 4}))
+        return read_at(fd, directory, name)
+
+    monkeypatch.setattr(checkpoint, "_read_at", save_before_reading_arrays)
+    loaded, _, metadata, loaded_opt = load_checkpoint(path, opt_state_like=opt_state_like())
+    assert saves and metadata["epoch"] == 4
+    assert_trees_equal(loaded, newer)
+    assert_trees_equal(loaded_opt, opt_state)
+
+
+def test_a_checkpoint_replaced_at_every_read_is_an_error(tmp_path, trained, monkeypatch):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    read_at, epochs = checkpoint._read_at, iter(range(4, 100))
+
+    def save_before_reading_arrays(fd, directory, name):
+        if name == "model.eqx":
+            save_checkpoint(path, model, state, metadata={**METADATA, "epoch": next(epochs)})
+        return read_at(fd, directory, name)
+
+    monkeypatch.setattr(checkpoint, "_read_at", save_before_reading_arrays)
+    with pytest.raises(CheckpointError, match=f"{path} was replaced 5 times while being read: a process keeps saving"):
+        load_into(path, model, state)
+
+
+def test_folders_and_files_get_the_umask_permissions(tmp_path, trained):
+    model, state, _ = trained
+    umask = os.umask(0o027)
+    try:
+        path = save_checkpoint(tmp_path / "run" / "last", model, state, metadata=METADATA)
+        path = save_checkpoint(path, model, state, metadata=METADATA)  # through the replace
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o750
+    assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o640}
+
+
+def test_non_finite_metadata_is_refused_by_key(tmp_path, trained):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
+    diverged = {**METADATA, "epoch": 4, "metrics": {"loss": float("nan")}, "history": [{"loss": 1.0}, {"loss": np.inf}]}
+    with pytest.raises(CheckpointError, match=r"non-finite numbers at metrics\.loss, history\[1\]\.loss, which JSON"):
+        save_checkpoint(path, model, state, metadata=diverged)
+    assert read_metadata(path)["epoch"] == 3
+    assert "NaN" not in (path / "metadata.json").read_text() and temp_dirs(tmp_path) == []
+
+
+@pytest.mark.parametrize("under", ["a file", "/proc"])
+def test_unwritable_path_is_one_line(tmp_path, trained, under):
+    model, state, _ = trained
+    if under == "a file":
+        (tmp_path / "notes.txt").write_text("")
+        path, cause = tmp_path / "notes.txt" / "run" / "last", f"{tmp_path / 'notes.txt'} is a file, not a directory"
+    else:  # CI runs as root: /proc refuses new folders even then
+        path, cause = Path("/proc/eqx-resnet-run/last"), "No such file or directory (/proc/eqx-resnet-run)"
+    with pytest.raises(CheckpointError) as error:
+        save_checkpoint(path, model, state, metadata=METADATA)
+    assert str(error.value) == f"cannot save checkpoint {path}: {cause}; nothing was saved; save to another path"

@@ -12,28 +12,41 @@ rebuilds the model's skeleton from them with `eqx.filter_eval_shape(create_model
 arrays are allocated) and fills it from disk. Any other Equinox module saves the same way and
 loads with `load_into(path, model, state)` into a module of the same structure.
 
-Saving is crash-safe: everything is written and fsynced in a sibling `.tmp-<name>-new-*`
-directory first. POSIX cannot atomically swap two directories, so an existing checkpoint is
-renamed aside to `.tmp-<name>-old-*`, the new directory renamed into place, and the old one
-deleted. A crash therefore leaves either the old or the new checkpoint complete at `path`,
-except in the instant between the two renames, when `path` is missing and the old checkpoint
-is whole in `.tmp-<name>-old-*` (`load_checkpoint` then says how to restore it). One writer
-per path at a time.
+Saving: everything is written and fsynced in a sibling folder `.tmp-<name>-new-<hex>`,
+`metadata.json` last, so a folder whose metadata parses and whose array files match its
+hashes is *complete*. POSIX cannot swap two directories atomically, so an existing checkpoint
+is renamed aside to `.tmp-<name>-old-<hex>`, the new folder renamed to `path`, and the old
+one deleted. A crash (or a failed write: `CheckpointError` naming the cause) at any instant
+leaves `path` whole (old or new), or, between the two renames, `path` missing and both
+checkpoints complete in their temporary folders. Readers then use the newest complete one
+(by its metadata's mtime) where it lies, without moving it: they may run beside the writer.
+The writer calls `recover(path)` (or `recover_run_dir`) at the start of a run, under its
+`RunLock`, to move that checkpoint into place and delete stale temporary folders.
+One writer per path at a time.
+
+Reading is one consistent snapshot: the metadata and the array files are read through one
+open handle of the checkpoint's folder, so they come from the same folder even if a save
+renames it aside meanwhile, and each array is checked against the metadata's SHA-256. Should
+a file be missing or mismatch (a save deleted the folder being read), the reader looks again:
+if `path` now holds another folder or metadata file, it reads that one (a few times at most);
+if nothing changed, the checkpoint is corrupt and the error says so.
 
 Formats: 1 (eqx-resnet 0.1.0) required `"model"` and `"model_options"`; 2 makes them
 optional and adds the run's description (`RunMetadata`). Both load.
 """
 
+import errno
 import hashlib
 import importlib.metadata
 import io
 import json
+import math
 import os
+import re
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -41,11 +54,14 @@ import numpy as np
 
 from ..models.registry import create_model, list_models
 from .errors import CheckpointError
+from .lock import os_error_cause
 from .metadata import RunMetadata
 
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
 MODEL_FILE, OPT_STATE_FILE, METADATA_FILE = "model.eqx", "opt_state.eqx", "metadata.json"
+READ_ATTEMPTS = 5  # a reader gives up after this many folders replaced under it
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 StrPath = str | os.PathLike[str]
 
@@ -63,8 +79,11 @@ def save_checkpoint(
     `model` is any Equinox module (`state` may be `None` for one without state). With
     `"model"` (a registry name) and `"model_options"` (keyword arguments of `create_model`)
     in `metadata`, they must rebuild a model of the same structure, and `load_checkpoint`
-    can rebuild it; anything in `metadata` must be JSON-serialisable. An existing checkpoint
-    at `path` is replaced as a whole; any other existing directory is refused. Returns `path`.
+    can rebuild it; anything in `metadata` must be JSON-serialisable, with finite numbers.
+    An existing checkpoint at `path` is replaced as a whole; any other existing directory is
+    refused. A write that fails (full disk, no permission, `path` under a file) raises
+    `CheckpointError` naming the cause and leaves the previous checkpoint as it was.
+    Returns `path`. New folders and files get the umask's permissions (e.g. 0755 and 0644).
     """
     path = Path(path)
     metadata = metadata.to_dict() if isinstance(metadata, RunMetadata) else dict(metadata or {})
@@ -76,38 +95,226 @@ def save_checkpoint(
     if "model" in metadata:
         fix = "Make metadata's 'model' and 'model_options' describe the model being saved"
         _check_matches(metadata, model, state, f"the metadata for {path}", fix)
-    if path.exists() and not (path / METADATA_FILE).is_file() and (not path.is_dir() or any(path.iterdir())):
-        raise CheckpointError(f"refusing to overwrite {path}: it exists and is not a checkpoint; choose another path")
     arrays = {MODEL_FILE: (model, state)} | ({} if opt_state is None else {OPT_STATE_FILE: opt_state})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-new-"))
+    files = {name: _serialise(tree) for name, tree in arrays.items()}
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    version = importlib.metadata.version("eqx-resnet")
+    info = {**metadata, "format": FORMAT, "eqx_resnet_version": version, "sha256": hashes}
+    files[METADATA_FILE] = _to_json(path, info)
+    existed, swapped = False, False
     try:
-        hashes = {name: _write(tmp / name, _serialise(tree)) for name, tree in arrays.items()}
-        version = importlib.metadata.version("eqx-resnet")
-        info = {**metadata, "format": FORMAT, "eqx_resnet_version": version, "sha256": hashes}
+        if path.exists() and not (path / METADATA_FILE).is_file() and (not path.is_dir() or any(path.iterdir())):
+            raise CheckpointError(f"refusing to overwrite {path}: it exists and is not a checkpoint; choose another path")
+        existed = path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}-new-{uuid.uuid4().hex[:12]}")
+        os.mkdir(tmp)  # unlike tempfile.mkdtemp's 0700, the umask's permissions
         try:
-            text = json.dumps(info, indent=2)
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(
-                f"cannot save {path}: metadata is not JSON-serialisable ({e}); convert arrays with "
-                "float(x) or x.tolist() and keys with jax.random.key_data(key).tolist()"
-            ) from None
-        _write(tmp / METADATA_FILE, text.encode())
-        _fsync_dir(tmp)
-        _replace_dir(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            for name, data in files.items():  # metadata last: it completes the folder
+                _write(tmp / name, data)
+            _fsync_dir(tmp)
+            old = _replace_dir(tmp, path)
+            swapped = True
+            _fsync_dir(path.parent)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)  # if this fails, `recover` deletes it later
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        if swapped:
+            outcome = "the new checkpoint is in place but may not survive a power cut"
+        elif not existed:
+            outcome = "nothing was saved"
+        elif path.is_dir():
+            outcome = "the previous checkpoint there is unchanged"
+        else:  # the rename back failed too
+            outcome = "the previous checkpoint is whole beside it, where load_checkpoint and recover find it"
+        fix = "free disk space or save to another path" if e.errno in _DISK_FULL else "save to another path"
+        raise CheckpointError(f"cannot save checkpoint {path}: {os_error_cause(e)}; {outcome}; {fix}") from None
     return path
 
 
 def read_metadata(path: StrPath) -> dict[str, Any]:
-    """The validated contents of `path/metadata.json`."""
-    path = _checkpoint_dir(path)
-    file = path / METADATA_FILE
-    if not file.is_file():
-        raise CheckpointError(f"{file} is missing: {path} is not a complete checkpoint; re-save it or use another one")
+    """The validated contents of the checkpoint's `metadata.json`."""
+    return _snapshot(path, ()).metadata
+
+
+def load_checkpoint(
+    path: StrPath, *, opt_state_like: Any = None
+) -> tuple[eqx.Module, eqx.nn.State, dict[str, Any]] | tuple[eqx.Module, eqx.nn.State, dict[str, Any], Any]:
+    """`(model, state, metadata)` from the checkpoint at `path`, rebuilt from its metadata alone.
+
+    With `opt_state_like`, also the optimiser state: `(model, state, metadata, opt_state)`.
+    `opt_state_like` is `optimizer.init(eqx.filter(model, eqx.is_inexact_array))` of a freshly
+    built model, or the same under `eqx.filter_eval_shape` (not on a skeleton of
+    `jax.ShapeDtypeStruct`s: `eqx.is_inexact_array` would filter all its parameters out).
+    """
+    names = (MODEL_FILE,) if opt_state_like is None else (MODEL_FILE, OPT_STATE_FILE)
+    directory, metadata, files = _snapshot(path, names)
+    if "model" not in metadata:
+        raise CheckpointError(
+            f"{path} holds a module saved without a registry 'model' name, so it cannot rebuild itself; "
+            "load it into a module of the same structure with load_into(path, model, state)"
+        )
+    skeleton = _skeleton(metadata, str(directory / METADATA_FILE))
+    model, state = _deserialise(directory / MODEL_FILE, files.get(MODEL_FILE), skeleton)
+    if opt_state_like is None:
+        return model, state, metadata
+    return model, state, metadata, _deserialise(directory / OPT_STATE_FILE, files.get(OPT_STATE_FILE), opt_state_like)
+
+
+def load_into(
+    path: StrPath, model: eqx.Module, state: eqx.nn.State | None = None
+) -> tuple[eqx.Module, eqx.nn.State | None, dict[str, Any]]:
+    """Load the checkpoint at `path` into the caller's `(model, state)`: `(model, state, metadata)`.
+
+    This loads checkpoints of any Equinox module, registry model or not. Raises
+    `CheckpointError` naming the first differing leaf when the checkpoint holds a
+    registry model of another structure, shape or dtype.
+    """
+    directory, metadata, files = _snapshot(path, (MODEL_FILE,))
+    if "model" in metadata:
+        name, options = metadata["model"], metadata["model_options"]
+        fix = f"Build the model with create_model({name!r}, **{options}), or load it with load_checkpoint"
+        _check_matches(metadata, model, state, f"checkpoint {path}", fix)
+    model, state = _deserialise(directory / MODEL_FILE, files.get(MODEL_FILE), (model, state))
+    return model, state, metadata
+
+
+def checkpoint_exists(path: StrPath) -> bool:
+    """Whether `load_checkpoint(path)` finds a checkpoint: at `path`, or after a save was
+    interrupted between its two renames, complete in a temporary folder beside it."""
     try:
-        metadata = json.loads(file.read_text())
+        return (_resolve(Path(path)) / METADATA_FILE).is_file()
+    except CheckpointError:
+        return False
+
+
+def recover(path: StrPath) -> bool:
+    """Finish an interrupted save of `path`: whether it moved a checkpoint into place.
+
+    When `path` is missing, the newest complete temporary folder of `path` (what readers
+    use meanwhile) is renamed to `path`; then every `.tmp-<name>-*` folder of `path` is
+    deleted. Call it only as the one writer of `path` (under the run's `RunLock`): another
+    writer's save in progress would lose its temporary folder.
+    """
+    path = Path(path)
+    try:
+        restored = False
+        if not os.path.lexists(path):
+            found = _candidates(path)
+            if found:
+                os.rename(found[0], path)
+                _fsync_dir(path.parent)
+                restored = True
+        for folder in _temporaries(path):
+            shutil.rmtree(folder)
+    except OSError as e:
+        raise CheckpointError(
+            f"cannot recover the checkpoint {path}: {os_error_cause(e)}; check the folder's permissions"
+        ) from None
+    return restored
+
+
+def recover_run_dir(run_dir: StrPath) -> list[Path]:
+    """`recover` every checkpoint of `run_dir` that has temporary folders; those moved into place."""
+    run_dir = Path(run_dir)
+    names = {m["name"] for p in run_dir.iterdir() if (m := _TEMPORARY.fullmatch(p.name))}
+    return [run_dir / name for name in sorted(names) if recover(run_dir / name)]
+
+
+# `.tmp-<name>-new-<hex>` while a save writes, `.tmp-<name>-old-<hex>` for the checkpoint it replaces
+# (eqx-resnet 0.1.0 used `tempfile.mkdtemp` suffixes: letters, digits and `_`).
+_TEMPORARY = re.compile(r"\.tmp-(?P<name>.+)-(?P<kind>new|old)-\w+")
+
+
+class _Snapshot(NamedTuple):
+    directory: Path  # the folder read: `path`, or a complete temporary folder beside it
+    metadata: dict[str, Any]
+    files: dict[str, bytes]  # the array files asked for that the checkpoint has
+
+
+def _snapshot(path: StrPath, names: tuple[str, ...]) -> _Snapshot:
+    """The metadata and the array files `names` of the checkpoint at `path`, from one folder (see module docs)."""
+    path = Path(path)
+    for _ in range(READ_ATTEMPTS):
+        directory = _resolve(path)
+        try:
+            snapshot, problem, identity = _read_dir(directory, names)
+        except FileNotFoundError:  # the folder was deleted between finding and opening it
+            continue
+        if problem is None:
+            return snapshot
+        if _identity(_resolve(path)) == identity:
+            raise problem
+    raise CheckpointError(
+        f"{path} was replaced {READ_ATTEMPTS} times while being read: a process keeps saving it; "
+        "read it when that process has finished"
+    )
+
+
+def _read_dir(
+    directory: Path, names: tuple[str, ...] | None
+) -> tuple[_Snapshot | None, CheckpointError | None, tuple[int, ...]]:
+    """Read `directory`'s metadata and array files `names` (`None`: all that its hashes list)
+    through one handle of the folder: `(snapshot, None, identity)`, or `(None, problem, identity)`
+    when a file is missing or fails its hash. Raises `FileNotFoundError` if the folder is gone."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        file = directory / METADATA_FILE
+        text, identity = _read_at(fd, directory, METADATA_FILE)
+        if text is None:
+            problem = f"{file} is missing: {directory} is not a complete checkpoint; re-save it or use another one"
+            return None, CheckpointError(problem), identity
+        metadata = _parse_metadata(text, file)
+        hashes = metadata.get("sha256", {})
+        files = {}
+        for name in hashes if names is None else names:
+            data, _ = _read_at(fd, directory, name)
+            if data is None:
+                if name not in hashes:
+                    continue  # saved without it: `_deserialise` says so if it is needed
+                fix = "load without opt_state_like, or start the optimiser afresh" if name == OPT_STATE_FILE else "re-save it"
+                return None, CheckpointError(f"{directory / name} is missing from the checkpoint; {fix}"), identity
+            if name in hashes and hashlib.sha256(data).hexdigest() != hashes[name]:
+                return None, CheckpointError(
+                    f"{directory / name} is corrupt: its SHA-256 does not match the one in {METADATA_FILE}; "
+                    "re-run from `best/` or retrain"
+                ), identity
+            files[name] = data
+        return _Snapshot(directory, metadata, files), None, identity
+    finally:
+        os.close(fd)
+
+
+def _read_at(fd: int, directory: Path, name: str) -> tuple[bytes | None, tuple[int, ...]]:
+    """The bytes of `name` in the open folder `fd` (`None` if missing), and the identity of
+    folder and file: a save writes new files in a new folder, never over old ones."""
+    folder = os.fstat(fd)
+    try:
+        with open(name, "rb", opener=lambda file, flags: os.open(file, flags, dir_fd=fd)) as f:
+            stat = os.fstat(f.fileno())
+            return f.read(), (folder.st_dev, folder.st_ino, stat.st_ino, stat.st_mtime_ns)
+    except FileNotFoundError:
+        return None, (folder.st_dev, folder.st_ino)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {directory / name}: {os_error_cause(e)}") from None
+
+
+def _identity(directory: Path) -> tuple[int, ...]:
+    """What `_read_at` gives as the identity of `directory`'s metadata, from `stat` alone."""
+    folder = os.stat(directory)
+    try:
+        stat = os.stat(directory / METADATA_FILE)
+    except FileNotFoundError:
+        return folder.st_dev, folder.st_ino
+    return folder.st_dev, folder.st_ino, stat.st_ino, stat.st_mtime_ns
+
+
+def _parse_metadata(text: bytes, file: Path) -> dict[str, Any]:
+    """The validated metadata in the bytes `text` of `file`."""
+    try:
+        metadata = json.loads(text)
     except (ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{file} is not valid JSON ({e}); restore it or re-save the checkpoint") from None
     if not isinstance(metadata, dict):
@@ -129,66 +336,50 @@ def read_metadata(path: StrPath) -> dict[str, Any]:
     return metadata
 
 
-def load_checkpoint(
-    path: StrPath, *, opt_state_like: Any = None
-) -> tuple[eqx.Module, eqx.nn.State, dict[str, Any]] | tuple[eqx.Module, eqx.nn.State, dict[str, Any], Any]:
-    """`(model, state, metadata)` from the checkpoint at `path`, rebuilt from its metadata alone.
-
-    With `opt_state_like`, also the optimiser state: `(model, state, metadata, opt_state)`.
-    `opt_state_like` is `optimizer.init(eqx.filter(model, eqx.is_inexact_array))` of a freshly
-    built model, or the same under `eqx.filter_eval_shape` (not on a skeleton of
-    `jax.ShapeDtypeStruct`s: `eqx.is_inexact_array` would filter all its parameters out).
-    """
-    metadata = read_metadata(path)
-    path = Path(path)
-    if "model" not in metadata:
-        raise CheckpointError(
-            f"{path} holds a module saved without a registry 'model' name, so it cannot rebuild itself; "
-            "load it into a module of the same structure with load_into(path, model, state)"
-        )
-    model, state = _deserialise(path, MODEL_FILE, _skeleton(metadata, str(path / METADATA_FILE)), metadata)
-    if opt_state_like is None:
-        return model, state, metadata
-    return model, state, metadata, _deserialise(path, OPT_STATE_FILE, opt_state_like, metadata)
-
-
-def load_into(
-    path: StrPath, model: eqx.Module, state: eqx.nn.State | None = None
-) -> tuple[eqx.Module, eqx.nn.State | None, dict[str, Any]]:
-    """Load the checkpoint at `path` into the caller's `(model, state)`: `(model, state, metadata)`.
-
-    This loads checkpoints of any Equinox module, registry model or not. Raises
-    `CheckpointError` naming the first differing leaf when the checkpoint holds a
-    registry model of another structure, shape or dtype.
-    """
-    metadata = read_metadata(path)
-    path = Path(path)
-    if "model" in metadata:
-        name, options = metadata["model"], metadata["model_options"]
-        fix = f"Build the model with create_model({name!r}, **{options}), or load it with load_checkpoint"
-        _check_matches(metadata, model, state, f"checkpoint {path}", fix)
-    model, state = _deserialise(path, MODEL_FILE, (model, state), metadata)
-    return model, state, metadata
-
-
-def _checkpoint_dir(path: StrPath) -> Path:
-    """`path` as a `Path`, or a `CheckpointError` describing what is there instead."""
-    path = Path(path)
+def _resolve(path: Path) -> Path:
+    """The folder holding the checkpoint `path`: `path`, or while an interrupted save left it
+    missing, its newest complete temporary folder; else a `CheckpointError` saying what is there."""
     if path.is_dir():
         return path
-    if path.exists():
+    if not os.path.lexists(path):
+        found = _candidates(path)
+        if found:
+            return found[0]
+        if path.is_dir():  # a save moved its folder into place while we looked
+            return path
+    if os.path.lexists(path):
         raise CheckpointError(f"{path} is not a directory: a checkpoint is a directory holding {METADATA_FILE}; pass that")
     message = f"no checkpoint at {path}: it does not exist"
     parent = path.parent
-    aside = sorted(parent.glob(f".tmp-{path.name}-old-*")) if parent.is_dir() else []
-    if aside:
-        message += f"; an interrupted save left the previous checkpoint in {aside[-1]}: rename it to {path}"
-    elif parent.is_dir():
+    if parent.is_dir():
         entries = sorted(p.name + "/" * p.is_dir() for p in parent.iterdir() if not p.name.startswith("."))
         message += f"; {parent} holds: {', '.join(entries) or 'nothing'}; check the path"
     else:
         message += f", nor does {parent}; check the path"
     raise CheckpointError(message)
+
+
+def _temporaries(path: Path) -> list[Path]:
+    """The temporary folders of saves of `path`."""
+    try:
+        entries = list(path.parent.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [p for p in entries if (m := _TEMPORARY.fullmatch(p.name)) and m["name"] == path.name]
+
+
+def _candidates(path: Path) -> list[Path]:
+    """The complete temporary folders of `path`, newest first (by their metadata's mtime; on a
+    tie, a new folder before an old one)."""
+    found = []
+    for folder in _temporaries(path):
+        try:
+            _, problem, identity = _read_dir(folder, None)
+        except (OSError, CheckpointError):  # gone, or metadata half written
+            continue
+        if problem is None:
+            found.append(((identity[-1], _TEMPORARY.fullmatch(folder.name)["kind"] == "new"), folder))
+    return [folder for _, folder in sorted(found, reverse=True)]
 
 
 def _skeleton(metadata: dict[str, Any], where: str) -> tuple[eqx.Module, eqx.nn.State]:
@@ -238,18 +429,17 @@ def _serialise(tree: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _deserialise(path: Path, name: str, like: Any, metadata: dict[str, Any]) -> Any:
-    """Read `path/name` into the structure of `like`, verifying its SHA-256 and length."""
-    file = path / name
-    if not file.is_file():
-        fix = "load without opt_state_like, or start the optimiser afresh" if name == OPT_STATE_FILE else "re-save it"
+def _serialise(tree: Any) -> bytes:
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, tree)
+    return buffer.getvalue()
+
+
+def _deserialise(file: Path, data: bytes | None, like: Any) -> Any:
+    """The bytes `data` of `file` (already checked against its SHA-256) read into the structure of `like`."""
+    if data is None:
+        fix = "load without opt_state_like, or start the optimiser afresh"
         raise CheckpointError(f"{file} is missing from the checkpoint; {fix}")
-    data = file.read_bytes()
-    expected = metadata.get("sha256", {}).get(name)
-    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-        raise CheckpointError(
-            f"{file} is corrupt: its SHA-256 does not match the one in {METADATA_FILE}; re-run from `best/` or retrain"
-        )
     buffer = io.BytesIO(data)
     try:
         tree = eqx.tree_deserialise_leaves(buffer, like)
@@ -267,13 +457,39 @@ def _deserialise(path: Path, name: str, like: Any, metadata: dict[str, Any]) -> 
     return tree
 
 
-def _write(file: Path, data: bytes) -> str:
-    """Write and fsync `data` to `file`; its SHA-256 in hex."""
-    with open(file, "wb") as f:
+def _to_json(path: Path, info: dict[str, Any]) -> bytes:
+    """`info` as JSON, or a `CheckpointError`: JSON has no NaN or Infinity (`json.dumps` would write bare `NaN`)."""
+    try:
+        return json.dumps(info, indent=2, allow_nan=False).encode()
+    except (TypeError, ValueError) as e:
+        if bad := _non_finite(info):
+            raise CheckpointError(
+                f"cannot save {path}: metadata holds non-finite numbers at {', '.join(bad)}, which JSON cannot store; "
+                "stop a diverged run before saving, or record such values as strings"
+            ) from None
+        raise CheckpointError(
+            f"cannot save {path}: metadata is not JSON-serialisable ({e}); convert arrays with "
+            "float(x) or x.tolist() and keys with jax.random.key_data(key).tolist()"
+        ) from None
+
+
+def _non_finite(value: Any, where: str = "") -> list[str]:
+    """The keys (`metrics.loss`, `history[2].loss`) of the non-finite floats in `value`."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [where]
+    if isinstance(value, dict):
+        return [bad for k, v in value.items() for bad in _non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [bad for i, v in enumerate(value) for bad in _non_finite(v, f"{where}[{i}]")]
+    return []
+
+
+def _write(file: Path, data: bytes) -> None:
+    """Write and fsync `data` to the new file `file`."""
+    with open(file, "xb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    return hashlib.sha256(data).hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -284,9 +500,9 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _replace_dir(new: Path, path: Path) -> None:
-    """Move the complete directory `new` to `path`, replacing any checkpoint there (see module docs)."""
-    old = path.with_name(f".tmp-{path.name}-old-{uuid.uuid4().hex[:8]}") if path.exists() else None
+def _replace_dir(new: Path, path: Path) -> Path | None:
+    """Move the complete folder `new` to `path`, renaming any checkpoint there aside (see module docs); that folder."""
+    old = path.with_name(f".tmp-{path.name}-old-{uuid.uuid4().hex[:12]}") if path.exists() else None
     if old is not None:
         os.rename(path, old)
     try:
@@ -295,6 +511,4 @@ def _replace_dir(new: Path, path: Path) -> None:
         if old is not None:
             os.rename(old, path)
         raise
-    _fsync_dir(path.parent)
-    if old is not None:
-        shutil.rmtree(old)
+    return old

@@ -1,0 +1,95 @@
+"""One writer per run directory: `RunLock`, an exclusive lock on `run_dir/.lock`.
+
+    with RunLock("runs/mnist"):
+        ...  # the only process writing checkpoints and metrics.jsonl in runs/mnist
+
+The lock is `fcntl.flock` on `run_dir/.lock`, taken without waiting: a second writer
+fails at once with a `TrainingError` naming the holder's PID and host, which the holder
+writes into the file. The OS drops a flock when its process dies (even by `kill -9`), so a
+lock left by a crashed run never blocks the next one. The file itself stays: deleting it on
+release would let a waiting process lock a deleted file while a third one locks a new one.
+flock is POSIX; on network file systems it is only as exclusive as their locking.
+"""
+
+import errno
+import fcntl
+import json
+import os
+import socket
+from pathlib import Path
+
+from .errors import TrainingError
+
+LOCK_FILE = ".lock"
+
+
+def os_error_cause(error: OSError) -> str:
+    """`error`'s cause in words: `"No space left on device"`, or `"runs/x is a file, not a directory"`."""
+    if error.errno in (errno.ENOTDIR, errno.EEXIST) and error.filename:
+        blocking = next((p for p in (Path(error.filename), *Path(error.filename).parents) if os.path.lexists(p)), None)
+        if blocking is not None and not blocking.is_dir():
+            return f"{blocking} is a file, not a directory"
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
+class RunLock:
+    """The exclusive lock of the run directory `run_dir`, which it creates; a context manager.
+
+    **Arguments**
+
+    - `run_dir`: the run directory (`--out`); created with its parents if missing.
+
+    `acquire()` (or entering the `with` block) raises `TrainingError` in one line when
+    another process holds the lock, or when `run_dir` cannot be created or locked (it is a
+    file, lies under a file, or is not writable). `release()` (or leaving the block) unlocks.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.run_dir = Path(run_dir)
+        self.file = self.run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if os.path.lexists(self.run_dir) and not self.run_dir.is_dir():
+            raise TrainingError(f"cannot use {self.run_dir} as the run directory: it is a file; choose another --out")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise TrainingError(
+                f"cannot create the run directory {self.run_dir}: {os_error_cause(e)}; choose another --out"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise TrainingError(
+                f"{self.run_dir} is in use by another run ({holder}); wait for it to finish, or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode() + b"\n", 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # no stale PID for the next reader
+            os.close(self._fd)  # closing the last descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":  # noqa: PYI034 (beartype rejects typing.Self on undecorated classes)
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock on `fd`, as the holder wrote it: `"PID 123 on host"`."""
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0))
+        return f"PID {int(holder['pid'])} on {holder['host']}"
+    except (ValueError, KeyError, TypeError):  # the holder has locked but not yet written
+        return "a process that is starting"
