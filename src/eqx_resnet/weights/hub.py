@@ -181,7 +181,12 @@ def download_weights(
         path = Path(hf_hub_download(w.repo_id, w.file, revision=revision, cache_dir=cache_dir, library_name="eqx-resnet"))
     except LocalEntryNotFoundError as e:
         cache = cache_dir or constants.HF_HUB_CACHE
-        why = "HF_HUB_OFFLINE=1 forbids downloading" if constants.HF_HUB_OFFLINE else f"the Hub is unreachable ({_first_line(e)})"
+        cause = e.__cause__ or e
+        why = (
+            "HF_HUB_OFFLINE=1 forbids downloading"
+            if constants.HF_HUB_OFFLINE
+            else f"the Hub could not be reached ({type(cause).__name__}: {_first_line(cause)})"
+        )
         raise WeightsError(
             f"{w.name}: {w.file} of the Hugging Face repository {w.repo_id} is not in the cache {cache} and {why}; "
             f"fetch it where there is network with `hf download {w.repo_id} {w.file}` (or "
