@@ -453,3 +453,20 @@ def test_unwritable_path_is_one_line(tmp_path, trained, under):
     with pytest.raises(CheckpointError) as error:
         save_checkpoint(path, model, state, metadata=METADATA)
     assert str(error.value) == f"cannot save checkpoint {path}: {cause}; nothing was saved; save to another path"
+
+
+def test_incomplete_temporary_folders_are_not_used(tmp_path, trained):
+    model, state, _ = trained
+    old = save_checkpoint(tmp_path / "old", model, state, metadata=METADATA)
+    new = save_checkpoint(tmp_path / "new", model, state, metadata={**METADATA, "epoch": 4})
+    (new / "model.eqx").write_bytes((new / "model.eqx").read_bytes()[:-8])  # newer, but damaged
+    os.rename(old, tmp_path / ".tmp-last-old-000000000000")
+    os.rename(new, tmp_path / ".tmp-last-new-111111111111")
+    (tmp_path / ".tmp-last-new-222222222222").mkdir()  # a save that died before writing anything
+    last = tmp_path / "last"
+    assert read_metadata(last)["epoch"] == 3
+    assert recover(last) and temp_dirs(tmp_path) == [] and read_metadata(last)["epoch"] == 3
+    (tmp_path / ".tmp-best-new-333333333333").mkdir()
+    assert not checkpoint_exists(tmp_path / "best")
+    with pytest.raises(CheckpointError, match=r"no checkpoint at \S+best: it does not exist; \S+ holds: last/;"):
+        load_checkpoint(tmp_path / "best")
