@@ -37,7 +37,8 @@ def child(run_dir: Path) -> subprocess.Popen:
 
 
 def in_use(run_dir: Path, pid: int) -> str:
-    return f"{run_dir} is in use by another run (PID {pid} on {socket.gethostname()}); wait for it to finish, or choose another --out"
+    holder = f"PID {pid} on {socket.gethostname()}"
+    return f"{run_dir} is in use by another run ({holder}); wait for it to finish, or choose another --out"
 
 
 def test_a_second_process_fails_at_once_naming_the_holder(tmp_path):
@@ -85,9 +86,10 @@ def test_run_directories_that_cannot_be_made(tmp_path):
     file.write_text("")
     expected = {
         file: f"cannot use {file} as the run directory: it is a file; choose another --out",
-        file / "run": f"cannot create the run directory {file / 'run'}: {file} is a file, not a directory; choose another --out",
+        file / "run": f"cannot use {file / 'run'} as the run directory: {file} is a file, not a directory; "
+        "choose another --out",
         # CI runs as root, which may write anywhere but /proc.
-        Path("/proc/eqx-resnet/run"): "cannot create the run directory /proc/eqx-resnet/run: No such file or directory "
+        Path("/proc/eqx-resnet/run"): "cannot use /proc/eqx-resnet/run as the run directory: No such file or directory "
         "(/proc/eqx-resnet); choose another --out",
     }
     for run_dir, message in expected.items():

@@ -245,7 +245,11 @@ def _snapshot(path: StrPath, names: tuple[str, ...]) -> _Snapshot:
             continue
         if problem is None:
             return snapshot
-        if _identity(_resolve(path)) == identity:
+        try:
+            unchanged = _identity(_resolve(path)) == identity
+        except FileNotFoundError:  # replaced again while we looked
+            unchanged = False
+        if unchanged:
             raise problem
     raise CheckpointError(
         f"{path} was replaced {READ_ATTEMPTS} times while being read: a process keeps saving it; "

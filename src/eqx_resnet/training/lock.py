@@ -1,6 +1,7 @@
 """One writer per run directory: `RunLock`, an exclusive lock on `run_dir/.lock`.
 
     with RunLock("runs/mnist"):
+        recover_run_dir("runs/mnist")  # finish what a crashed run's saves left (training/checkpoint.py)
         ...  # the only process writing checkpoints and metrics.jsonl in runs/mnist
 
 The lock is `fcntl.flock` on `run_dir/.lock`, taken without waiting: a second writer
@@ -58,7 +59,7 @@ class RunLock:
             fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
             raise TrainingError(
-                f"cannot create the run directory {self.run_dir}: {os_error_cause(e)}; choose another --out"
+                f"cannot use {self.run_dir} as the run directory: {os_error_cause(e)}; choose another --out"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
