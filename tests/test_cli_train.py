@@ -149,3 +149,48 @@ def test_bad_input_is_one_clear_error(args, message, monkeypatch, tmp_path):
     assert result.exit_code in (1, 2)
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_resume_refuses_another_model_naming_the_saved_one(run_dir):
+    out, _ = run_dir
+    result = runner.invoke(app, ["train", "mnist", "--out", str(out), "--resume", "--model", "resnet18"])
+    assert result.exit_code == 2
+    assert "--model 'resnet18' differs from the resumed run's 'preact_resnet'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["file", "under a file", "in /proc"])
+def test_an_unusable_out_is_one_line(where, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("not a directory")
+    out = {"file": file, "under a file": file / "run", "in /proc": Path("/proc/eqx-resnet-run")}[where]
+    result = runner.invoke(app, ["train", "mnist", "--out", str(out), "--data-dir", DATA, "--no-compilation-cache"])
+    assert result.exit_code == 1 and str(out) in result.output and "--out" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_an_unexpected_error_is_reported_as_a_bug(run_dir, monkeypatch):
+    out, _ = run_dir
+    import eqx_resnet.cli.evaluate as evaluate
+
+    def broken(*args, **kwargs):
+        raise ValueError("something inside broke")
+
+    monkeypatch.setattr(evaluate, "load_checkpoint", broken)
+    result = runner.invoke(app, ["eval", str(out)])
+    assert result.exit_code == 1 and "unexpected ValueError: something inside broke" in result.output
+    assert "This is a bug in eqx-resnet" in result.output and "Traceback" not in result.output
+    traceback_file = Path(result.output.split(" in ")[-1].split(" (or rerun")[0])
+    assert "something inside broke" in traceback_file.read_text() and "Traceback" in traceback_file.read_text()
+    monkeypatch.setenv("EQX_RESNET_TRACEBACK", "1")
+    assert isinstance(runner.invoke(app, ["eval", str(out)]).exception, ValueError)
+
+
+def test_predict_refuses_a_decompression_bomb(run_dir, tmp_path, monkeypatch):
+    out, _ = run_dir
+    path = tmp_path / "huge.png"
+    Image.new("L", (40, 40)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1,600 pixels is over twice the limit
+    result = runner.invoke(app, ["predict", str(out), str(path)])
+    assert result.exit_code == 2 and "decompression bomb" in result.output and "Shrink it first" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -1,14 +1,20 @@
 """The engine on real MNIST subsets: it learns, resumes exactly, stops on NaN, stops early."""
 
+import dataclasses
 import json
+import os
+import signal
 
 import equinox as eqx
 import jax
 import numpy as np
 import pytest
 
-from eqx_resnet.training import TrainConfig, TrainingError, load_checkpoint, train
+from eqx_resnet.training import CheckpointError, ConfigError, Interrupted, TrainConfig, TrainingError, load_checkpoint, train
+from eqx_resnet.training import engine
 from eqx_resnet.training.engine import steps_per_call
+from eqx_resnet.training.lock import RunLock
+from eqx_resnet.training.optim import learning_rate_schedule
 
 TINY = dict(model="preact_resnet", model_options={"widths": [8, 16, 16], "blocks_per_stage": 1})
 
@@ -72,9 +78,106 @@ def test_interrupted_run_resumes_to_the_same_end(finished, tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     # Epoch 1 at a sane rate, then the step schedule multiplies it by 1e12.
     config = tiny(epochs=2, lr=1e-3, schedule="step", step_size=1, gamma=1e12, max_train_samples=512)
-    with pytest.raises(TrainingError, match=r"loss became nan.*last good checkpoint.*epoch 1"):
+    with pytest.raises(TrainingError, match=r"diverged.* in epoch 2 .*last \(epoch 1, step 8\) is the last good checkpoint; "
+                                            r"resume from it with a lower learning rate: --resume --lr 0.0001"):
         train(config, tmp_path)
     assert load_checkpoint(tmp_path / "last")[2]["epoch"] == 1
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_an_exploding_loss_stops_the_run_before_any_checkpoint(tmp_path):
+    with pytest.raises(TrainingError, match=r"diverged: its mean loss (became nan|reached .* over 100x that of chance).*"
+                                            r"no checkpoint was written; start again with .*--lr 100000 .*--clip-norm 1.0"):
+        train(tiny(epochs=1, lr=1e6, max_train_samples=512), tmp_path)
+    assert not (tmp_path / "last").exists()
+
+
+def test_a_nan_test_loss_writes_no_checkpoint_for_its_epoch(tmp_path, monkeypatch):
+    real = engine.make_evaluator
+
+    def nan_after_epoch_1(*args, **kwargs):
+        evaluate, calls = real(*args, **kwargs), []
+
+        def wrapped(model, state):
+            calls.append(1)
+            return evaluate(model, state) if len(calls) == 1 else {"test_loss": float("nan"), "test_acc": 0.1}
+
+        return wrapped
+
+    monkeypatch.setattr(engine, "make_evaluator", nan_after_epoch_1)
+    with pytest.raises(TrainingError, match=r"test loss became nan after epoch 2; .*last \(epoch 1"):
+        train(tiny(max_train_samples=256), tmp_path)
+    assert load_checkpoint(tmp_path / "last")[2]["epoch"] == load_checkpoint(tmp_path / "best")[2]["epoch"] == 1
+    assert [json.loads(x)["epoch"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_a_failed_save_leaves_no_metrics_row(tmp_path, monkeypatch):
+    real = engine.save_checkpoint
+
+    def full_disk_in_epoch_2(path, *args, metadata, **kwargs):
+        if metadata.epoch == 2:
+            raise CheckpointError(f"cannot write {path}: No space left on device")
+        return real(path, *args, metadata=metadata, **kwargs)
+
+    monkeypatch.setattr(engine, "save_checkpoint", full_disk_in_epoch_2)
+    with pytest.raises(CheckpointError, match="No space left"):
+        train(tiny(max_train_samples=256), tmp_path)
+    assert [json.loads(x)["epoch"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_resume_refuses_settings_that_define_the_run(finished):
+    _, run_dir = finished
+    for change, saved in [(dict(model="alexnet"), "'preact_resnet'"), (dict(batch_size=32), "64"), (dict(seed=1), "0"),
+                          (dict(optimizer="sgd"), "'adam'")]:
+        name = next(iter(change)).replace("_", "-")
+        with pytest.raises(ConfigError, match=rf"--{name} .* differs from the resumed run's {saved}: .*another --out"):
+            train(TrainConfig(**change), run_dir, resume=True)
+    with pytest.raises(ConfigError, match="below the 2 epochs"):
+        train(TrainConfig(epochs=1), run_dir, resume=True)
+
+
+def test_epochs_extend_a_finished_run_on_a_recomputed_schedule(tmp_path):
+    first = train(tiny(epochs=1, schedule="cosine", max_train_samples=256), tmp_path)
+    extended = train(TrainConfig(epochs=2), tmp_path, resume=True)
+    assert [untimed(h) for h in extended.history[:1]] == [untimed(h) for h in first.history]
+    assert len(extended.history) == 2 and extended.config.epochs == 2
+    steps, two_epochs = 256 // 64, dataclasses.replace(first.config, epochs=2)
+    # The cosine now spans two epochs: epoch 2 ends where the longer schedule ends, epoch 1's rate was not its end.
+    assert extended.history[1]["lr"] == pytest.approx(float(learning_rate_schedule(two_epochs, steps)(2 * steps - 1)))
+    assert first.history[0]["lr"] != pytest.approx(float(learning_rate_schedule(two_epochs, steps)(steps - 1)))
+
+
+def test_a_run_stopped_within_an_epoch_resumes_to_the_same_bytes(finished, tmp_path):
+    result, run_dir = finished
+
+    def sigterm_at_step_10_of_epoch_2(event):
+        if event["event"] == "steps" and event["epoch"] == 2 and event["step"] == 10:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Interrupted, match=r"stopped by SIGTERM in epoch 2 after step 10"):
+        train(tiny(), tmp_path, on_progress=sigterm_at_step_10_of_epoch_2)
+    meta = load_checkpoint(tmp_path / "last")[2]
+    assert (meta["epoch"], meta["step"], meta["partial_epoch"]["steps"]) == (1, 32 + 10, 10)
+    resumed = train(TrainConfig(), tmp_path, resume=True)
+    assert [untimed(h) for h in resumed.history] == [untimed(h) for h in result.history]
+    for a, b in zip(arrays(load_checkpoint(run_dir / "last")[:2]), arrays(load_checkpoint(tmp_path / "last")[:2])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoints_every_n_steps(tmp_path):
+    def stop_hard_at_step_12(event):
+        if event["event"] == "steps" and event["step"] == 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(epochs=1, checkpoint_every=5, max_train_samples=1024), tmp_path, on_progress=stop_hard_at_step_12)
+    meta = load_checkpoint(tmp_path / "last")[2]
+    assert (meta["step"], meta["partial_epoch"]["steps"]) == (10, 10)
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    with RunLock(tmp_path), pytest.raises(TrainingError, match="--out"):
+        train(tiny(), tmp_path)
 
 
 def test_refuses_to_overwrite_or_resume_nothing(finished, tmp_path):

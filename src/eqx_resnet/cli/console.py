@@ -1,13 +1,14 @@
 """The command line's one console and one error path.
 
 Exit status: 0 on success, 2 for a usage or validation error (as click's own), 1 for a
-failure at run time, 130 for Ctrl-C. An expected failure is one line on stderr naming the
-problem and the fix. Any other exception is a bug: one line says so, its traceback is
+failure at run time, 130 for Ctrl-C and 143 for SIGTERM (128 + the signal's number). An
+expected failure is one line on stderr naming the problem and the fix. Any other exception is a bug: one line says so, its traceback is
 written to a file, and `EQX_RESNET_TRACEBACK=1` prints it instead.
 """
 
 import contextlib
 import os
+import signal
 import tempfile
 import traceback
 from typing import NoReturn
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..data import DatasetError
-from ..training import CheckpointError, ConfigError, TrainingError
+from ..training import CheckpointError, ConfigError, Interrupted, TrainingError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 TRACEBACK_ENV = "EQX_RESNET_TRACEBACK"
@@ -54,6 +55,9 @@ def errors(interrupted: str = "interrupted"):
         error(str(e), 2)
     except RUN_ERRORS as e:
         error(str(e), 1)
+    except Interrupted as e:
+        stderr.print(escape(str(e)))
+        raise typer.Exit(128 + signal.Signals[e.signal_name].value) from None
     except KeyboardInterrupt:
         stderr.print(interrupted)
         raise typer.Exit(130) from None

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..training import CheckpointError, RunMetadata, load_checkpoint
+from ..training.checkpoint import checkpoint_exists
 from .app import app
 from .console import UsageError, console, errors
 from .train import DATA_DIR_HELP
@@ -19,7 +20,7 @@ from .train import DATA_DIR_HELP
 def checkpoint_dir(path: Path) -> Path:
     """A checkpoint directory, or the `best/` (else `last/`) checkpoint of a run directory."""
     for candidate in (path, path / "best", path / "last"):
-        if (candidate / "metadata.json").exists():
+        if checkpoint_exists(candidate):
             return candidate
     raise CheckpointError(f"{path} is neither a checkpoint (no metadata.json) nor a run directory with best/ or last/; "
                           "pass the --out directory of a training run")
@@ -89,6 +90,11 @@ def predict_command(
             try:
                 with Image.open(path) as img:
                     img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+            except Image.DecompressionBombError as e:
+                raise UsageError(
+                    f"cannot read image {path}: {e} Shrink it first (it is far larger than the model's "
+                    f"{width}x{height} input), or raise PIL.Image.MAX_IMAGE_PIXELS in your own code if you trust it"
+                ) from None
             except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
                 raise UsageError(f"cannot read image {path}: {e}") from None
             array = np.asarray(img, np.uint8)

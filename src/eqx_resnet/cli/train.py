@@ -66,6 +66,7 @@ def _value(x):
 
 @app.command("train")
 def train_command(
+    ctx: typer.Context,
     dataset: Annotated[DatasetName, typer.Argument(help="Dataset to train on.")],
     model: Annotated[Optional[ModelName], typer.Option(help="Model from `eqx-resnet models`, with its own default options. Default: chosen per dataset and device (see README).")] = None,
     model_option: Annotated[Optional[list[str]], typer.Option("--model-option", "-o", metavar="KEY=VALUE", help="A constructor option of the model, repeatable: -o widths=[16,32,64] -o stem=cifar (the keyword arguments of the model's builder, e.g. help(eqx_resnet.resnet18)).")] = None,
@@ -90,9 +91,10 @@ def train_command(
     monitor: Annotated[MonitorName, typer.Option(help="Metric for the best checkpoint and early stopping.")] = MonitorName(D.monitor),
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of everything random: runs are repeatable (bitwise on CPU).")] = D.seed,
     eval_batch_size: Annotated[int, typer.Option(min=1, help="Images per evaluation step.")] = D.eval_batch_size,
+    checkpoint_every: Annotated[Optional[int], typer.Option(min=1, metavar="STEPS", help="Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM and Ctrl-C always write one).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP + " Default: ./data, or the resumed run's own.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory for checkpoints (last/, best/) and metrics.jsonl. Default: runs/DATASET.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings; options given apply, except those that define the run (dataset, model, optimizer, batch size, seed, ...: see README), which are refused.")] = False,
     compilation_cache: Annotated[Optional[Path], typer.Option(help=f"JAX's persistent compilation cache: a second run of the same command skips compiling. Default: ${CACHE_ENV}, else ~/.cache/eqx-resnet/jax.")] = None,
     no_compilation_cache: Annotated[bool, typer.Option("--no-compilation-cache", help="Compile afresh, without the persistent cache.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final metrics as one JSON object instead of text.")] = False,
@@ -102,7 +104,7 @@ def train_command(
     Evaluates on the test split after every epoch, keeps checkpoints of the last
     and the best epoch, and appends each epoch's metrics to RUN_DIR/metrics.jsonl.
     """
-    with errors("interrupted; the last completed epoch is saved: continue with --resume"):
+    with errors("interrupted at once; the last checkpoint written is kept: continue with --resume"):
         config = TrainConfig(
             dataset=_value(dataset), model=_value(model),
             model_options=parse_model_options(model_option) if model_option else None,
@@ -111,12 +113,17 @@ def train_command(
             gamma=gamma, weight_decay=weight_decay, label_smoothing=label_smoothing, clip_norm=clip_norm,
             precision=_value(precision), augment=augment, image_size=image_size,
             max_train_samples=max_train_samples, patience=patience, monitor=_value(monitor), seed=seed,
-            eval_batch_size=eval_batch_size,
+            eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every,
         )
+        # The settings typed on the command line: on --resume, these change the saved run.
+        given = {name: getattr(config, name) for name in TrainConfig.__dataclass_fields__
+                 if name in ctx.params and ctx.get_parameter_source(name).name != "DEFAULT"}
+        if model_option:
+            given["model_options"] = config.model_options
         if not no_compilation_cache:
             _enable_compilation_cache(compilation_cache or default_cache_dir())
         run_dir = out or Path("runs") / config.dataset
-        result = _train_with_progress(config, run_dir, data_dir, resume, json_output)
+        result = _train_with_progress(config, run_dir, data_dir, resume, given, json_output)
     final = {**result.final, "model": result.config.model, "dataset": result.config.dataset, "run_dir": str(run_dir)}
     if json_output:
         print(json.dumps(final))
@@ -133,7 +140,7 @@ def _enable_compilation_cache(path: Path) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _train_with_progress(config, run_dir, data_dir, resume, json_output):
+def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
     progress = Progress(
         TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True, disable=json_output,
@@ -147,6 +154,9 @@ def _train_with_progress(config, run_dir, data_dir, resume, json_output):
             if event["event"] == "start":
                 options = ", ".join(f"{k}={v!r}" for k, v in event["model_options"].items())
                 progress.console.print(f"model {event['model']}({options}): {event['parameters']:,} parameters")
+                if event["step"]:
+                    changed = "".join(f", {k} now {v!r}" for k, v in event["changed"].items())
+                    progress.console.print(f"resuming after epoch {event['epoch']}, step {event['step']}{changed}")
             elif event["event"] == "steps":
                 progress.update(task, completed=event["step"], total=event["steps"], epoch=event["epoch"], loss=event["loss"])
             else:
@@ -156,7 +166,7 @@ def _train_with_progress(config, run_dir, data_dir, resume, json_output):
                     f"{event['images_per_s']:.0f} img/s  {event['epoch_time_s']:.1f} s"
                 )
 
-        return train(config, run_dir, data_dir=data_dir, resume=resume, on_progress=show)
+        return train(config, run_dir, data_dir=data_dir, resume=resume, given=given, on_progress=show)
 
 
 # Options that are not TrainConfig fields: where the run lives and how it is shown.

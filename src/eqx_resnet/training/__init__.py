@@ -2,7 +2,7 @@
 
 from .checkpoint import load_checkpoint, load_into, read_metadata, save_checkpoint
 from .config import ConfigError, TrainConfig, with_defaults
-from .errors import CheckpointError, TrainingError
+from .errors import CheckpointError, Interrupted, TrainingError
 from .engine import TrainResult, make_run_steps, train
 from .evaluate import make_evaluator
 from .metadata import RunMetadata
@@ -11,6 +11,7 @@ from .step import cross_entropy, eval_step, make_train_step
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "Interrupted",
     "RunMetadata",
     "TrainConfig",
     "TrainResult",

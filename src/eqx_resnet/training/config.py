@@ -37,7 +37,8 @@ class TrainConfig:
     """A training run. `None` fields are filled by `with_defaults` for the dataset and device.
 
     Every field is checked when the config is made: a bad value raises `ConfigError`
-    naming the field, the value and what it accepts.
+    naming the field, the value and what it accepts. `checkpoint_every` writes `last/`
+    every that many steps as well as after every epoch.
     """
 
     dataset: str = "mnist"
@@ -64,13 +65,14 @@ class TrainConfig:
     monitor: Monitor = "test_acc"
     seed: int = 0
     eval_batch_size: int = 1000
+    checkpoint_every: int | None = None
 
     def __post_init__(self):
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("monitor", self.monitor, MONITORS)
         _choice("precision", self.precision, PRECISIONS)
-        for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "max_train_samples", "patience"):
+        for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "max_train_samples", "patience", "checkpoint_every"):
             _number(name, getattr(self, name), integer=True, low=1)
         _number("image_size", self.image_size, integer=True, low=8)
         _number("seed", self.seed, integer=True, low=0, high=MAX_SEED)
@@ -158,3 +160,31 @@ def with_defaults(config: TrainConfig, device: Device | None = None) -> TrainCon
     if config.image_size is None and filled.get("model", config.model) == "alexnet":
         filled["image_size"] = 96  # AlexNet's five layers reduce exactly 96x96 to 1x1
     return dataclasses.replace(config, **filled)
+
+
+# What each setting does on --resume. These define the run, its data order and the structure
+# of its optimiser state: a different value is refused. Every other setting applies from the
+# resumed step on (`epochs` extends the run; a learning-rate schedule is recomputed for the new
+# settings and continues at the resumed step).
+FIXED_ON_RESUME = (
+    "dataset", "model", "model_options", "optimizer", "batch_size", "seed", "max_train_samples", "image_size",
+    "clip_norm", "augment",
+)
+
+
+def resume_config(saved: TrainConfig, given: dict[str, Any], epochs_done: int) -> TrainConfig:
+    """The config of a resumed run: `saved` with the settings in `given` applied.
+
+    Raises `ConfigError` for a setting of `FIXED_ON_RESUME` that differs from the saved one,
+    naming both values, and for `epochs` below the epochs already done.
+    """
+    changes = {name: value for name, value in given.items() if value != getattr(saved, name)}
+    for name, value in changes.items():
+        if name in FIXED_ON_RESUME:
+            raise ConfigError(
+                f"--{name.replace('_', '-')} {value!r} differs from the resumed run's {getattr(saved, name)!r}: a resumed run "
+                f"keeps its {name.replace('_', ' ')}; drop the option, or start a new run with another --out"
+            )
+    if changes.get("epochs", saved.epochs) < epochs_done:
+        raise ConfigError(f"--epochs {changes['epochs']} is below the {epochs_done} epochs the run has done; give at least {epochs_done}")
+    return dataclasses.replace(saved, **changes)

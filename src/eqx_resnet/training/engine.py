@@ -1,6 +1,7 @@
 """The training engine: `train(config, run_dir)` as a sequence of named phases.
 
-    start or resume -> data -> model and optimiser -> epochs of steps -> evaluate -> record
+    lock the run directory (recover a save cut short) -> start or resume -> data -> model and optimiser
+        -> epochs of steps (checkpoints within) -> evaluate -> record
 
 Each phase is one function below, so a new data source or a device mesh replaces one
 phase, not the loop. Each call of the compiled step function (`make_run_steps`) runs
@@ -8,15 +9,23 @@ phase, not the loop. Each call of the compiled step function (`make_run_steps`) 
 than the same step called from Python (benchmarks/README.md); on an accelerator a
 `fori_loop` over a twentieth of an epoch (few round-trips, a live progress bar).
 Augmentation and normalisation run inside the step. Everything random derives from
-`seed` and the epoch and step number, so a resumed run replays exactly what an
-uninterrupted one would have done.
+`seed` and the epoch and step number, so a resumed run, from an epoch's end or from
+within one, replays exactly what an uninterrupted one would have done.
+
+A run stops cleanly, with a checkpoint of where it was, on SIGTERM and on the first Ctrl-C
+(the second one stops at once). It stops before writing anything when the training loss
+is not finite or above `DIVERGED_CHANCE_MULTIPLE` times the loss of chance, or when the
+test loss is not finite: the checkpoints keep the last good state.
 """
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +38,19 @@ from .._xla_cpu import compiler_options
 from ..data import AUGMENTATIONS, InMemorySource, dataset_info, load_dataset, prepare, preprocessing
 from ..models import create_model
 from ..parameters import count_parameters
-from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from .config import ConfigError, Device, TrainConfig, device_kind, with_defaults
-from .errors import TrainingError
+from .checkpoint import checkpoint_exists, load_checkpoint, read_metadata, recover_run_dir, save_checkpoint
+from .config import ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
+from .errors import Interrupted, TrainingError
 from .evaluate import make_evaluator
+from .lock import RunLock
 from .metadata import RunMetadata
 from .optim import build_optimizer, learning_rate_schedule
 from .step import make_train_step
 
 CALLS_PER_EPOCH = 20
+# A mean training loss this many times that of a uniform guess, ln(classes), is taken for
+# divergence: a network at chance is at 1x, and `--lr 1e6` reached 1e20 without a NaN.
+DIVERGED_CHANCE_MULTIPLE = 100.0
 
 
 @dataclass
@@ -94,19 +107,34 @@ def train(
     *,
     data_dir: str | Path | None = None,
     resume: bool = False,
+    given: dict[str, Any] | None = None,
     on_progress: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train `config` (defaults filled for this device), writing checkpoints and metrics to `run_dir`.
 
-    `run_dir/last/` is written after every epoch and `run_dir/best/` whenever the
-    monitored metric improves; `run_dir/metrics.jsonl` gets one line per epoch; each
-    checkpoint holds the run's `RunMetadata`. `data_dir` defaults to `./data`, or on
-    resume to the run's own. `resume=True` continues from `run_dir/last/` with the saved
-    config. `on_progress` is called with a dict (`event`: "start" with the model built,
-    "steps" after every call of the step function, "epoch" with the epoch's metrics).
+    `run_dir/last/` is written after every epoch (and every `config.checkpoint_every` steps),
+    `run_dir/best/` whenever the monitored metric improves; `run_dir/metrics.jsonl` gets one
+    line per epoch; each checkpoint holds the run's `RunMetadata`. Only one process at a time
+    trains in a run directory. `data_dir` defaults to `./data`, or on resume to the run's own.
+
+    `resume=True` continues from `run_dir/last/` with the saved config, changed by `given`
+    (the settings the caller chose; default: the fields of `config` that differ from
+    `TrainConfig()`): see `config.resume_config` for which may change. `on_progress` is called
+    with a dict (`event`: "start" with the model built and any changed settings, "steps" after
+    every call of the step function, "epoch" with the epoch's metrics).
     """
     run_dir = Path(run_dir)
-    config, history, data_dir = _start_or_resume(config, run_dir, Path(data_dir) if data_dir else None, resume)
+    if given is None:
+        default = TrainConfig()
+        given = {f.name: getattr(config, f.name) for f in fields(TrainConfig)
+                 if getattr(config, f.name) != getattr(default, f.name)}
+    with RunLock(run_dir), _stop_requests() as stop:
+        recover_run_dir(run_dir)  # a save cut short by a crash: its complete checkpoint back in place
+        return _train(config, run_dir, data_dir, resume, given, on_progress, stop)
+
+
+def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> TrainResult:
+    config, saved, data_dir = _start_or_resume(config, run_dir, Path(data_dir) if data_dir else None, resume, given)
     model_options = _model_options(config)
     source, test = _data(config, data_dir)
     root = jax.random.key(config.seed, impl="rbg")
@@ -115,39 +143,69 @@ def train(
     model, state = create_model(config.model, key=jax.random.fold_in(root, 0), **model_options)
     optimizer = build_optimizer(config, source.steps_per_epoch)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    if resume:
+    if saved is not None:
         model, state, _, opt_state = load_checkpoint(run_dir / "last", opt_state_like=opt_state)
     metadata = RunMetadata(
         model=config.model, model_options=model_options, dataset=config.dataset, data_dir=str(data_dir),
         class_names=list(source.info.classes), preprocessing=preprocessing(source.info, config.image_size),
-        precision=config.precision, config=config.to_dict(), parameters=count_parameters(model), history=history,
+        precision=config.precision, config=config.to_dict(), parameters=count_parameters(model),
+        history=saved.history if saved else [], partial_epoch=saved.partial_epoch if saved else None,
     )
+    metadata.epoch = len(metadata.history)
+    metadata.step = metadata.epoch * source.steps_per_epoch + (metadata.partial_epoch or {}).get("steps", 0)
     if on_progress:
+        changed = {} if saved is None else {k: v for k, v in config.to_dict().items() if v != saved.config.get(k)}
         on_progress({"event": "start", "model": config.model, "model_options": model_options,
-                     "parameters": metadata.parameters, "epoch": len(history), "epochs": config.epochs})
+                     "parameters": metadata.parameters, "epoch": metadata.epoch, "step": metadata.step,
+                     "epochs": config.epochs, "changed": changed})
 
-    chunk = steps_per_call(source.steps_per_epoch, device_kind())
     augment = AUGMENTATIONS.get(config.dataset) if config.augment else None
     params, static = eqx.partition(model, eqx.is_array)
-    run_steps = make_run_steps(
-        make_train_step(optimizer, precision=config.precision, label_smoothing=config.label_smoothing),
-        static, source.take,
-        lambda images, key: prepare(images, source.info, config.image_size, key=key, augment=augment),
-        chunk,
-    )
+    step_functions = {}
+
+    def run_steps(steps: int) -> Callable:  # built on first use: usually one size per run
+        if steps not in step_functions:
+            step_functions[steps] = make_run_steps(
+                make_train_step(optimizer, precision=config.precision, label_smoothing=config.label_smoothing),
+                static, source.take,
+                lambda images, key: prepare(images, source.info, config.image_size, key=key, augment=augment),
+                steps,
+            )
+        return step_functions[steps]
+
     evaluate = make_evaluator(
         jnp.asarray(test.images), jnp.asarray(test.labels), test.info,
         image_size=config.image_size, precision=config.precision, batch_size=config.eval_batch_size,
     )
-    record = _Recorder(run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch))
+    record = _Recorder(run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch),
+                       source.steps_per_epoch)
+    chunk = steps_per_call(source.steps_per_epoch, device_kind())
 
-    for epoch in range(len(history) + 1, config.epochs + 1):
+    for epoch in range(metadata.epoch + 1, config.epochs + 1):
         if record.should_stop():
             break
-        t0 = time.perf_counter()
-        params, state, opt_state, loss_sum, correct = _train_epoch(
-            run_steps, source, root, epoch, chunk, params, state, opt_state, record, on_progress
-        )
+        partial = metadata.partial_epoch or {"steps": 0, "loss_sum": 0.0, "correct": 0, "seconds": 0.0}
+        t0 = time.perf_counter() - partial["seconds"]
+        epoch_key = jax.random.fold_in(root, epoch)
+        loss_sum, correct, first = partial["loss_sum"], partial["correct"], partial["steps"]
+        # A run resumed within an epoch with another call size (another device) steps in
+        # calls of their greatest common divisor until the epoch's end.
+        size = math.gcd(chunk, first) if first else chunk
+        for first, data in source.chunks(jax.random.fold_in(epoch_key, 0), first, size):
+            params, state, opt_state, l_sum, c = run_steps(size)(
+                data, params, state, opt_state, jnp.int32(first), jax.random.fold_in(epoch_key, 1)
+            )
+            stop_at = first + size
+            loss_sum, correct = loss_sum + float(l_sum), correct + int(c)
+            record.check_training_loss(loss_sum / stop_at, epoch, first, stop_at, source.info.num_classes)
+            if on_progress:
+                on_progress({"event": "steps", "epoch": epoch, "step": stop_at, "steps": source.steps_per_epoch,
+                             "loss": loss_sum / stop_at})
+            if stop_at < source.steps_per_epoch and (stop.requested or record.checkpoint_due(epoch, first, stop_at)):
+                progress = {"steps": stop_at, "loss_sum": loss_sum, "correct": correct, "seconds": time.perf_counter() - t0}
+                record.within_epoch(progress, eqx.combine(params, static), state, opt_state)
+                if stop.requested:
+                    raise Interrupted(stop.requested, run_dir / "last", epoch, stop_at)
         train_time = time.perf_counter() - t0
         model = eqx.combine(params, static)
         n_seen = source.steps_per_epoch * source.batch_size
@@ -159,32 +217,28 @@ def train(
             "images_per_s": n_seen / train_time,
             "epoch_time_s": time.perf_counter() - t0,
         }
-        row = record.epoch(row, model, state, opt_state, source.steps_per_epoch)
+        row = record.epoch(row, model, state, opt_state)
         if on_progress:
             on_progress({"event": "epoch", **row})
+        if stop.requested and epoch < config.epochs:
+            raise Interrupted(stop.requested, run_dir / "last", epoch, source.steps_per_epoch)
     return TrainResult(config=config, history=metadata.history, run_dir=run_dir)
 
 
 def _start_or_resume(
-    config: TrainConfig, run_dir: Path, data_dir: Path | None, resume: bool
-) -> tuple[TrainConfig, list[dict], Path]:
-    """The config, the history so far and the data directory of a new or resumed run."""
+    config: TrainConfig, run_dir: Path, data_dir: Path | None, resume: bool, given: dict[str, Any]
+) -> tuple[TrainConfig, RunMetadata | None, Path]:
+    """The config, the saved run's metadata (`None` for a new run) and the data directory."""
     last = run_dir / "last"
     if not resume:
-        if last.exists():
+        if checkpoint_exists(last):
             raise TrainingError(f"{run_dir} already holds a run; continue it with --resume, or choose another --out")
-        return with_defaults(config), [], (data_dir or Path("data")).absolute()
-    if not (last / "metadata.json").exists():
+        return with_defaults(config), None, (data_dir or Path("data")).absolute()
+    if not checkpoint_exists(last):
         raise TrainingError(f"nothing to resume: {last} holds no checkpoint; start the run without --resume")
     saved = RunMetadata.from_dict(read_metadata(last))
-    return TrainConfig.from_dict(saved.config), saved.history, (data_dir or Path(saved.data_dir)).absolute()
-
-
-def _data(config: TrainConfig, data_dir: Path):
-    """The training source and the test split."""
-    train_data = load_dataset(config.dataset, "train", data_dir)
-    test = load_dataset(config.dataset, "test", data_dir)
-    return InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed), test
+    config = resume_config(TrainConfig.from_dict(saved.config), given, len(saved.history))
+    return config, saved, (data_dir or Path(saved.data_dir or "data")).absolute()
 
 
 def _model_options(config: TrainConfig) -> dict[str, Any]:
@@ -199,40 +253,53 @@ def _model_options(config: TrainConfig) -> dict[str, Any]:
     return options
 
 
-def _train_epoch(run_steps, source, root, epoch, chunk, params, state, opt_state, record, on_progress):
-    """One epoch of steps: the trained arrays, the summed loss and the number of correct predictions."""
-    epoch_key = jax.random.fold_in(root, epoch)
-    loss_sum, correct = 0.0, 0
-    for first, data in source.chunks(jax.random.fold_in(epoch_key, 0), 0, chunk):
-        params, state, opt_state, l_sum, c = run_steps(
-            data, params, state, opt_state, jnp.int32(first), jax.random.fold_in(epoch_key, 1)
-        )
-        stop = first + chunk
-        loss_sum, correct = loss_sum + float(l_sum), correct + int(c)
-        if not math.isfinite(loss_sum):
-            raise TrainingError(
-                f"the training loss became {loss_sum} in epoch {epoch} (steps {first}-{stop}); {record.last_good()}. "
-                "Lower --lr, add --clip-norm 1.0, or train in --precision fp32."
-            )
-        if on_progress:
-            on_progress({"event": "steps", "epoch": epoch, "step": stop, "steps": source.steps_per_epoch,
-                         "loss": loss_sum / stop})
-    return params, state, opt_state, loss_sum, correct
+def _data(config: TrainConfig, data_dir: Path):
+    """The training source and the test split."""
+    train_data = load_dataset(config.dataset, "train", data_dir)
+    test = load_dataset(config.dataset, "test", data_dir)
+    return InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed), test
+
+
+class _StopRequests:
+    requested: str | None = None  # "SIGTERM" or "SIGINT" once asked to stop
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[_StopRequests]:
+    """Turn SIGTERM and a first Ctrl-C into a request to stop at the next step boundary;
+    a second Ctrl-C stops at once (KeyboardInterrupt). Outside the main thread, no handlers."""
+    stop = _StopRequests()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request(signum, frame):
+        if signum == signal.SIGINT and stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = signal.Signals(signum).name
+
+    previous = {s: signal.signal(s, request) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _Recorder:
-    """The record phase: `metrics.jsonl`, the `last/` and `best/` checkpoints, and early stopping."""
+    """The record phase: `metrics.jsonl`, the `last/` and `best/` checkpoints, early stopping,
+    and the checks that keep a diverged state out of them."""
 
-    def __init__(self, run_dir: Path, config: TrainConfig, metadata: RunMetadata, lr_at):
+    def __init__(self, run_dir: Path, config: TrainConfig, metadata: RunMetadata, lr_at, steps_per_epoch: int):
         self.run_dir, self.config, self.metadata, self.lr_at = run_dir, config, metadata, lr_at
+        self.steps_per_epoch = steps_per_epoch
         self.sign = 1.0 if config.monitor == "test_acc" else -1.0
         self.best, self.stale = -math.inf, 0
         for row in metadata.history:
             self._score(row)
-        run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_file = run_dir / "metrics.jsonl"
         # Drop the lines of an epoch that was cut short: the file matches the last checkpoint.
-        self.metrics_file.write_text("".join(json.dumps(h) + "\n" for h in metadata.history))
+        self.metrics_file.write_text("".join(json.dumps(h, allow_nan=False) + "\n" for h in metadata.history))
 
     def _score(self, row: dict) -> bool:
         """Count `row` for early stopping; whether it is the best so far."""
@@ -246,20 +313,61 @@ class _Recorder:
     def should_stop(self) -> bool:
         return self.config.patience is not None and self.stale >= self.config.patience
 
-    def last_good(self) -> str:
-        history = self.metadata.history
-        return f"the last good checkpoint is {self.run_dir / 'last'} (epoch {len(history)})" if history else "no checkpoint was written"
+    def checkpoint_due(self, epoch: int, first: int, stop_at: int) -> bool:
+        """Whether the steps `first..stop_at` of `epoch` crossed a multiple of `checkpoint_every`."""
+        every = self.config.checkpoint_every
+        base = (epoch - 1) * self.steps_per_epoch
+        return every is not None and (base + stop_at) // every > (base + first) // every
 
-    def epoch(self, row: dict, model, state, opt_state, steps_per_epoch: int) -> dict:
-        """Append the epoch's `row` (with its last learning rate) and write its checkpoints; the row."""
+    def _advice(self) -> str:
+        """What to try after a divergence, for this run."""
+        config, history = self.config, self.metadata.history
+        lower = f"{config.lr / 10:g}"
+        if history or self.metadata.partial_epoch:
+            where = f"{self.run_dir / 'last'} (epoch {len(history)}, step {self.metadata.step}) is the last good checkpoint"
+            fixes = [f"resume from it with a lower learning rate: --resume --lr {lower} (it is {config.lr:g})"]
+        else:
+            where = "no checkpoint was written"
+            fixes = [f"start again with a lower learning rate: --lr {lower} (it was {config.lr:g})"]
+        if config.precision == "bf16":
+            fixes.append("--precision fp32")
+        if config.clip_norm is None and not history:
+            fixes.append("--clip-norm 1.0")
+        return f"{where}; {', or '.join(fixes)}"
+
+    def check_training_loss(self, mean_loss: float, epoch: int, first: int, stop_at: int, num_classes: int) -> None:
+        limit = DIVERGED_CHANCE_MULTIPLE * math.log(num_classes)
+        if not math.isfinite(mean_loss) or mean_loss > limit:
+            what = f"became {mean_loss}" if not math.isfinite(mean_loss) else (
+                f"reached {mean_loss:.4g}, over {DIVERGED_CHANCE_MULTIPLE:g}x that of chance ({limit:.4g})")
+            raise TrainingError(
+                f"the training diverged: its mean loss {what} in epoch {epoch} (steps {first}-{stop_at}); {self._advice()}"
+            )
+
+    def within_epoch(self, progress: dict, model, state, opt_state) -> None:
+        """Write `last/` within an epoch: the steps done and their sums, for --resume."""
+        meta = self.metadata
+        meta.partial_epoch = progress
+        meta.step = len(meta.history) * self.steps_per_epoch + progress["steps"]
+        save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+
+    def epoch(self, row: dict, model, state, opt_state) -> dict:
+        """Check and record the epoch's `row` (with its last learning rate): checkpoints first,
+        then its line in `metrics.jsonl`, so the file never lists an epoch without its checkpoint."""
         epoch = row["epoch"]
-        row = {**row, "lr": float(self.lr_at(epoch * steps_per_epoch - 1))}
+        if not math.isfinite(row["test_loss"]):
+            raise TrainingError(f"the test loss became {row['test_loss']} after epoch {epoch}; {self._advice()}")
+        row = {**row, "lr": float(self.lr_at(epoch * self.steps_per_epoch - 1))}
         meta = self.metadata
         meta.history.append(row)
-        meta.epoch, meta.step, meta.metrics = epoch, epoch * steps_per_epoch, row
+        meta.epoch, meta.step, meta.metrics, meta.partial_epoch = epoch, epoch * self.steps_per_epoch, row, None
+        try:
+            if self._score(row):
+                save_checkpoint(self.run_dir / "best", model, state, metadata=meta)
+            save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+        except BaseException:
+            meta.history.pop()
+            raise
         with self.metrics_file.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        if self._score(row):
-            save_checkpoint(self.run_dir / "best", model, state, metadata=meta)
-        save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+            f.write(json.dumps(row, allow_nan=False) + "\n")
         return row

@@ -37,6 +37,9 @@ class RunMetadata:
     - `precision`: the compute precision (`"fp32"` or `"bf16"`).
     - `epoch`, `step`: completed epochs and optimiser steps; `metrics`: the last epoch's
       row of `metrics.jsonl`; `history`: every epoch's row.
+    - `partial_epoch`: for a checkpoint written within an epoch (`checkpoint_every`, or on
+      SIGTERM or Ctrl-C), the steps done of epoch `epoch + 1` and their summed loss and
+      correct predictions, from which `--resume` continues; `None` at an epoch's end.
     - `config`: the `TrainConfig` as a dict; `versions`; `command`: the command line.
     """
 
@@ -53,6 +56,7 @@ class RunMetadata:
     step: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    partial_epoch: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=versions)
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
