@@ -19,12 +19,13 @@ from rich.markup import escape
 
 from ..data import DatasetError
 from ..training import CheckpointError, ConfigError, Interrupted, TrainingError
+from ..weights import WeightsError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 TRACEBACK_ENV = "EQX_RESNET_TRACEBACK"
 # Failures at run time; their messages name the fix. ConfigError (and typer's BadParameter)
 # are usage errors.
-RUN_ERRORS = (DatasetError, CheckpointError, TrainingError)
+RUN_ERRORS = (DatasetError, CheckpointError, TrainingError, WeightsError)
 
 
 def console() -> Console:

@@ -62,50 +62,58 @@ def eval_command(
 
 @app.command("predict")
 def predict_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint directory, or a run directory (its best/ checkpoint).")],
-    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="[CHECKPOINT] IMAGE...", help="A checkpoint or run directory (its best/ checkpoint), then image files; with --weights, image files only.", show_default=False)],
+    weights: Annotated[Optional[str], typer.Option(help="Classify with published weights instead of a checkpoint: imagenet (the best set of --model), a tag (tv_in1k) or a full name (resnet50.a1_in1k), or a .safetensors/.pth/.npz file (`eqx-resnet models --weights` lists the sets).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="The architecture of --weights, e.g. resnet50 (implied by a full name such as resnet50.a1_in1k).")] = None,
+    top: Annotated[int, typer.Option(min=1, help="How many classes to show per image, most probable first.")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
 ):
-    """Classify image files: the predicted class, by name, and its probability.
+    """Classify image files: the most probable classes, by name, with their probabilities.
 
-    Images are converted to the run's channels, resized to its image size and
-    normalised as in training, in the run's precision (MNIST digits are white on black).
+    Images are prepared as the model was trained (a run's channels, size and normalisation;
+    a weight set's resize, centre crop and normalisation) and classified in inference mode,
+    in the run's precision.
+
+    Examples: eqx-resnet predict runs/mnist digit.png;
+    eqx-resnet predict --model resnet50 --weights imagenet cat.jpg
     """
     with errors():
         import equinox as eqx
         import jax
-        import jax.numpy as jnp
         import numpy as np
-        from PIL import Image, UnidentifiedImageError
 
-        from ..data import dataset_info, prepare
+        from ..data import DatasetError, load_image
         from ..models import forward
 
-        model, state, meta, _ = load_run(checkpoint)
-        info = dataset_info(meta.dataset)
-        size = meta.preprocessing["image_size"]
-        channels, height, width = info.image_shape
-        batch = []
-        for path in images:
-            try:
-                with Image.open(path) as img:
-                    img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-            except Image.DecompressionBombError as e:
-                raise UsageError(
-                    f"cannot read image {path}: {e} Shrink it first (it is far larger than the model's "
-                    f"{width}x{height} input), or raise PIL.Image.MAX_IMAGE_PIXELS in your own code if you trust it"
-                ) from None
-            except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
-                raise UsageError(f"cannot read image {path}: {e}") from None
-            array = np.asarray(img, np.uint8)
-            batch.append(array[None] if channels == 1 else array.transpose(2, 0, 1))
-        x = prepare(jnp.asarray(np.stack(batch)), info, size)
-        logits, _ = forward(eqx.nn.inference_mode(model), state, x, precision=meta.precision)
+        model_, state, meta, images = _predictor(paths, weights, model)
+        try:
+            x = np.stack([load_image(path, meta.preprocessing) for path in images])
+        except DatasetError as e:
+            raise UsageError(str(e)) from None
+        logits, _ = forward(eqx.nn.inference_mode(model_), state, jax.numpy.asarray(x), precision=meta.precision)
         probs = np.asarray(jax.nn.softmax(logits, -1))
     for path, p in zip(images, probs):
-        k = int(p.argmax())
-        label = meta.class_names[k]
+        best = [int(k) for k in np.argsort(-p, kind="stable")[:top]]
+        rows = [{"class": k, "label": meta.class_names[k], "probability": float(p[k])} for k in best]
         if json_output:
-            print(json.dumps({"image": str(path), "class": k, "label": label, "probability": float(p[k])}))
+            print(json.dumps({"image": str(path), **rows[0], "top": rows}))
         else:
-            console().print(f"{path}: {label} (class {k}, p={p[k]:.3f})")
+            console().print(f"{path}: " + ", ".join(f"{r['label']} ({r['probability']:.3f})" for r in rows))
+
+
+def _predictor(paths: list[Path], weights: str | None, model: str | None):
+    """`(model, state, RunMetadata, image paths)` from a checkpoint, or from a weight set."""
+    if weights is None:
+        if model is not None:
+            raise UsageError("--model goes with --weights; a checkpoint knows its model: drop --model")
+        if len(paths) < 2:
+            raise UsageError("give a checkpoint (or run directory) and at least one image, or --weights and images")
+        model_, state, meta, _ = load_run(paths[0])
+        return model_, state, meta, paths[1:]
+    if paths[0].is_dir():
+        raise UsageError(f"with --weights every argument is an image, and {paths[0]} is a directory; "
+                         "to use a checkpoint, drop --weights")
+    from .weights import pretrained_run
+
+    model_, state, meta = pretrained_run(weights, model)
+    return model_, state, meta, paths

@@ -54,24 +54,39 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 @app.command("models")
 def models_command(
     names_only: Annotated[bool, typer.Option("--names-only", help="Print only the names, one per line (for scripts).")] = False,
+    weights: Annotated[bool, typer.Option("--weights", help="List the published ImageNet weight sets instead, with their accuracy, preprocessing and licence.")] = False,
 ):
-    """List the models `--model` and `summary` accept, with their size and natural input.
+    """List the models `--model` and `summary` accept, with their size, natural input and pretrained weights.
 
     Parameters and BatchNorm statistics are counted at each model's default
     number of classes and input channels.
     """
+    from ..weights import DEFAULT, RESULTS_SOURCE, list_pretrained
+
     if names_only:
         for name in list_models():
             typer.echo(name)
         return
+    if weights:
+        table = Table(title=f"pretrained ImageNet weights (top-1: {RESULTS_SOURCE})")
+        for header in ("name", DEFAULT, "top-1 %", "input", "interpolation", "licence", "Hub repository"):
+            table.add_column(header, justify="right" if header == "top-1 %" else "left")
+        for w in list_pretrained():
+            best = list_pretrained(w.model)[0] is w
+            pre = w.preprocessing
+            table.add_row(w.name, "yes" if best else "", f"{w.top1:.2f}", f"{pre.crop_size} (crop {pre.crop_pct})",
+                          pre.interpolation, w.license, w.repo_id)
+        console().print(table)
+        return
     table = Table(title="eqx-resnet models")
-    for header in ("name", "parameters", "BN statistics", "input (c, h, w)", "description"):
+    for header in ("name", "parameters", "BN statistics", "input (c, h, w)", "weights", "description"):
         table.add_column(header, justify="right" if header in ("parameters", "BN statistics") else "left")
     for name in list_models():
         model, state = _build(name)
         description = (get_builder(name).__doc__ or "").strip().splitlines()[0]
         shape = "x".join(map(str, model.input_shape))
-        table.add_row(name, f"{count_parameters(model):,}", f"{count_batch_stats(state):,}", shape, description)
+        tags = ", ".join(w.tag for w in list_pretrained(name))
+        table.add_row(name, f"{count_parameters(model):,}", f"{count_batch_stats(state):,}", shape, tags, description)
     console().print(table)
 
 

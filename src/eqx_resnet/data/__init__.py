@@ -8,7 +8,7 @@ from .augment import AUGMENTATIONS, augment_cifar, augment_mnist, resize
 from .cifar import read_cifar_batch
 from .datasets import DATASETS, Dataset, DatasetInfo, dataset_info, load_dataset, normalize
 from .idx import DatasetError, read_idx
-from .prepare import prepare, preprocessing
+from .prepare import load_image, prepare, preprocessing
 from .source import InMemorySource
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "augment_mnist",
     "dataset_info",
     "load_dataset",
+    "load_image",
     "normalize",
     "prepare",
     "preprocessing",

@@ -40,6 +40,8 @@ class RunMetadata:
     - `partial_epoch`: for a checkpoint written within an epoch (`checkpoint_every`, or on
       SIGTERM or Ctrl-C), the steps done of epoch `epoch + 1` and their summed loss and
       correct predictions, from which `--resume` continues; `None` at an epoch's end.
+    - `weights`: where pretrained weights came from (`eqx_resnet.weights.WeightsInfo`: file,
+      SHA-256, Hub repository and resolved revision), or `None` for a model trained from scratch.
     - `config`: the `TrainConfig` as a dict; `versions`; `command`: the command line.
     """
 
@@ -57,6 +59,7 @@ class RunMetadata:
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     partial_epoch: dict[str, Any] | None = None
+    weights: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=versions)
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 

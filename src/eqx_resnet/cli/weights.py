@@ -1,0 +1,85 @@
+"""`eqx-resnet convert` and `eqx-resnet fetch-weights`: published or PyTorch weights as eqx-resnet checkpoints."""
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..models import list_models
+from .app import app
+from .console import UsageError, console, errors
+
+
+def _split(weights: str, model: str | None) -> tuple[str, str]:
+    """The architecture and the weights: `("resnet50", "a1_in1k")` from `--model resnet50 --weights a1_in1k`
+    or from `resnet50.a1_in1k` alone."""
+    from ..weights import PRETRAINED
+
+    if model is None and weights in PRETRAINED:
+        return PRETRAINED[weights].model, weights
+    if model is None:
+        raise UsageError(f"say which architecture {weights!r} is for: add --model (e.g. --model resnet50)")
+    if model not in list_models():
+        raise UsageError(f"unknown model {model!r}; known models: {', '.join(list_models())}")
+    return model, weights
+
+
+def pretrained_run(weights: str, model: str | None, **options):
+    """`(model, state, RunMetadata)` of a published weight set or a weights file, as a converted checkpoint holds them."""
+    import jax
+
+    from ..data.imagenet import IMAGENET_CLASSES, IMAGENET_PREPROCESSING
+    from ..parameters import count_parameters
+    from ..training import RunMetadata
+    from ..weights import create_pretrained
+
+    name, weights = _split(weights, model)
+    model_, state, info = create_pretrained(name, weights, key=jax.random.key(0), **options)
+    num_classes = model_.fc.out_features
+    pre = info.pretrained.preprocessing if info.pretrained else IMAGENET_PREPROCESSING
+    meta = RunMetadata(
+        model=name, model_options={"num_classes": num_classes, **options},
+        dataset="imagenet" if num_classes == 1000 else "", data_dir="",
+        class_names=list(IMAGENET_CLASSES) if num_classes == 1000 else [str(k) for k in range(num_classes)],
+        preprocessing=dataclasses.asdict(pre), precision="fp32", config={}, parameters=count_parameters(model_),
+        weights=info.to_dict(),
+    )
+    return model_, state, meta
+
+
+@app.command("convert")
+def convert_command(
+    source: Annotated[str, typer.Argument(metavar="WEIGHTS", help="imagenet (the best set of --model), a tag (tv_in1k), a full name (resnet50.a1_in1k), or a torchvision-named .safetensors/.pth/.npz file.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="The checkpoint directory to write.", show_default=False)],
+    model: Annotated[Optional[str], typer.Option(help="The architecture, e.g. resnet50 (implied by a full name).")] = None,
+    in_channels: Annotated[int, typer.Option(min=1, help="Input channels; the first convolution is adapted as timm does (summed for 1).")] = 3,
+):
+    """Write published or PyTorch weights as an eqx-resnet checkpoint that `eval`, `predict` and `train --init` read.
+
+    The checkpoint records the weights' source, resolved revision and SHA-256, their
+    preprocessing and class names. Example: eqx-resnet convert resnet50.tv_in1k --out weights/resnet50
+    """
+    with errors():
+        from ..training import save_checkpoint
+
+        options = {} if in_channels == 3 else {"in_channels": in_channels}
+        model_, state, meta = pretrained_run(source, model, **options)
+        save_checkpoint(out, model_, state, metadata=meta)
+    console().print(f"wrote {out}: {meta.model} with {meta.weights['name'] or meta.weights['path']} "
+                    f"(sha256 {meta.weights['sha256'][:12]}...)")
+
+
+@app.command("fetch-weights")
+def fetch_weights_command(
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Architectures (resnet50: its imagenet set), full names (resnet50.tv_in1k), or all.", show_default=False)],
+):
+    """Download weight sets into the Hugging Face cache (HF_HOME), for machines that run offline (HF_HUB_OFFLINE=1).
+
+    Copy or share HF_HOME with the offline machines afterwards.
+    """
+    with errors():
+        from ..weights import prefetch_weights
+
+        for info in prefetch_weights(names):
+            console().print(f"{info.name}: {info.path} (revision {info.revision}, sha256 {info.sha256[:12]}...)")

@@ -1,0 +1,85 @@
+"""`eqx-resnet convert`, `predict --weights` and `models --weights`, offline, on a generated weights file."""
+
+import hashlib
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import eqx_resnet
+from eqx_resnet.cli import app
+from eqx_resnet.data.imagenet import IMAGENET_CLASSES
+from eqx_resnet.training import RunMetadata, read_metadata
+from eqx_resnet.weights import to_state_dict
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """A resnet18 state dict with random weights and BatchNorm statistics, as torchvision names them."""
+    rng = np.random.default_rng(0)
+
+    def fill(x):
+        if not isinstance(x, jax.ShapeDtypeStruct):
+            return x
+        scale = 1 / np.sqrt(np.prod(x.shape[1:])) if len(x.shape) > 1 else 1.0
+        return jnp.asarray(rng.uniform(0.5, 1.5, x.shape) * scale, x.dtype)
+
+    model, state = jax.tree.map(fill, eqx.filter_eval_shape(eqx_resnet.create_model, "resnet18", key=jax.random.key(0)))
+    path = tmp_path_factory.mktemp("weights") / "resnet18.npz"
+    np.savez(path, **to_state_dict(model, state))
+    return path
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    path = tmp_path_factory.mktemp("images") / "photo.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (90, 120, 3), np.uint8)).save(path)
+    return path
+
+
+def test_convert_then_predict_agree_with_predict_from_the_weights(weights_file, image, tmp_path):
+    result = runner.invoke(app, ["convert", str(weights_file), "--model", "resnet18", "--out", str(tmp_path / "ckpt")])
+    assert result.exit_code == 0, result.output
+    meta = RunMetadata.from_dict(read_metadata(tmp_path / "ckpt"))
+    assert meta.model == "resnet18" and meta.class_names == list(IMAGENET_CLASSES) and meta.parameters == 11_689_512
+    assert meta.weights["sha256"] == hashlib.sha256(weights_file.read_bytes()).hexdigest()
+    assert meta.preprocessing["crop_size"] == 224 and meta.preprocessing["interpolation"] == "bilinear"
+
+    from_checkpoint = runner.invoke(app, ["predict", str(tmp_path / "ckpt"), str(image), "--top", "3", "--json"])
+    from_weights = runner.invoke(app, ["predict", "--model", "resnet18", "--weights", str(weights_file), str(image), "--json"])
+    assert from_checkpoint.exit_code == from_weights.exit_code == 0, from_checkpoint.output + from_weights.output
+    a, b = json.loads(from_checkpoint.stdout), json.loads(from_weights.stdout)
+    assert len(a["top"]) == 3 and len(b["top"]) == 5
+    assert [r["label"] for r in a["top"]] == [r["label"] for r in b["top"][:3]]
+    assert a["label"] == IMAGENET_CLASSES[a["class"]] and 0 < a["probability"] <= 1
+    assert [r["probability"] for r in a["top"]] == sorted((r["probability"] for r in a["top"]), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["predict", "--weights", "imagenet", "x.png"], "add --model"),
+        (["predict", "--weights", "imagenet", "--model", "resnet9", "x.png"], "unknown model 'resnet9'"),
+        (["predict", "--weights", "tv_in1k", "--model", "resnet18", "."], "every argument is an image"),
+        (["predict", "--model", "resnet18", "runs/x", "x.png"], "--model goes with --weights"),
+        (["convert", "imagenet", "--model", "preact_resnet", "--out", "x"], "no published weights for 'preact_resnet'"),
+    ],
+)
+def test_confusions_are_one_line(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code in (1, 2) and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_models_lists_the_weight_sets():
+    result = runner.invoke(app, ["models", "--weights"])
+    assert result.exit_code == 0
+    assert "resnet50.tv_in1k" in result.output and "76.16" in result.output and "bsd-3-clause" in result.output
