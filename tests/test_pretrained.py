@@ -9,6 +9,7 @@ import http.server
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,14 +42,18 @@ REPO, FILE = "timm/resnet18.a1_in1k", "model.safetensors"
 
 
 def weights_file(path: Path, num_classes: int = 1000) -> Path:
-    """A resnet18 state dict as timm publishes one (torchvision's names), random weights."""
+    """A resnet18 state dict as timm publishes one (torchvision's names), initialised as torchvision initialises it."""
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file
 
     from eqx_resnet.benchmarking import peers_torch
 
     torch.manual_seed(num_classes)
-    save_file(peers_torch.resnet("resnet18", num_classes=num_classes).state_dict(), path, metadata={"format": "pt"})
+    module = peers_torch.resnet("resnet18", num_classes=num_classes)
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):  # torchvision's init keeps the activations' scale through the stages
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    save_file(module.state_dict(), path, metadata={"format": "pt"})
     return path
 
 
@@ -244,3 +249,20 @@ def test_preprocessing_resizes_the_short_side_crops_the_centre_and_standardises(
     # The shorter side is resized to 64 / 0.5 = 128: the crop spans 64 / (128 * width / shorter) of the ramp.
     span = centre[0, 32, -1] - centre[0, 32, 0]
     assert abs(span - 0.5 * min(size) / width) < 0.03, span
+
+
+def test_finetune_example_runs_offline_on_a_local_file(tmp_path):
+    # Random weights with torchvision's initialisation: their features are not ImageNet's,
+    # but a linear probe on them still beats chance by far.
+    path = weights_file(tmp_path / "resnet18.safetensors")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    example = Path(__file__).resolve().parents[1] / "examples" / "finetune.py"
+    result = subprocess.run(
+        [sys.executable, str(example), "--weights", str(path)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "its head 'fc' is freshly initialised" in result.stderr
+    losses = [float(v) for v in re.findall(r"^step \d+: loss ([\d.]+)$", result.stdout, re.MULTILINE)]
+    assert len(losses) == 11 and losses[-1] < 0.7 * losses[0], result.stdout
+    accuracy = float(re.search(r"test accuracy on 512 images: ([\d.]+)%", result.stdout).group(1))
+    assert accuracy > 50, result.stdout  # chance is 10%
