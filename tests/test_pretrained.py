@@ -23,9 +23,16 @@ from jaxtyping import install_import_hook
 from PIL import Image
 
 import eqx_resnet
-from eqx_resnet.data.imagenet import IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_PREPROCESSING, IMAGENET_STD, IMAGENET_SYNSETS, Preprocessing
 
-with install_import_hook("eqx_resnet", "beartype.beartype"):
+with install_import_hook("eqx_resnet", "beartype.beartype"):  # these modules are imported here first
+    from eqx_resnet.data.imagenet import (
+        IMAGENET_CLASSES,
+        IMAGENET_MEAN,
+        IMAGENET_PREPROCESSING,
+        IMAGENET_STD,
+        IMAGENET_SYNSETS,
+        Preprocessing,
+    )
     from eqx_resnet.weights import (
         PRETRAINED,
         WeightsError,
@@ -243,7 +250,7 @@ def test_preprocessing_resizes_the_short_side_crops_the_centre_and_standardises(
     np.testing.assert_allclose(x[:, 7, 9], (np.array([200, 100, 50]) / 255 - IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5)
     # A horizontal ramp keeps its centre value through resize and centre crop.
     ramp = np.broadcast_to(np.linspace(0, 255, width, dtype=np.float32), (height, width)).astype(np.uint8)
-    centre = Preprocessing(crop_size=64, crop_pct=0.5, mean=(0, 0, 0), std=(1, 1, 1))(Image.fromarray(ramp))
+    centre = Preprocessing(crop_size=64, crop_pct=0.5, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))(Image.fromarray(ramp))
     assert centre.shape == (3, 64, 64)
     assert abs(centre[0, 32, 31:33].mean() - 0.5) < 0.02
     # The shorter side is resized to 64 / 0.5 = 128: the crop spans 64 / (128 * width / shorter) of the ramp.

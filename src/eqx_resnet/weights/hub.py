@@ -34,7 +34,7 @@ from jaxtyping import PRNGKeyArray
 
 from ..data.imagenet import IMAGENET_CLASSES, Preprocessing
 from ..models.registry import create_model
-from .state_dict import SUFFIXES, StrPath, WeightsError, _head_name, _load, read_state_dict
+from .state_dict import SUFFIXES, StrPath, WeightsError, head_name, _load, read_state_dict
 
 # Published top-1 (%) on the ImageNet-1k validation set, each at the preprocessing beside it:
 # timm's results/results-imagenet.csv, huggingface/pytorch-image-models @ 4e5207c7 (2025-10-30),
@@ -214,7 +214,7 @@ def prefetch_weights(
     """Download weight sets into the Hub cache for later offline use (`HF_HUB_OFFLINE=1`).
 
     `names`: architectures (`"resnet50"`, for its `"imagenet"` set), full names
-    (`"resnet50.tv_in1k"`), or `"all"` for every set (about 9 GB).
+    (`"resnet50.tv_in1k"`), or `"all"` for every set (917 million parameters in all).
     """
     chosen = []
     for name in names:
@@ -265,7 +265,7 @@ def create_pretrained(
         entries, label = read_state_dict(path), f"{info.name} ({path})"
 
     skeleton = eqx.filter_eval_shape(create_model, name, key=key, **options)[0]
-    head = _head_name(skeleton)
+    head = head_name(skeleton)
     head_weight = entries.get(f"{head}.weight")
     weights_classes = None if head_weight is None else int(head_weight.shape[0])
     build = dict(options, num_classes=num_classes or weights_classes or getattr(skeleton, head).out_features)

@@ -126,7 +126,9 @@ def _load(
         if slot.statistic is None:
             leaves[slot.leaf] = value
         else:
-            statistics.setdefault(slot.leaf, list(state.get(leaves[slot.leaf])))[slot.statistic] = value
+            if slot.leaf not in statistics:
+                statistics[slot.leaf] = list(state.get(leaves[slot.leaf]))
+            statistics[slot.leaf][slot.statistic] = value
     for leaf, values in statistics.items():
         state = state.set(leaves[leaf], tuple(values))
     model = jax.tree_util.tree_unflatten(treedef, leaves)
@@ -336,7 +338,7 @@ def _adapt_first_conv(entries: dict[str, np.ndarray], slots: list[_Slot]) -> Non
     entries[first.name] = w.astype(weight.dtype)
 
 
-def _head_name(model: eqx.Module) -> str | None:
+def head_name(model: eqx.Module) -> str | None:
     """The field of the model's classifier: its last `eqx.nn.Linear` attribute (`fc`, or `fc3` for AlexNet)."""
     linears = [f.name for f in dataclasses.fields(model) if isinstance(getattr(model, f.name, None), eqx.nn.Linear)]
     return linears[-1] if linears else None
@@ -344,7 +346,7 @@ def _head_name(model: eqx.Module) -> str | None:
 
 def _describe(model: eqx.Module) -> str:
     """The zoo name and the non-default options of a model: `resnet18(num_classes=10, in_channels=1)`."""
-    head = _head_name(model)
+    head = head_name(model)
     options = {}
     if head is not None:
         options["num_classes"] = getattr(model, head).out_features
@@ -380,7 +382,7 @@ def _mismatch_message(model, label, missing, unexpected, mismatched) -> str:
     if mismatched:
         shapes = [f"{k} {list(a)} in the weights vs {list(b)} in the model" for k, a, b in mismatched]
         parts.append(f"{len(mismatched)} shape mismatch(es): {_first(shapes)}")
-    head = _head_name(model)
+    head = head_name(model)
     names = missing + unexpected + [k for k, _, _ in mismatched]
     if head is not None and names and all(n.startswith(head + ".") for n in names):
         fix = (
