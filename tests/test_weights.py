@@ -252,3 +252,19 @@ def test_unknown_and_missing_files_are_clear_errors(tmp_path):
         read_state_dict(tmp_path / "absent.safetensors")
     with pytest.raises(WeightsError, match="not an array of numbers"):
         read_state_dict({"conv1.weight": "zeros"})
+
+
+@pytest.mark.parametrize("name, expected", [("preact_resnet", "layer2.0.shortcut.bn.running_var"), ("alexnet", "fc3.weight")])
+def test_models_without_torchvision_counterpart_round_trip_with_their_own_names(name, expected):
+    rng = np.random.default_rng(0)
+
+    def fill(x):  # random values for a skeleton, without compiling JAX's initialisers
+        return rng.standard_normal(x.shape).astype(x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x
+
+    model, state = jax.tree.map(fill, skeleton(name))
+    entries = to_state_dict(model, state)
+    assert expected in entries
+    loaded = to_state_dict(*load_state_dict(*skeleton(name), entries))
+    assert list(loaded) == list(entries)
+    for k in entries:
+        np.testing.assert_array_equal(loaded[k], entries[k])
