@@ -1,0 +1,341 @@
+"""The driver of `benchmarks/gpu_check.sh`: one tier of the GPU check, within a time budget.
+
+    python benchmarks/gpu_check.py tier1|tier2 --out DIR --budget SECONDS [--dry-run]
+    python benchmarks/gpu_check.py --finalize DIR/TIER.json   (after the shell's backstop killed a run)
+
+Tier 1: resnet50's training and inference steps in bf16 at batch 256, 224x224, beside Flax and
+torch.compile in this process, compile times included; `eqx-resnet train mnist` with the device's
+defaults as a whole process, cold and then warm (a fresh persistent compilation cache, then the
+same cache); the GPU-relevant tests. Tier 2: resnet50 in fp32, resnet18/34/101/152 in bf16
+(torch.compile at 18 and 34 only: at 101 and 152 its compile took over 150 s on an H100,
+REFERENCE.md), and the input pipeline (`benchmarks/input_pipeline.py`, once it exists). The
+measurements the targets are about come first; later stages take what the budget has left.
+
+Each stage runs only if the budget still holds its estimated time; a skipped stage is recorded
+with the reason. DIR/TIER.json is rewritten after every stage (so a killed run leaves a complete
+file), holding the stages, versions, device, and the benchmark records in `eqx-resnet bench
+--json`'s form: `eqx-resnet bench --plot chart.png --from-json DIR/tier1.json` draws them.
+DIR/TIER.png is that chart, drawn at the end when matplotlib is installed.
+
+`--dry-run` runs the same stages on the CPU at toy sizes (resnet18 at 32x32, batch 2, one
+round; one short MNIST epoch; a few tests): CI runs it so the script cannot rot before a GPU comes.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# `eqx-resnet ...` as its console script runs it, from the source tree or an installed copy alike.
+EQX_RESNET = [sys.executable, "-c", "import sys; from eqx_resnet.cli import main; sys.argv[0] = 'eqx-resnet'; main()"]
+CACHE_ENV = ("JAX_COMPILATION_CACHE_DIR", "EQX_RESNET_COMPILATION_CACHE")  # JAX's own, and `eqx-resnet train`'s
+INPUT_PIPELINE = REPO / "benchmarks" / "input_pipeline.py"
+# Issue 5's targets (ratios from the same run) and issue 14's MNIST targets.
+TARGETS = {"bf16": ("best peer", 1.1), "fp32": ("flax", 1.0)}
+MNIST_TARGETS = {"test_acc": 0.995, "cold_s": 20.0, "warm_s": 10.0}
+VERSIONS = ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "equinox", "flax", "optax", "torch", "numpy",
+            "jaxtyping", "beartype")
+
+# What each tier runs on the GPU, and at toy sizes on the CPU (--dry-run).
+TESTS = {
+    False: ["tests/test_cuda_lowering.py", "tests/test_training_step.py", "tests/test_training_loop.py"],
+    True: ["tests/test_cuda_lowering.py", "-k", "preact_resnet-fp32-train or compiler_options"],
+}
+MNIST_ARGS = {False: [], True: ["--epochs", "1", "--max-train-samples", "256"]}
+# (models, precision, steps, with torch). The dry run keeps the first group of each precision, at resnet18,
+# and in tier 2 only the inference step: tier 1 runs the training step's code path already.
+BENCH = {
+    "tier1": [(("resnet50",), "bf16", ("train", "inference"), True)],
+    "tier2": [
+        (("resnet50",), "fp32", ("train", "inference"), True),
+        (("resnet18", "resnet34"), "bf16", ("train", "inference"), True),
+        (("resnet101", "resnet152"), "bf16", ("train", "inference"), False),
+    ],
+}
+# Seconds a benchmark row (one model and step, every framework) is expected to take on the GPU: guesses
+# from the H100 anchors' compile times, to be replaced by the measured `seconds` of each stage.
+ROW_SECONDS = {"resnet18": 40, "resnet34": 50, "resnet50": 60, "resnet101": 90, "resnet152": 120}
+TORCH_COMPILE_SECONDS = 60
+
+
+class Check:
+    """One tier's run: its report (the JSON), its stages and its time budget."""
+
+    def __init__(self, tier: str, out: Path, budget: float, dry_run: bool):
+        self.tier, self.dry_run, self.path = tier, dry_run, out / f"{tier}.json"
+        self.deadline = time.monotonic() + budget
+        self.started = time.monotonic()
+        self.report = {
+            "tier": tier, "dry_run": dry_run, "status": "running", "date": datetime.date.today().isoformat(),
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "finished": None,
+            "budget_s": budget, "elapsed_s": 0.0, "device": None, "platform": None, "gpu": _nvidia_smi(),
+            "host": f"{platform.node()}, {os.cpu_count()} CPUs", "versions": _versions(),
+            "environment": {k: os.environ.get(k) for k in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_FLAGS", "PYTHONPATH")},
+            "stages": [], "records": [], "targets": [],
+        }
+        self.save()
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def save(self) -> None:
+        self.report["elapsed_s"] = round(time.monotonic() - self.started, 1)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.report, indent=2) + "\n")
+        os.replace(tmp, self.path)  # a reader (or a kill) never sees half a file
+
+    def stage(self, name: str, need_s: float, run) -> dict:
+        """Run `run(cap_s) -> dict` if the budget holds `need_s`; record and save what happened."""
+        entry = {"name": name, "status": "skipped", "seconds": 0.0}
+        if (left := self.left()) < need_s:
+            entry["reason"] = f"time guard: {left:.0f} s of the budget left, the stage needs about {need_s:.0f} s"
+        else:
+            say(f"== {name} ({left:.0f} s of the budget left)")
+            start = time.monotonic()
+            try:
+                entry.update({"status": "ok", **run(left)})
+            except Exception as e:  # a failed stage is a finding: record it and go on with the next
+                traceback.print_exc(file=sys.stdout)
+                entry.update(status="error", error=f"{type(e).__name__}: {e}")
+            entry["seconds"] = round(time.monotonic() - start, 1)
+        say(f"== {name}: {entry['status']} in {entry['seconds']} s" + (f" ({entry['reason']})" if "reason" in entry else ""))
+        self.report["stages"].append(entry)
+        self.save()
+        return entry
+
+    def finish(self) -> int:
+        bad = [s["name"] for s in self.report["stages"] if s["status"] not in ("ok", "skipped")]
+        guarded = [s["name"] for s in self.report["stages"] if s.get("reason", "").startswith("time guard")]
+        self.report["status"] = "failed" if bad else "stopped by the time guard" if guarded else "complete"
+        self.report["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.save()
+        return 1 if bad else 0
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    versions["eqx-resnet commit"] = git.stdout.strip() if git.returncode == 0 else None  # .git may not travel
+    return versions
+
+
+def _nvidia_smi() -> str | None:
+    """The GPU's name, driver, memory and clocks as nvidia-smi reports them (None without one)."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    query = "name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit"
+    proc = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv"], capture_output=True, text=True)
+    return proc.stdout.strip() or proc.stderr.strip()
+
+
+def run_command(command: list[str], timeout: float, env: dict | None = None) -> tuple[int | None, list[str], float]:
+    """Run `command`, its output streamed into the log as it comes: (exit status or None when it
+    ran past `timeout` seconds and was killed, its output lines, its wall time in seconds)."""
+    say("$ " + " ".join(command))
+    start = time.monotonic()
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def pump():
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            print(line, end="", flush=True)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        status = proc.wait(timeout=max(timeout, 1))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        status = None
+    reader.join(timeout=10)
+    return status, lines, round(time.monotonic() - start, 2)
+
+
+def tests_stage(dry_run: bool, cap: float) -> dict:
+    # -rfE: every failure named in the summary; --durations: where the time went.
+    command = [sys.executable, "-m", "pytest", "-q", "-rfE", "--durations=15", "-p", "no:cacheprovider", *TESTS[dry_run]]
+    status, lines, _ = run_command(command, timeout=cap)
+    summary = next((line for line in reversed(lines) if re.search(r"\d+ (passed|failed|error)", line)), "")
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)", summary)}
+    result = "timed out" if status is None else "ok" if status == 0 else "failed"
+    return {"status": result, "command": " ".join(command[1:]), "exit_status": status, "summary": summary.strip("= "), "counts": counts}
+
+
+def mnist_stage(run: str, dry_run: bool, workdir: Path, cap: float) -> dict:
+    """`eqx-resnet train mnist` as one whole process, with the tier's persistent compilation cache."""
+    cache = workdir / "jax-cache"
+    env = {**os.environ, **{name: str(cache) for name in CACHE_ENV}}
+    command = [*EQX_RESNET, "train", "mnist", "--out", str(workdir / run), "--json", *MNIST_ARGS[dry_run]]
+    status, lines, wall = run_command(command, timeout=cap, env=env)
+    entries = sum(1 for p in cache.rglob("*") if p.is_file()) if cache.exists() else 0
+    result = {"status": "timed out" if status is None else "ok" if status == 0 else "failed", "wall_s": wall,
+              "command": "eqx-resnet " + " ".join(command[len(EQX_RESNET):]), "cache_entries_after": entries}
+    if status == 0:
+        final = json.loads(lines[-1])
+        result.update({k: final[k] for k in ("test_acc", "epoch", "model", "images_per_s", "epoch_time_s") if k in final})
+        if not dry_run:
+            result["targets"] = {"test_acc >= 0.995": final["test_acc"] >= MNIST_TARGETS["test_acc"],
+                                 f"wall_s <= {MNIST_TARGETS[run + '_s']:.0f}": wall <= MNIST_TARGETS[run + "_s"]}
+    return result
+
+
+def input_pipeline_stage(dry_run: bool, cap: float) -> dict:
+    """The hook for `benchmarks/input_pipeline.py` (another issue writes it): run as
+    `python benchmarks/input_pipeline.py [--dry-run]`, its last output line, if JSON, is its result."""
+    if not INPUT_PIPELINE.exists():
+        return {"status": "skipped", "reason": f"{INPUT_PIPELINE.relative_to(REPO)} does not exist yet"}
+    command = [sys.executable, str(INPUT_PIPELINE), *(["--dry-run"] if dry_run else [])]
+    status, lines, wall = run_command(command, timeout=min(cap, 120))
+    result = {"status": "timed out" if status is None else "ok" if status == 0 else "failed", "wall_s": wall}
+    try:
+        result["result"] = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        result["output_tail"] = lines[-5:]
+    return result
+
+
+def bench_rows(check: Check, platform_name: str, frameworks: list[str]) -> None:
+    """The tier's benchmark rows, one stage per model and step, the frameworks side by side."""
+    from eqx_resnet.benchmarking import default_settings
+    from eqx_resnet.cli.bench import measure_rows
+
+    groups = BENCH[check.tier]
+    if check.dry_run:
+        firsts: dict[str, tuple] = {}
+        for _, precision, steps, with_torch in groups:
+            firsts.setdefault(precision, (steps, with_torch))
+        groups = [(("resnet18",), precision, steps if check.tier == "tier1" else ("inference",), with_torch)
+                  for precision, (steps, with_torch) in firsts.items()]
+    for models, precision, steps, with_torch in groups:
+        here = [f for f in frameworks if with_torch or f != "torch"]
+        for model in models:
+            if check.dry_run:
+                settings = default_settings(platform_name, batch=2, resolution=32, precision=precision, rounds=1)
+                need = 1.0
+            else:
+                settings = default_settings(platform_name, precision=precision)
+                need = ROW_SECONDS[model] + (TORCH_COMPILE_SECONDS if "torch" in here else 0)
+            settings = replace(settings, models=(model,))
+            for step in steps:
+                def run(cap, settings=settings, step=step, here=here):
+                    [records] = measure_rows(settings, here, steps=(step,))
+                    check.report["records"] += records
+                    return {"frameworks": here, "images_per_s": {r["framework"]: round(r["images_per_s"], 1) for r in records},
+                            "compile_s": {r["framework"]: round(r["compile_s"], 1) for r in records}}
+
+                entry = check.stage(f"{model} {step} {precision}", need * (0.7 if step == "inference" else 1.0), run)
+                if not with_torch and entry["status"] == "ok" and "torch" in frameworks:
+                    entry["note"] = "torch.compile left out: at this depth it compiled for over 150 s on an H100 (REFERENCE.md)"
+                    check.save()
+
+
+def targets(records: list[dict]) -> list[dict]:
+    """Each row's eqx-resnet speed over its target peer's, against issue 5's target."""
+    from eqx_resnet.benchmarking import rows
+
+    found = []
+    for row in rows(records):
+        peer, target = TARGETS[row["precision"]]
+        speeds = row["images_per_s"]
+        peers = [v for k, v in speeds.items() if k != "eqx-resnet" and (peer == "best peer" or k == peer)]
+        if "eqx-resnet" in speeds and peers:
+            ratio = speeds["eqx-resnet"] / max(peers)
+            found.append({"model": row["model"], "step": row["step"], "precision": row["precision"], "versus": peer,
+                          "ratio": round(ratio, 3), "target": target, "met": ratio >= target})
+    return found
+
+
+def chart(check: Check, cap: float) -> dict:
+    from eqx_resnet.benchmarking.plot import plot
+
+    try:
+        path = plot(check.report["records"], check.path.with_suffix(".png"), date=check.report["date"])
+    except (ImportError, ValueError) as e:
+        return {"status": "skipped", "reason": str(e)}
+    return {"file": path.name}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tier", nargs="?", choices=sorted(BENCH))
+    parser.add_argument("--out", type=Path, help="Where TIER.json, and the chart, are written.")
+    parser.add_argument("--budget", type=float, help="Seconds the tier may take; stages that would not fit are skipped.")
+    parser.add_argument("--dry-run", action="store_true", help="The same stages on the CPU at toy sizes.")
+    parser.add_argument("--finalize", type=Path, metavar="JSON", help="Mark a report whose run was killed, and exit.")
+    args = parser.parse_args(argv)
+    if args.finalize:
+        report = json.loads(args.finalize.read_text())
+        if report["status"] == "running":
+            report.update(status="killed by the shell's backstop: a stage outran the time guard")
+            args.finalize.write_text(json.dumps(report, indent=2) + "\n")
+        say(f"{args.finalize}: {report['status']}")
+        return 0
+    if not (args.tier and args.out and args.budget):
+        parser.error("give a tier, --out and --budget (or --finalize JSON)")
+
+    from eqx_resnet.benchmarking import share_gpu_memory
+
+    share_gpu_memory()  # before JAX's backend starts, here and in the commands run below
+    args.out.mkdir(parents=True, exist_ok=True)
+    check = Check(args.tier, args.out, args.budget, args.dry_run)
+
+    from eqx_resnet.benchmarking import describe_device, jax_platform, markdown
+    from eqx_resnet.cli.bench import available_frameworks
+
+    platform_name = "cpu" if args.dry_run else jax_platform()
+    check.report.update(platform=platform_name, device=describe_device(platform_name))
+    if not args.dry_run and platform_name != "gpu":
+        check.report["status"] = "refused: JAX sees no GPU here; run with --dry-run on a CPU"
+        check.save()
+        say(check.report["status"])
+        return 1
+    check.save()
+    # The measurements the issue's targets are about first; the stages after them take what is left.
+    bench_rows(check, platform_name, available_frameworks(platform_name))
+    check.report["targets"] = targets(check.report["records"])
+    check.stage("chart", 5, lambda cap: chart(check, cap))
+    if args.tier == "tier1":
+        with tempfile.TemporaryDirectory(prefix="gpu-check-") as workdir:
+            cold = check.stage("mnist cold", 30, lambda cap: mnist_stage("cold", args.dry_run, Path(workdir), min(cap, 120)))
+            if cold["status"] == "ok":
+                check.stage("mnist warm", 15, lambda cap: mnist_stage("warm", args.dry_run, Path(workdir), min(cap, 90)))
+        check.stage("tests", 30, lambda cap: tests_stage(args.dry_run, cap))
+    else:
+        check.stage("input pipeline", 20, lambda cap: input_pipeline_stage(args.dry_run, cap))
+    status = check.finish()
+    say(markdown(check.report["records"]) if check.report["records"] else "no benchmark rows")
+    for s in check.report["stages"]:
+        say(f"{s['status']:>9}  {s['seconds']:7.1f} s  {s['name']}  {s.get('reason') or s.get('error') or s.get('summary') or ''}")
+    for t in check.report["targets"]:
+        say(f"target {t['model']} {t['step']} {t['precision']}: {t['ratio']:.2f}x {t['versus']} (target {t['target']}x) "
+            f"{'met' if t['met'] else 'MISSED'}")
+    say(f"{check.tier}: {check.report['status']} in {check.report['elapsed_s']} s; {check.path}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
