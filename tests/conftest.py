@@ -7,6 +7,7 @@ from jaxtyping import install_import_hook
 
 with install_import_hook("eqx_resnet", "beartype.beartype"):
     import eqx_resnet  # noqa: F401
+    import eqx_resnet.data, eqx_resnet.summary, eqx_resnet.training  # noqa: E401, F401 (imported lazily by eqx_resnet)
 
 
 # A failed test marked `xla_structure` (tests/_hlo.py) says what kind of failure it may be.

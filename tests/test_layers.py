@@ -99,9 +99,21 @@ def test_batch_norm_running_statistics_converge_to_the_data():
     np.testing.assert_allclose(var, xf.var(axis=(0, 2, 3), ddof=1), rtol=1e-4)
 
 
-def test_batch_norm_rejects_a_momentum_in_flax_convention():
-    with pytest.raises(ValueError, match="PyTorch's default is 0.1"):
-        BatchNorm(4, momentum=1.5)
+@pytest.mark.parametrize("momentum, converted", [(0.9, "0.1"), (0.99, "0.01"), (0.999, "0.001")])
+def test_batch_norm_refuses_a_momentum_in_flax_convention_with_the_conversion(momentum, converted):
+    with pytest.raises(ValueError, match=rf"momentum={momentum} looks like Flax's/Equinox's convention.*momentum={converted}$"):
+        BatchNorm(4, momentum=momentum)
+
+
+@pytest.mark.parametrize("momentum", [0.0, -0.1, 1.0, 1.5])
+def test_batch_norm_refuses_a_momentum_out_of_range(momentum):
+    with pytest.raises(ValueError, match=r"must be in \(0, 0.5\].*PyTorch's default is 0.1"):
+        BatchNorm(4, momentum=momentum)
+
+
+def test_batch_norm_takes_pytorch_momenta():
+    for momentum in (0.1, 0.01, 0.5):
+        assert BatchNorm(4, momentum=momentum).momentum == momentum
 
 
 # (c_in, c_out, kernel, stride, padding, groups, size)

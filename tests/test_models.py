@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import eqx_resnet
+from eqx_resnet.models._checks import check_image
 from eqx_resnet.models.registry import get_builder
 
 
@@ -192,3 +193,54 @@ def test_resnext_3x3_convs_are_grouped():
         512,
         1024,
     ]
+
+
+@pytest.mark.parametrize(
+    "name, options, features, parameters",
+    [
+        ("resnet18", {}, 512, 11_689_512 - 513_000),
+        ("resnet50", {}, 2048, 25_557_032 - 2_049_000),
+        ("preact_resnet", {}, 64, 271_962 - 650),
+        ("alexnet", {}, 4096, 21_601_674 - 40_970),
+    ],
+)
+def test_num_classes_zero_is_the_headless_model(name, options, features, parameters):
+    model, state = abstract(name, num_classes=0, **options)
+    assert isinstance(model.fc3 if name == "alexnet" else model.fc, eqx.nn.Identity)
+    assert eqx_resnet.count_parameters(model) == parameters
+    logits, _ = call_one(model, jax.ShapeDtypeStruct(model.input_shape, jnp.float32), state)
+    assert logits.shape == (features,)
+
+
+@pytest.mark.parametrize("name", eqx_resnet.list_models())
+def test_a_negative_number_of_classes_is_refused(name):
+    with pytest.raises(ValueError, match=r"num_classes=-1 must be a positive number of classes, or 0 for the headless model"):
+        abstract(name, num_classes=-1)
+
+
+def test_a_channels_last_image_is_named_with_the_fix():
+    model, state = abstract("resnet18")
+    with pytest.raises(ValueError, match=r"\(224, 224, 3\), which looks channels-last \(H, W, 3\).*jnp\.moveaxis\(x, -1, 0\)"):
+        call_one(model, jax.ShapeDtypeStruct((224, 224, 3), jnp.float32), state)
+    # A batch fails jaxtyping's "c h w" first when its hook is on, as here; without it, this check speaks.
+    with pytest.raises(ValueError, match=r"\(2, 32, 32, 3\).*eqx_resnet\.forward.*channels-last.*jnp\.moveaxis\(images, -1, 1\)"):
+        check_image(jnp.zeros((2, 32, 32, 3)), 3, "ResNet")
+
+
+def test_a_bfloat16_image_is_taken_in_the_parameters_dtype():
+    model, state = abstract("preact_resnet", widths=(4, 8, 8), blocks_per_stage=1)
+    model, state = materialize(model, scale=0.3, offset=0.0), materialize(state, scale=0.1, offset=1.0)
+    images = jax.random.normal(jax.random.key(1), (2, 1, 12, 12)).astype(jnp.bfloat16)
+    run = eqx.filter_jit(batched)
+    logits, _ = run(eqx.nn.inference_mode(model), images, state)
+    expected, _ = run(eqx.nn.inference_mode(model), images.astype(jnp.float32), state)
+    assert logits.dtype == jnp.float32
+    np.testing.assert_array_equal(logits, expected)
+
+
+@pytest.mark.parametrize("side, reduced", [(28, "0x0"), (64, "0x0"), (100, "2x2")])
+def test_alexnet_names_the_image_sizes_it_takes(side, reduced):
+    model, state = abstract("alexnet")
+    message = rf"AlexNet takes images of 96x96 \(sides from 67 to 98.*got {side}x{side}, which they reduce to {reduced}; resize"
+    with pytest.raises(ValueError, match=message):
+        call_one(model, jax.ShapeDtypeStruct((1, side, side), jnp.float32), state)

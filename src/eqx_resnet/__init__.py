@@ -1,22 +1,30 @@
 """eqx-resnet: residual networks for Equinox.
 
     import jax, eqx_resnet
-    model, state = eqx_resnet.create_model("resnet18", num_classes=10, key=jax.random.key(0))
+    model, state = eqx_resnet.resnet18(num_classes=10, key=jax.random.key(0))      # the model and its state
+    backbone = eqx_resnet.ResNet.resnet18(num_classes=0, key=jax.random.key(0))   # the model alone, headless
+
+`import eqx_resnet` needs only jax, equinox and jaxtyping: the training, data and summary
+helpers exported here are imported on first use, with their dependencies (optax, pooch,
+rich). The channels-last layers live in `eqx_resnet.layers`.
 """
 
+import importlib
+import warnings
+
+from . import layers
+from ._xla_cpu import compiler_options
 from .models import (
     AlexNet,
     BasicBlock,
-    BatchNorm,
     Bottleneck,
-    Conv2d,
-    MaxPool2d,
     PreActBlock,
     PreActResNet,
     ResNet,
     alexnet,
     create_model,
     forward,
+    get_builder,
     list_models,
     preact_resnet,
     register_model,
@@ -28,41 +36,70 @@ from .models import (
     resnext50_32x4d,
     wide_resnet50_2,
 )
-from .data import DATASETS, Dataset, DatasetError, DatasetInfo, load_dataset, normalize
-from .parameters import count_batch_stats, count_parameters, trainable_filter
-from .summary import format_summary, summarize
-from ._xla_cpu import compiler_options
-from .training import (
-    CheckpointError,
-    TrainConfig,
-    TrainingError,
-    cross_entropy,
-    eval_step,
-    load_checkpoint,
-    load_into,
-    make_evaluator,
-    make_train_step,
-    save_checkpoint,
-    train,
-)
+from .parameters import count_batch_stats, count_parameters, freeze_batch_stats, trainable_filter
 
 __version__ = "0.1.0"
+
+# Imported on first use: they need optax, pooch, rich or Pillow.
+_LAZY = {
+    **dict.fromkeys(["DATASETS", "Dataset", "DatasetError", "DatasetInfo", "load_dataset", "normalize"], "data"),
+    **dict.fromkeys(["format_summary", "summarize"], "summary"),
+    **dict.fromkeys(
+        [
+            "CheckpointError",
+            "TrainConfig",
+            "TrainingError",
+            "cross_entropy",
+            "eval_step",
+            "load_checkpoint",
+            "load_into",
+            "make_evaluator",
+            "make_train_step",
+            "save_checkpoint",
+            "train",
+        ],
+        "training",
+    ),
+}
+
+# Top-level names that moved; they keep working, with a warning, until the next release.
+_MOVED = {name: "eqx_resnet.layers" for name in ("BatchNorm", "Conv2d", "MaxPool2d")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _MOVED:
+        warnings.warn(
+            f"eqx_resnet.{name} is deprecated and goes in the next release: use {_MOVED[name]}.{name} "
+            f"(channels-last, unlike eqx.nn.{name})",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(layers, name)
+    raise AttributeError(f"module 'eqx_resnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DATASETS",
     "AlexNet",
     "BasicBlock",
-    "BatchNorm",
     "Bottleneck",
     "CheckpointError",
-    "Conv2d",
     "Dataset",
     "DatasetError",
     "DatasetInfo",
-    "MaxPool2d",
     "PreActBlock",
     "PreActResNet",
     "ResNet",
+    "TrainConfig",
+    "TrainingError",
     "alexnet",
     "compiler_options",
     "count_batch_stats",
@@ -72,6 +109,9 @@ __all__ = [
     "eval_step",
     "format_summary",
     "forward",
+    "freeze_batch_stats",
+    "get_builder",
+    "layers",
     "list_models",
     "load_checkpoint",
     "load_dataset",
@@ -90,8 +130,6 @@ __all__ = [
     "save_checkpoint",
     "summarize",
     "train",
-    "TrainConfig",
-    "TrainingError",
     "trainable_filter",
     "wide_resnet50_2",
 ]

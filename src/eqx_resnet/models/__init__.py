@@ -2,9 +2,8 @@
 
 from .alexnet import AlexNet, alexnet
 from .forward import forward
-from .layers import BatchNorm, Conv2d, MaxPool2d
 from .preact import PreActBlock, PreActResNet, preact_resnet
-from .registry import create_model, list_models, register_model
+from .registry import create_model, get_builder, list_models, register_model, with_state
 from .resnet import (
     BasicBlock,
     Bottleneck,
@@ -21,16 +20,14 @@ from .resnet import (
 __all__ = [
     "AlexNet",
     "BasicBlock",
-    "BatchNorm",
     "Bottleneck",
-    "Conv2d",
-    "MaxPool2d",
     "PreActBlock",
     "PreActResNet",
     "ResNet",
     "alexnet",
     "create_model",
     "forward",
+    "get_builder",
     "list_models",
     "preact_resnet",
     "register_model",
@@ -41,4 +38,5 @@ __all__ = [
     "resnet152",
     "resnext50_32x4d",
     "wide_resnet50_2",
+    "with_state",
 ]

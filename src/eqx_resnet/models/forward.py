@@ -1,14 +1,16 @@
 """The batched call of any model of the zoo, in a chosen compute precision.
 
 Models are called on one example, like `eqx.nn`; `forward` maps one over a batch
-under `jax.vmap(..., axis_name="batch")`, so BatchNorm sees the whole batch.
+under `jax.vmap(..., axis_name=model.axis_name)`, so BatchNorm sees the whole batch.
 """
 
+from collections.abc import Hashable
 from typing import Literal, get_args
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 Precision = Literal["fp32", "bf16"]
@@ -21,6 +23,25 @@ def cast_floating(tree: PyTree, dtype) -> PyTree:
     return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
 
 
+def vmap_axis(model: eqx.Module) -> Hashable:
+    """The `vmap` axis name of `model`'s BatchNorms: its `axis_name`, or the last of a tuple of
+    them (the others name outer axes, such as `shard_map`'s device axis); `"batch"` by default."""
+    axis_name = getattr(model, "axis_name", "batch")
+    return axis_name[-1] if isinstance(axis_name, tuple) else axis_name
+
+
+def _split_per_example(key: PRNGKeyArray, images: Float[Array, "n c h w"]) -> Array:
+    """One key per example, sharded along the batch as `images` is.
+
+    Under a mesh with explicit axes, `vmap` requires its mapped inputs to be sharded alike.
+    """
+    keys = jax.random.split(key, images.shape[0])
+    spec = jax.typeof(images).sharding.spec
+    if spec and spec[0] is not None:
+        keys = jax.sharding.reshard(keys, PartitionSpec(spec[0]))
+    return keys
+
+
 def forward(
     model: eqx.Module,
     state: eqx.nn.State,
@@ -28,17 +49,30 @@ def forward(
     *,
     key: PRNGKeyArray | None = None,
     precision: Precision = "fp32",
-) -> tuple[Float[Array, "n classes"], eqx.nn.State]:
+    axis_name: Hashable | None = None,
+) -> tuple[Float[Array, "n out"], eqx.nn.State]:
     """Batched forward pass: `(n, c, h, w)` images -> `(n, classes)` float32 logits and the new state.
 
-    With `"bf16"`, parameters and activations are cast to bfloat16 inside the computation;
-    parameters, gradients and BatchNorm statistics stay float32.
+    **Arguments:**
+
+    - `model`, `state`: a model of the zoo (or any module called as `model(x, state, key=...)` on
+      one example) and its state. In training mode BatchNorm takes the batch's statistics; pass
+      `eqx.nn.inference_mode(model)` to evaluate.
+    - `images`: a batch of channels-first images, sharded or not.
+    - `key`: split into one key per example (dropout); `None` if the model needs none.
+    - `precision`: `"bf16"` casts parameters and activations to bfloat16 inside the computation;
+      parameters, gradients and BatchNorm statistics stay float32.
+    - `axis_name`: the `vmap` axis name; by default the model's own (`vmap_axis(model)`).
+
+    Under `shard_map`, build the model with `axis_name=(device_axis, "batch")` so that BatchNorm
+    takes the statistics of the whole batch, and fold the device index into `key`.
     """
     if precision not in COMPUTE_DTYPES:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     dtype = COMPUTE_DTYPES[precision]
     if dtype != jnp.float32:
         model = cast_floating(model, dtype)
-    keys = None if key is None else jax.random.split(key, images.shape[0])
-    batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
+    keys = None if key is None else _split_per_example(key, images)
+    axis = vmap_axis(model) if axis_name is None else axis_name
+    batched = jax.vmap(model, axis_name=axis, in_axes=(0, None), out_axes=(0, None))
     return batched(images.astype(dtype), state, key=keys)

@@ -1,6 +1,10 @@
-"""The layers every model is made of: a convolution, a BatchNorm and a max-pool.
+"""The channels-last layers every model is made of: a convolution, a BatchNorm and a max-pool.
 
-They act on one example, channels-last, `(h, w, c)`: the layout XLA's CPU convolutions
+Public as `eqx_resnet.layers`. Unlike `eqx.nn`'s layers of the same names, which are
+channels-first, they act on one channels-last example, and BatchNorm's momentum follows
+PyTorch's convention.
+
+Channels-last, `(h, w, c)`, is the layout XLA's CPU convolutions
 compute in, so the BatchNorm, ReLU and residual sums between them need no transposes
 (the models take channels-first images and move the channels last once). On a CPU the
 training steps ran faster than with channels-first layers (benchmarks/README.md;
@@ -45,6 +49,15 @@ class Conv2d(eqx.Module):
         use_bias: bool = False,
         key: PRNGKeyArray,
     ):
+        """**Arguments:**
+
+        - `in_channels`, `out_channels`: channels of the input and of the output.
+        - `kernel_size`: the side of the square kernel.
+        - `stride`, `padding`: the same in both spatial dimensions; zeros pad both sides.
+        - `groups`: grouped convolution (ResNeXt); must divide both channel counts.
+        - `use_bias`: add a bias (initialised to zero).
+        - `key`: the random key for the weight.
+        """
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
         shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
@@ -56,6 +69,7 @@ class Conv2d(eqx.Module):
         self.groups = groups
 
     def __call__(self, x: Float[Array, "h w c_in"]) -> Float[Array, "h_out w_out c_out"]:
+        """One channels-last example `(h, w, c_in)` -> `(h_out, w_out, c_out)`."""
         channels = self.weight.shape[1] * self.groups
         if x.ndim != 3 or x.shape[-1] != channels:
             raise ValueError(
@@ -85,9 +99,16 @@ class BatchNorm(eqx.Module):
     running variance as `running = (1 - momentum) * running + momentum * batch`.
     Inference (`eqx.nn.inference_mode`): normalise with the running statistics.
     The variance takes two passes over the data, robust to a large mean in float32.
-    `momentum=0.1` is PyTorch's default, the same as Flax's and Equinox's 0.9.
     Statistics are computed in float32 whatever the input dtype (bf16 compute).
     The state holds exactly `2 * channels` numbers: mean and variance.
+
+    `momentum` is in PyTorch's convention, the weight of the new batch: PyTorch's
+    default 0.1 is Flax's and Equinox's 0.9. A momentum above 0.5 would weight one
+    batch above all the history, so it is refused as the other convention, with the
+    conversion (`momentum=0.9` -> use `0.1`).
+
+    `axis_name` names the `vmap` axis (or a tuple of axes, e.g. a `shard_map` device
+    axis and a `vmap` axis) that the batch statistics are taken over.
     """
 
     weight: Float[Array, " c"]
@@ -108,8 +129,22 @@ class BatchNorm(eqx.Module):
         zero_init: bool = False,
         inference: bool = False,
     ):
-        if not 0.0 < momentum <= 1.0:
-            raise ValueError(f"momentum={momentum} must be in (0, 1]; PyTorch's default is 0.1")
+        """**Arguments:**
+
+        - `channels`: the size of the last (channel) axis.
+        - `axis_name`: the batch axis name(s) the statistics are taken over while training.
+        - `momentum`: the weight of the new batch in the running statistics (PyTorch's convention).
+        - `eps`: added to the variance before its square root.
+        - `zero_init`: start the scale at zero (a residual block's last BatchNorm, `zero_init_residual`).
+        - `inference`: normalise with the running statistics; `eqx.nn.inference_mode` sets it.
+        """
+        if 0.5 < momentum < 1.0:
+            raise ValueError(
+                f"momentum={momentum} looks like Flax's/Equinox's convention (the weight of the old statistics); "
+                f"eqx-resnet's BatchNorm takes PyTorch's (the weight of the new batch): momentum={1 - momentum:.6g}"
+            )
+        if not 0.0 < momentum <= 0.5:
+            raise ValueError(f"momentum={momentum} must be in (0, 0.5], the weight of the new batch; PyTorch's default is 0.1")
         self.weight = jnp.zeros((channels,)) if zero_init else jnp.ones((channels,))
         self.bias = jnp.zeros((channels,))
         self.statistics = eqx.nn.StateIndex((jnp.zeros((channels,)), jnp.ones((channels,))))
@@ -119,6 +154,7 @@ class BatchNorm(eqx.Module):
         self.inference = inference
 
     def __call__(self, x: Float[Array, "*spatial c"], state: eqx.nn.State) -> tuple[Float[Array, "*spatial c"], eqx.nn.State]:
+        """One channels-last example `(..., c)` and the state -> the normalised example (same dtype) and the new state."""
         running_mean, running_var = state.get(self.statistics)
         if x.shape[-1:] != running_mean.shape:
             raise ValueError(
@@ -146,6 +182,13 @@ class BatchNorm(eqx.Module):
             var = lax.pmean(channel_sum(centred * centred) / pixels, self.axis_name)
             n = batch * pixels
             unbiased = var * (n / max(n - 1, 1))
+            if jax.eval_shape(lambda: mean).sharding != jax.eval_shape(lambda: running_mean).sharding:
+                raise ValueError(
+                    "BatchNorm's running statistics are not on the mesh the batch is on: under a mesh with explicit "
+                    "axes, build the model and its state under jax.set_mesh(mesh), or put their arrays on it: "
+                    "jax.device_put(eqx.filter((model, state), eqx.is_array), NamedSharding(mesh, PartitionSpec())), "
+                    "then eqx.combine"
+                )
             m = self.momentum
             state = state.set(
                 self.statistics,

@@ -1,15 +1,59 @@
 """The model registry: names to builders, as in timm.
 
-A builder is a function `builder(*, key, **options) -> (model, state)`.
+A builder is a function `builder(*, key, **options) -> (model, state)`. The zoo's
+builders are made by `with_state` from a constructor that returns the model alone
+(`ResNet.resnet18`, `PreActResNet`, `AlexNet`), so they take that constructor's
+keyword arguments, with its types and defaults, and `help()` shows them.
 """
 
+import functools
+import inspect
 from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import equinox as eqx
 from jaxtyping import PRNGKeyArray
 
 Builder = Callable[..., tuple[eqx.Module, eqx.nn.State]]
 _MODELS: dict[str, Builder] = {}
+
+_P = ParamSpec("_P")
+_M = TypeVar("_M")
+
+
+def with_state(constructor: Callable[_P, _M], name: str | None = None) -> Callable[_P, tuple[_M, eqx.nn.State]]:
+    """A builder: `constructor`'s arguments in, `eqx.nn.make_with_state(constructor)(...)` out.
+
+    The builder has `constructor`'s signature (return type aside) and docstring, under
+    `name` (default: the constructor's own name), so `help()` and `inspect.signature`
+    show the real options.
+    """
+    make = eqx.nn.make_with_state(constructor)
+
+    # ParamSpec annotations are for type checkers only: beartype cannot check them.
+    if TYPE_CHECKING:
+
+        def builder(*args: _P.args, **kwargs: _P.kwargs) -> tuple[_M, eqx.nn.State]: ...
+
+    else:
+
+        @functools.wraps(constructor)
+        def builder(*args, **kwargs):
+            return make(*args, **kwargs)
+
+    signature = inspect.signature(constructor, eval_str=True)
+    model_type = constructor if inspect.isclass(constructor) else signature.return_annotation
+    builder.__name__ = builder.__qualname__ = name or constructor.__name__
+    builder.__module__ = constructor.__module__
+    builder.__signature__ = signature.replace(return_annotation=tuple[model_type, eqx.nn.State])
+    # A class documents its arguments in `__init__`, a function in its own docstring.
+    arguments = f"\n\n{inspect.getdoc(constructor.__init__)}" if inspect.isclass(constructor) else ""
+    builder.__doc__ = (
+        f"{inspect.getdoc(constructor)}{arguments}\n\n"
+        f"Returns `(model, state)`: `eqx.nn.make_with_state({constructor.__qualname__})(...)`. Inside your own\n"
+        f"module, call `{constructor.__qualname__}(...)` and build yours with `eqx.nn.make_with_state`."
+    )
+    return builder
 
 
 def register_model(builder: Builder) -> Builder:
@@ -24,7 +68,10 @@ def list_models() -> list[str]:
 
 
 def get_builder(name: str) -> Builder:
-    """The builder registered as `name`, or a `ValueError` listing the known names."""
+    """The builder registered as `name`, or a `ValueError` listing the known names.
+
+    `inspect.signature(get_builder(name))` lists the model's options.
+    """
     try:
         return _MODELS[name]
     except KeyError:
@@ -34,7 +81,8 @@ def get_builder(name: str) -> Builder:
 def create_model(name: str, *, key: PRNGKeyArray, **options) -> tuple[eqx.Module, eqx.nn.State]:
     """Build the model registered as `name`: `(model, state)`.
 
-    `options` go to the builder: `num_classes`, `in_channels`, and for ResNets
-    `stem` ("imagenet" | "cifar"), `zero_init_residual`, `groups`, `width_per_group`.
+    `options` are the builder's keyword arguments (`help(eqx_resnet.resnet18)` lists
+    them): `num_classes` (0: headless), `in_channels`, `axis_name`, and for ResNets
+    `stem` ("imagenet" | "cifar"), `zero_init_residual`.
     """
     return get_builder(name)(key=key, **options)

@@ -1,24 +1,27 @@
 """ResNet, ResNeXt and Wide ResNet, as in torchvision (stride on the 3x3 conv: "v1.5").
 
-Each builder returns `(model, state)`: the model is an `eqx.Module` that takes
-one image `(c, h, w)` and `state`, and returns `(logits, state)`. Inside, the blocks
-work channels-last, `(h, w, c)`, like every layer (models/layers.py).
+The model is an `eqx.Module` that takes one image `(c, h, w)` and the BatchNorm
+state, and returns `(logits, state)`. Inside, the blocks work channels-last,
+`(h, w, c)`, like every layer (models/layers.py).
 
-    model, state = resnet50(num_classes=10, key=jax.random.key(0))
-    batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
-    logits, state = batched(images, state)          # images: (n, 3, 224, 224)
+    model, state = resnet50(num_classes=10, key=jax.random.key(0))      # the model and its state
+    logits, state = eqx_resnet.forward(model, state, images)            # images: (n, 3, 224, 224)
+
+    backbone = ResNet.resnet50(num_classes=0, key=key)                  # the model alone, headless,
+                                                                        # inside your own module
 """
 
-from typing import Literal
+from collections.abc import Hashable
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._checks import check_image
+from ._checks import check_image, check_num_classes
 from .layers import BatchNorm, Conv2d, MaxPool2d
-from .registry import register_model
+from .registry import register_model, with_state
 
 Stem = Literal["imagenet", "cifar"]
 
@@ -29,31 +32,50 @@ class Downsample(eqx.Module):
     conv: Conv2d
     bn: BatchNorm
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, *, key: PRNGKeyArray):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, *, axis_name: Hashable = "batch", key: PRNGKeyArray):
         self.conv = Conv2d(in_channels, out_channels, 1, stride, key=key)
-        self.bn = BatchNorm(out_channels)
+        self.bn = BatchNorm(out_channels, axis_name=axis_name)
 
     def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         return self.bn(self.conv(x), state)
 
 
 class BasicBlock(eqx.Module):
-    """Two 3x3 convs and a shortcut (ResNet-18/34). `(h, w, c_in) -> (h/s, w/s, planes)`."""
+    """Two 3x3 convs and a shortcut (ResNet-18/34). `(h, w, c_in) -> (h/s, w/s, planes)`, channels-last."""
 
-    expansion = 1
+    expansion: ClassVar[int] = 1
     conv1: Conv2d
     bn1: BatchNorm
     conv2: Conv2d
     bn2: BatchNorm
     downsample: Downsample | None
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, *, zero_init_residual: bool = False, key: PRNGKeyArray):
+    def __init__(
+        self,
+        in_channels: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        zero_init_residual: bool = False,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ):
+        """**Arguments:**
+
+        - `in_channels`: the input's channels.
+        - `planes`: the output's channels.
+        - `stride`: of the first conv and the shortcut (2 halves the size).
+        - `zero_init_residual`: start the last BatchNorm's scale at zero (the block starts as the identity).
+        - `axis_name`: the batch axis name(s) of the BatchNorms.
+        - `key`: the random key for the weights.
+        """
         k1, k2, k3 = jax.random.split(key, 3)
         self.conv1 = Conv2d(in_channels, planes, 3, stride, 1, key=k1)
-        self.bn1 = BatchNorm(planes)
+        self.bn1 = BatchNorm(planes, axis_name=axis_name)
         self.conv2 = Conv2d(planes, planes, 3, 1, 1, key=k2)
-        self.bn2 = BatchNorm(planes, zero_init=zero_init_residual)
-        self.downsample = Downsample(in_channels, planes, stride, key=k3) if stride != 1 or in_channels != planes else None
+        self.bn2 = BatchNorm(planes, zero_init=zero_init_residual, axis_name=axis_name)
+        needs_projection = stride != 1 or in_channels != planes
+        self.downsample = Downsample(in_channels, planes, stride, axis_name=axis_name, key=k3) if needs_projection else None
 
     def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         y, state = self.bn1(self.conv1(x), state)
@@ -66,11 +88,11 @@ class BasicBlock(eqx.Module):
 class Bottleneck(eqx.Module):
     """1x1 reduce, 3x3 (grouped, strided), 1x1 expand x4 (ResNet-50+, ResNeXt, Wide ResNet).
 
-    `(h, w, c_in) -> (h/s, w/s, 4 * planes)`; the 3x3 conv has
+    `(h, w, c_in) -> (h/s, w/s, 4 * planes)`, channels-last; the 3x3 conv has
     `width = planes * width_per_group / 64 * groups` channels.
     """
 
-    expansion = 4
+    expansion: ClassVar[int] = 4
     conv1: Conv2d
     bn1: BatchNorm
     conv2: Conv2d
@@ -88,19 +110,30 @@ class Bottleneck(eqx.Module):
         groups: int = 1,
         width_per_group: int = 64,
         zero_init_residual: bool = False,
+        axis_name: Hashable = "batch",
         key: PRNGKeyArray,
     ):
+        """**Arguments:**
+
+        - `in_channels`: the input's channels.
+        - `planes`: a quarter of the output's channels.
+        - `stride`: of the 3x3 conv and the shortcut (2 halves the size).
+        - `groups`, `width_per_group`: the 3x3 conv's groups and their width at `planes=64` (ResNeXt, Wide ResNet).
+        - `zero_init_residual`: start the last BatchNorm's scale at zero (the block starts as the identity).
+        - `axis_name`: the batch axis name(s) of the BatchNorms.
+        - `key`: the random key for the weights.
+        """
         k1, k2, k3, k4 = jax.random.split(key, 4)
         width = int(planes * (width_per_group / 64.0)) * groups
         out_channels = planes * self.expansion
         self.conv1 = Conv2d(in_channels, width, 1, key=k1)
-        self.bn1 = BatchNorm(width)
+        self.bn1 = BatchNorm(width, axis_name=axis_name)
         self.conv2 = Conv2d(width, width, 3, stride, 1, groups=groups, key=k2)
-        self.bn2 = BatchNorm(width)
+        self.bn2 = BatchNorm(width, axis_name=axis_name)
         self.conv3 = Conv2d(width, out_channels, 1, key=k3)
-        self.bn3 = BatchNorm(out_channels, zero_init=zero_init_residual)
+        self.bn3 = BatchNorm(out_channels, zero_init=zero_init_residual, axis_name=axis_name)
         needs_projection = stride != 1 or in_channels != out_channels
-        self.downsample = Downsample(in_channels, out_channels, stride, key=k4) if needs_projection else None
+        self.downsample = Downsample(in_channels, out_channels, stride, axis_name=axis_name, key=k4) if needs_projection else None
 
     def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         y, state = self.bn1(self.conv1(x), state)
@@ -115,13 +148,19 @@ Block = BasicBlock | Bottleneck
 
 
 class ResNet(eqx.Module):
-    """A residual network: stem, four stages (`layer1`..`layer4`), global mean, linear head.
+    """A residual network: stem, four stages (`layer1`..`layer4`), global mean, linear head `fc`.
 
     Stems: `"imagenet"` is a 7x7/2 conv and a 3x3/2 max-pool with PyTorch's symmetric
     padding (`(c, 224, 224) -> (64, 56, 56)`); `"cifar"` is a 3x3/1 conv and no pool,
-    for 32x32 inputs (`(c, 32, 32) -> (64, 32, 32)`).
+    for 32x32 inputs (`(c, 32, 32) -> (64, 32, 32)`). `"stem"` also names the stem's
+    layers (`conv1`, `bn1`, `maxpool`) in `feature_maps` and `trainable_filter`.
+
+    Build one with a named constructor, `ResNet.resnet18(...)` .. `ResNet.wide_resnet50_2(...)`
+    (the model alone, for your own module or `eqx.nn.make_with_state`), or with the builders
+    `eqx_resnet.resnet18(...)` .. that return `(model, state)`.
     """
 
+    stem_layers: ClassVar[tuple[str, ...]] = ("conv1", "bn1", "maxpool")
     conv1: Conv2d
     bn1: BatchNorm
     maxpool: MaxPool2d | None
@@ -129,9 +168,10 @@ class ResNet(eqx.Module):
     layer2: tuple[Block, ...]
     layer3: tuple[Block, ...]
     layer4: tuple[Block, ...]
-    fc: eqx.nn.Linear
+    fc: eqx.nn.Linear | eqx.nn.Identity
     in_channels: int = eqx.field(static=True)
     stem: Stem = eqx.field(static=True)
+    axis_name: Hashable = eqx.field(static=True)
 
     def __init__(
         self,
@@ -144,12 +184,28 @@ class ResNet(eqx.Module):
         zero_init_residual: bool = False,
         groups: int = 1,
         width_per_group: int = 64,
+        axis_name: Hashable = "batch",
         key: PRNGKeyArray,
     ):
+        """**Arguments:**
+
+        - `block`: `BasicBlock` (ResNet-18/34) or `Bottleneck` (ResNet-50 and deeper).
+        - `layers`: the number of blocks in each of the four stages.
+        - `num_classes`: the size of the logits; `0` builds the model headless (`fc` is the
+          identity, and the model returns its pooled features, 512 or 2048 of them), as timm.
+        - `in_channels`: the image's channels (1 for MNIST).
+        - `stem`: `"imagenet"` (7x7/2 conv and max-pool) or `"cifar"` (3x3/1 conv, for 32x32 images).
+        - `zero_init_residual`: start each block's last BatchNorm scale at zero.
+        - `groups`, `width_per_group`: the bottlenecks' 3x3 groups (ResNeXt) and width (Wide ResNet).
+        - `axis_name`: the batch axis name(s) every BatchNorm takes its statistics over while
+          training: the `vmap` axis, or a tuple such as `("data", "batch")` under `shard_map`.
+        - `key`: the random key for the weights.
+        """
         if stem not in ("imagenet", "cifar"):
             raise ValueError(f"stem must be 'imagenet' (7x7/2 conv + max-pool) or 'cifar' (3x3/1 conv), got {stem!r}")
         if block is BasicBlock and (groups != 1 or width_per_group != 64):
             raise ValueError("BasicBlock supports only groups=1 and width_per_group=64 (as in torchvision)")
+        check_num_classes(num_classes)
         k_stem, k_fc, *k_stages = jax.random.split(key, 6)
         if stem == "imagenet":
             self.conv1 = Conv2d(in_channels, 64, 7, 2, 3, key=k_stem)
@@ -157,22 +213,166 @@ class ResNet(eqx.Module):
         else:
             self.conv1 = Conv2d(in_channels, 64, 3, 1, 1, key=k_stem)
             self.maxpool = None
-        self.bn1 = BatchNorm(64)
+        self.bn1 = BatchNorm(64, axis_name=axis_name)
         extra = dict(groups=groups, width_per_group=width_per_group) if block is Bottleneck else {}
         stages, channels = [], 64
         for i, (n_blocks, k) in enumerate(zip(layers, k_stages)):
             planes, stride = 64 * 2**i, 1 if i == 0 else 2
             blocks = []
             for j, kb in enumerate(jax.random.split(k, n_blocks)):
+                first_stride = stride if j == 0 else 1
                 blocks.append(
-                    block(channels, planes, stride if j == 0 else 1, zero_init_residual=zero_init_residual, key=kb, **extra)
+                    block(channels, planes, first_stride, zero_init_residual=zero_init_residual, axis_name=axis_name, key=kb, **extra)
                 )
                 channels = planes * block.expansion
             stages.append(tuple(blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.fc = eqx.nn.Linear(channels, num_classes, key=k_fc)
+        self.fc = eqx.nn.Linear(channels, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
         self.in_channels = in_channels
         self.stem = stem
+        self.axis_name = axis_name
+
+    @classmethod
+    def resnet18(
+        cls,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: Stem = "imagenet",
+        zero_init_residual: bool = False,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ) -> "ResNet":
+        """ResNet-18: basic blocks (2, 2, 2, 2). 11,689,512 parameters at 1000 classes.
+
+        The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
+        `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
+        """
+        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        return cls(BasicBlock, (2, 2, 2, 2), **options, axis_name=axis_name, key=key)
+
+    @classmethod
+    def resnet34(
+        cls,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: Stem = "imagenet",
+        zero_init_residual: bool = False,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ) -> "ResNet":
+        """ResNet-34: basic blocks (3, 4, 6, 3). 21,797,672 parameters at 1000 classes.
+
+        The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
+        `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
+        """
+        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        return cls(BasicBlock, (3, 4, 6, 3), **options, axis_name=axis_name, key=key)
+
+    @classmethod
+    def resnet50(
+        cls,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: Stem = "imagenet",
+        zero_init_residual: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ) -> "ResNet":
+        """ResNet-50: bottlenecks (3, 4, 6, 3). 25,557,032 parameters at 1000 classes.
+
+        The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
+        `stem` ("imagenet" | "cifar"), `zero_init_residual`, `groups`, `width_per_group`,
+        `axis_name`, `key`.
+        """
+        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        return cls(Bottleneck, (3, 4, 6, 3), **options, groups=groups, width_per_group=width_per_group, axis_name=axis_name, key=key)
+
+    @classmethod
+    def resnet101(
+        cls,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: Stem = "imagenet",
+        zero_init_residual: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ) -> "ResNet":
+        """ResNet-101: bottlenecks (3, 4, 23, 3). 44,549,160 parameters at 1000 classes.
+
+        The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
+        `stem` ("imagenet" | "cifar"), `zero_init_residual`, `groups`, `width_per_group`,
+        `axis_name`, `key`.
+        """
+        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        return cls(Bottleneck, (3, 4, 23, 3), **options, groups=groups, width_per_group=width_per_group, axis_name=axis_name, key=key)
+
+    @classmethod
+    def resnet152(
+        cls,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: Stem = "imagenet",
+        zero_init_residual: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ) -> "ResNet":
+        """ResNet-152: bottlenecks (3, 8, 36, 3). 60,192,808 parameters at 1000 classes.
+
+        The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
+        `stem` ("imagenet" | "cifar"), `zero_init_residual`, `groups`, `width_per_group`,
+        `axis_name`, `key`.
+        """
+        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        return cls(Bottleneck, (3, 8, 36, 3), **options, groups=groups, width_per_group=width_per_group, axis_name=axis_name, key=key)
+
+    @classmethod
+    def resnext50_32x4d(
+        cls,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: Stem = "imagenet",
+        zero_init_residual: bool = False,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ) -> "ResNet":
+        """ResNeXt-50 32x4d: ResNet-50 with 32 groups of width 4. 25,028,904 parameters at 1000 classes.
+
+        The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
+        `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
+        """
+        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        return cls(Bottleneck, (3, 4, 6, 3), **options, groups=32, width_per_group=4, axis_name=axis_name, key=key)
+
+    @classmethod
+    def wide_resnet50_2(
+        cls,
+        *,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stem: Stem = "imagenet",
+        zero_init_residual: bool = False,
+        axis_name: Hashable = "batch",
+        key: PRNGKeyArray,
+    ) -> "ResNet":
+        """Wide ResNet-50-2: ResNet-50 with bottlenecks twice as wide. 68,883,240 parameters at 1000 classes.
+
+        The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
+        `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
+        """
+        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        return cls(Bottleneck, (3, 4, 6, 3), **options, width_per_group=128, axis_name=axis_name, key=key)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -181,14 +381,19 @@ class ResNet(eqx.Module):
         return (self.in_channels, size, size)
 
     def feature_maps(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
-        """Each stage's output: `{"stem", "layer1", ..., "layer4"}`, channels first like the input."""
+        """Each stage's output: `{"stem", "layer1", ..., "layer4"}`, channels first like the input.
+
+        The keys name parts of the model as `trainable_filter` does: `"stem"` is
+        `conv1`, `bn1` and `maxpool`; `"layer1"` is the field `layer1`.
+        """
         features, state = self._stages(x, state)
         return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
 
     def _stages(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
         """Each stage's output, channels-last as the layers compute it."""
         check_image(x, self.in_channels, type(self).__name__)
-        x, state = self.bn1(self.conv1(jnp.moveaxis(x, 0, -1)), state)
+        x = jnp.moveaxis(x, 0, -1).astype(self.conv1.weight.dtype)
+        x, state = self.bn1(self.conv1(x), state)
         x = jax.nn.relu(x)
         if self.maxpool is not None:
             x = self.maxpool(x)
@@ -201,54 +406,23 @@ class ResNet(eqx.Module):
 
     def __call__(
         self, x: Float[Array, "c h w"], state: eqx.nn.State, *, key: PRNGKeyArray | None = None
-    ) -> tuple[Float[Array, " num_classes"], eqx.nn.State]:
-        """`(c, h, w) -> (num_classes,)` logits. `key` is unused (no dropout), kept for a uniform call."""
+    ) -> tuple[Float[Array, " out"], eqx.nn.State]:
+        """One image `(c, h, w)` -> `(num_classes,)` float32 logits (headless: the pooled
+        features), and the new state.
+
+        Any floating dtype is taken and cast to the parameters' dtype. Training mode needs a
+        batch: call it under `eqx_resnet.forward` or `jax.vmap(..., axis_name=model.axis_name)`.
+        `key` is unused (no dropout), kept for a uniform call.
+        """
         features, state = self._stages(x, state)
         pooled = jnp.mean(features["layer4"], axis=(0, 1))
         return self.fc(pooled).astype(jnp.float32), state
 
 
-def _build(block, layers, *, key, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    return eqx.nn.make_with_state(ResNet)(block, layers, key=key, **kwargs)
-
-
-@register_model
-def resnet18(*, key: PRNGKeyArray, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    """ResNet-18: basic blocks (2, 2, 2, 2). 11,689,512 parameters at 1000 classes."""
-    return _build(BasicBlock, (2, 2, 2, 2), key=key, **kwargs)
-
-
-@register_model
-def resnet34(*, key: PRNGKeyArray, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    """ResNet-34: basic blocks (3, 4, 6, 3). 21,797,672 parameters at 1000 classes."""
-    return _build(BasicBlock, (3, 4, 6, 3), key=key, **kwargs)
-
-
-@register_model
-def resnet50(*, key: PRNGKeyArray, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    """ResNet-50: bottlenecks (3, 4, 6, 3). 25,557,032 parameters at 1000 classes."""
-    return _build(Bottleneck, (3, 4, 6, 3), key=key, **kwargs)
-
-
-@register_model
-def resnet101(*, key: PRNGKeyArray, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    """ResNet-101: bottlenecks (3, 4, 23, 3). 44,549,160 parameters at 1000 classes."""
-    return _build(Bottleneck, (3, 4, 23, 3), key=key, **kwargs)
-
-
-@register_model
-def resnet152(*, key: PRNGKeyArray, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    """ResNet-152: bottlenecks (3, 8, 36, 3). 60,192,808 parameters at 1000 classes."""
-    return _build(Bottleneck, (3, 8, 36, 3), key=key, **kwargs)
-
-
-@register_model
-def resnext50_32x4d(*, key: PRNGKeyArray, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    """ResNeXt-50 32x4d: ResNet-50 with 32 groups of width 4. 25,028,904 parameters."""
-    return _build(Bottleneck, (3, 4, 6, 3), key=key, groups=32, width_per_group=4, **kwargs)
-
-
-@register_model
-def wide_resnet50_2(*, key: PRNGKeyArray, **kwargs) -> tuple[ResNet, eqx.nn.State]:
-    """Wide ResNet-50-2: ResNet-50 with bottlenecks twice as wide. 68,883,240 parameters."""
-    return _build(Bottleneck, (3, 4, 6, 3), key=key, width_per_group=128, **kwargs)
+resnet18 = register_model(with_state(ResNet.resnet18))
+resnet34 = register_model(with_state(ResNet.resnet34))
+resnet50 = register_model(with_state(ResNet.resnet50))
+resnet101 = register_model(with_state(ResNet.resnet101))
+resnet152 = register_model(with_state(ResNet.resnet152))
+resnext50_32x4d = register_model(with_state(ResNet.resnext50_32x4d))
+wide_resnet50_2 = register_model(with_state(ResNet.wide_resnet50_2))

@@ -1,0 +1,131 @@
+"""The models inside other people's Equinox code: built with `eqx.nn.make_with_state`, under
+any `vmap` axis name, with `eqx.filter_vmap`, and with builders whose options `help()` shows."""
+
+import inspect
+import pydoc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import eqx_resnet
+from eqx_resnet.models.registry import get_builder
+
+
+def key(seed):
+    # The "rbg" generator compiles its samplers quickly; the models do not care which it is.
+    return jax.random.key(seed, impl="rbg")
+
+
+class Classifier(eqx.Module):
+    """Your own module: a headless backbone, your own BatchNorm and a linear head.
+
+    (examples/backbone.py does the same with a ResNet-18; a small PreActResNet compiles quicker.)
+    """
+
+    backbone: eqx_resnet.PreActResNet
+    norm: eqx.nn.BatchNorm
+    head: eqx.nn.Linear
+
+    def __init__(self, num_classes: int, *, key):
+        k_backbone, k_head = jax.random.split(key)
+        self.backbone = eqx_resnet.PreActResNet(num_classes=0, in_channels=3, widths=(4, 8, 8), blocks_per_stage=1, key=k_backbone)
+        self.norm = eqx.nn.BatchNorm(8, axis_name="batch", mode="batch")
+        self.head = eqx.nn.Linear(8, num_classes, key=k_head)
+
+    def __call__(self, x, state, *, key=None):
+        features, state = self.backbone(x, state)
+        features, state = self.norm(features, state)
+        return self.head(features), state
+
+
+def test_a_module_of_your_own_with_its_own_batchnorm_trains_and_evaluates():
+    model, state = eqx.filter_jit(eqx.nn.make_with_state(Classifier))(3, key=key(0))
+    images = jnp.asarray(np.random.default_rng(0).standard_normal((8, 3, 8, 8), np.float32))
+    labels = jnp.arange(8) % 3
+    optimizer = optax.adam(1e-2)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+
+    @eqx.filter_jit
+    def step(model, state, opt_state):
+        def loss_fn(model):
+            logits, state_out = eqx_resnet.forward(model, state, images)
+            return eqx_resnet.cross_entropy(logits, labels), state_out
+
+        (loss, state_out), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
+        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
+        return eqx.apply_updates(model, updates), state_out, opt_state, loss
+
+    losses = []
+    for _ in range(4):
+        model, new_state, opt_state, loss = step(model, state, opt_state)
+        # Both BatchNorms' statistics move: the backbone's and the module's own.
+        assert not np.allclose(new_state.get(model.norm.batch_state_index)[1], state.get(model.norm.batch_state_index)[1])
+        assert not np.allclose(new_state.get(model.backbone.layer1[0].bn1.statistics)[0], state.get(model.backbone.layer1[0].bn1.statistics)[0])
+        state = new_state
+        losses.append(float(loss))
+    assert losses[-1] < losses[0], losses
+
+    logits, state_after = eqx.filter_jit(eqx_resnet.forward)(eqx.nn.inference_mode(model), state, images)
+    assert logits.shape == (8, 3) and np.all(np.isfinite(logits))
+    for before, after in zip(jax.tree.leaves(state), jax.tree.leaves(state_after)):
+        np.testing.assert_array_equal(before, after)  # inference reads the statistics, keeps them
+
+
+def test_model_alone_builds_with_make_with_state_like_the_builder():
+    by_builder = eqx.filter_eval_shape(eqx_resnet.resnet18, num_classes=10, key=key(0))
+    by_constructor = eqx.filter_eval_shape(eqx.nn.make_with_state(eqx_resnet.ResNet.resnet18), num_classes=10, key=key(0))
+    by_class = eqx.filter_eval_shape(
+        eqx.nn.make_with_state(eqx_resnet.ResNet), eqx_resnet.BasicBlock, (2, 2, 2, 2), num_classes=10, key=key(0)
+    )
+    for model, state in (by_constructor, by_class):
+        assert jax.tree.structure(model) == jax.tree.structure(by_builder[0])
+        assert jax.tree.structure(state) == jax.tree.structure(by_builder[1])
+        assert eqx_resnet.count_parameters(model) == 11_181_642
+
+
+@pytest.mark.parametrize("name", eqx_resnet.list_models())
+def test_builders_show_their_options(name):
+    builder = get_builder(name)
+    signature = inspect.signature(builder)
+    assert all(p.kind is p.KEYWORD_ONLY for p in signature.parameters.values()), signature
+    options = [p for p in signature.parameters.values() if p.name != "key"]
+    assert {"num_classes", "in_channels", "axis_name"} <= {p.name for p in options}
+    assert all(p.default is not p.empty and p.annotation is not p.empty for p in options), signature
+    text = pydoc.render_doc(builder)
+    for p in signature.parameters.values():
+        assert f"{p.name}:" in text, text
+    assert "(model, state)" in text and "eqx.nn.make_with_state" in text
+
+
+def small_preact(axis_name="batch"):
+    """A small PreActResNet: traced, not initialised (quicker), then given the same random arrays."""
+    model, state = eqx.filter_eval_shape(eqx_resnet.preact_resnet, widths=(4, 8, 8), blocks_per_stage=1, axis_name=axis_name, key=key(0))
+    rng = np.random.default_rng(0)
+
+    def fill(x):
+        return jnp.asarray(0.3 * rng.standard_normal(x.shape, np.float32)) if isinstance(x, jax.ShapeDtypeStruct) else x
+
+    return jax.tree.map(fill, model), jax.tree.map(lambda x: jnp.ones(x.shape, x.dtype), state)
+
+
+def test_a_custom_axis_name_batches_the_same():
+    images = jnp.asarray(np.random.default_rng(1).standard_normal((4, 1, 8, 8), np.float32))
+    model, state = small_preact()
+    custom, custom_state = small_preact(axis_name="examples")
+    assert custom.axis_name == "examples" and custom.layer1[0].bn1.axis_name == "examples"
+    expected, expected_state = eqx.filter_jit(eqx_resnet.forward)(model, state, images)
+    run = eqx.filter_jit(lambda m, s, x: jax.vmap(m, axis_name="examples", in_axes=(0, None), out_axes=(0, None))(x, s))
+    for logits, new_state in (
+        eqx.filter_jit(eqx_resnet.forward)(custom, custom_state, images),  # forward takes the model's axis
+        run(custom, custom_state, images),
+        eqx.filter_jit(eqx.filter_vmap(custom, in_axes=(0, None), out_axes=(0, None), axis_name="examples"))(images, custom_state),
+    ):
+        np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+        for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(expected_state)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(NameError, match="'examples'"):  # the default "batch" axis is not this model's
+        eqx.filter_eval_shape(jax.vmap(custom, axis_name="batch", in_axes=(0, None), out_axes=(0, None)), images, custom_state)
