@@ -32,7 +32,7 @@ def test_summary_of_a_seed_model_prints_its_totals():
     result = invoke("summary", "preact_resnet")
     assert result.exit_code == 0, result.output
     assert "271,962" in result.stdout and "1,344" in result.stdout
-    assert "layer3[0].shortcut.conv" in result.stdout and "7x7x64" in result.stdout
+    assert "layer3.0.shortcut.conv" in result.stdout and "7x7x64" in result.stdout
 
 
 def test_summary_with_options():
@@ -45,7 +45,7 @@ def test_summary_takes_the_channels_from_the_input_shape():
     result = invoke("summary", "resnet18", "--input-shape", "1,28,28", "--num-classes", "10", "--depth", "1")
     assert result.exit_code == 0, result.output
     assert "11,175,370" in result.stdout
-    assert "layer1[0].conv1" not in result.stdout
+    assert "layer1.0.conv1" not in result.stdout
 
 
 @pytest.mark.parametrize(

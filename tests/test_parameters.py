@@ -105,3 +105,79 @@ def test_partitioned_step_differentiates_only_the_trainable_half(small):
     trainable, grads = step(trainable, opt_state)
     assert grads.conv.weight is None and grads.layer3[0].conv1.weight is not None
     assert_frozen_exactly(model, eqx.combine(trainable, frozen), spec)
+
+
+def test_a_dotted_path_freezes_one_layer():
+    model, _ = abstract("resnet18")
+    spec = trainable_filter(model, "layer4.1.conv2")
+    assert trainable_count(model, spec) == 11_689_512 - 512 * 512 * 9
+    assert spec.layer4[1].conv2.weight is False and spec.layer4[1].conv1.weight is True
+
+
+@pytest.mark.parametrize("name, layers", [("resnet18", ("conv1", "bn1")), ("preact_resnet", ("conv",))])
+def test_stem_names_the_stem_layers_as_feature_maps_does(name, layers):
+    model, _ = abstract(name)
+    assert jax.tree.leaves(trainable_filter(model, "stem")) == jax.tree.leaves(trainable_filter(model, layers))
+
+
+def test_a_pattern_and_a_type_freeze_every_match():
+    model, _ = abstract("resnet18")
+    norms = [x for x in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, eqx_resnet.layers.BatchNorm))
+             if isinstance(x, eqx_resnet.layers.BatchNorm)]
+    all_norms = sum(count_parameters(bn) for bn in norms)
+    assert trainable_count(model, trainable_filter(model, eqx_resnet.layers.BatchNorm)) == 11_689_512 - all_norms
+    # The blocks' own BatchNorms (bn1, bn2): not the stem's bn1, not the shortcuts' bn.
+    blocks = [b for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for b in stage]
+    block_norms = sum(count_parameters((b.bn1, b.bn2)) for b in blocks)
+    assert trainable_count(model, trainable_filter(model, "layer*.*.bn*")) == 11_689_512 - block_norms
+
+
+def test_feature_map_and_summary_names_are_parts():
+    model, state = abstract("preact_resnet", blocks_per_stage=1)
+    image = jax.ShapeDtypeStruct(model.input_shape, jnp.float32)
+    features, _ = eqx.filter_eval_shape(lambda m, x, s: eqx.nn.inference_mode(m).feature_maps(x, s), model, image, state)
+    paths = [row.path for row in eqx_resnet.summarize(model, state)[1:]]
+    assert "layer2.0.shortcut.conv" in paths and set(features) == {"stem", "layer1", "layer2", "layer3"}
+    for part in [*features, *paths]:
+        trainable_filter(model, part)  # no ValueError: every name is a part
+
+
+class Classifier(eqx.Module):
+    """Your own module around a zoo model, with a BatchNorm of its own."""
+
+    backbone: eqx_resnet.PreActResNet
+    norm: eqx.nn.BatchNorm
+
+    def __init__(self, key):
+        self.backbone = eqx_resnet.PreActResNet(num_classes=0, widths=(4, 8, 8), blocks_per_stage=1, key=key)
+        self.norm = eqx.nn.BatchNorm(8, axis_name="batch", mode="batch")
+
+    def __call__(self, x, state, *, key=None):
+        features, state = self.backbone(x, state)
+        return self.norm(features, state)
+
+
+def test_paths_reach_into_your_own_module():
+    model, _ = eqx.filter_eval_shape(eqx.nn.make_with_state(Classifier), jax.random.key(0))
+    spec = trainable_filter(model, ["backbone.stem", "backbone.layer1"])
+    assert spec.backbone.conv.weight is False and spec.backbone.layer1[0].conv2.weight is False
+    assert spec.backbone.layer2[0].conv1.weight is True and spec.norm.weight is True
+    with pytest.raises(ValueError, match=r"cannot freeze \['stem'\].*parts are \['backbone', 'norm'\]"):
+        trainable_filter(model, "stem")  # the backbone's stem is "backbone.stem"
+
+
+def test_freeze_batch_stats_keeps_the_frozen_statistics_and_moves_the_others():
+    model, state = eqx.nn.make_with_state(Classifier)(jax.random.key(0, impl="rbg"))
+    frozen = eqx_resnet.freeze_batch_stats(model, ["backbone.stem", "backbone.layer1", "norm"])
+    assert frozen.backbone.layer1[0].bn1.inference and frozen.norm.inference
+    assert not frozen.backbone.layer2[0].bn1.inference and not model.backbone.layer1[0].bn1.inference
+    images = jnp.asarray(np.random.default_rng(0).standard_normal((4, 1, 8, 8), np.float32))
+    _, new_state = eqx.filter_jit(eqx_resnet.forward)(frozen, state, images)
+    for bn in (frozen.backbone.layer1[0].bn1, frozen.backbone.layer1[0].bn2):
+        for old, new in zip(state.get(bn.statistics), new_state.get(bn.statistics)):
+            np.testing.assert_array_equal(old, new)
+    np.testing.assert_array_equal(state.get(frozen.norm.batch_state_index)[0], new_state.get(frozen.norm.batch_state_index)[0])
+    assert not np.allclose(state.get(frozen.backbone.layer2[0].bn1.statistics)[0], new_state.get(frozen.backbone.layer2[0].bn1.statistics)[0])
+    # Evaluation puts every BatchNorm in inference mode, as usual.
+    assert all(bn.inference for bn in jax.tree.leaves(eqx.nn.inference_mode(frozen), is_leaf=lambda x: isinstance(x, eqx_resnet.layers.BatchNorm))
+               if isinstance(bn, eqx_resnet.layers.BatchNorm))

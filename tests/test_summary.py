@@ -12,6 +12,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import pytest
 from rich.console import Console
 
@@ -33,15 +34,15 @@ def shapes(rows):
 
 # Seed 000 (PreActResNet, 28x28x1): each block's input and output, transcribed.
 PREACT_BLOCKS = {
-    "layer1[0]": ((28, 28, 16), (28, 28, 16)),
-    "layer1[1]": ((28, 28, 16), (28, 28, 16)),
-    "layer1[2]": ((28, 28, 16), (28, 28, 16)),
-    "layer2[0]": ((28, 28, 16), (14, 14, 32)),
-    "layer2[1]": ((14, 14, 32), (14, 14, 32)),
-    "layer2[2]": ((14, 14, 32), (14, 14, 32)),
-    "layer3[0]": ((14, 14, 32), (7, 7, 64)),
-    "layer3[1]": ((7, 7, 64), (7, 7, 64)),
-    "layer3[2]": ((7, 7, 64), (7, 7, 64)),
+    "layer1.0": ((28, 28, 16), (28, 28, 16)),
+    "layer1.1": ((28, 28, 16), (28, 28, 16)),
+    "layer1.2": ((28, 28, 16), (28, 28, 16)),
+    "layer2.0": ((28, 28, 16), (14, 14, 32)),
+    "layer2.1": ((14, 14, 32), (14, 14, 32)),
+    "layer2.2": ((14, 14, 32), (14, 14, 32)),
+    "layer3.0": ((14, 14, 32), (7, 7, 64)),
+    "layer3.1": ((7, 7, 64), (7, 7, 64)),
+    "layer3.2": ((7, 7, 64), (7, 7, 64)),
 }
 
 
@@ -52,21 +53,21 @@ def test_preact_resnet_shapes_match_seed_000():
     for path, expected in PREACT_BLOCKS.items():
         assert seen[path] == expected, path
     # A downsampling block: strided 3x3 conv, and BN-ReLU-1x1/2 conv on the shortcut.
-    assert seen["layer2[0].conv1"] == ((28, 28, 16), (14, 14, 32))
-    assert seen["layer2[0].shortcut.conv"] == ((28, 28, 16), (14, 14, 32))
+    assert seen["layer2.0.conv1"] == ((28, 28, 16), (14, 14, 32))
+    assert seen["layer2.0.shortcut.conv"] == ((28, 28, 16), (14, 14, 32))
     assert seen["fc"] == ((64,), (10,))
 
 
 # Seed 002 (AlexNet-BN, 96x96x1), transcribed: each conv, and the max-pool after it.
 ALEXNET = {
-    "features[0].conv": ((96, 96, 1), (22, 22, 96)),
-    "features[0].pool": ((22, 22, 96), (10, 10, 96)),
-    "features[1].conv": ((10, 10, 96), (10, 10, 256)),
-    "features[1].pool": ((10, 10, 256), (4, 4, 256)),
-    "features[2].conv": ((4, 4, 256), (4, 4, 384)),
-    "features[3].conv": ((4, 4, 384), (4, 4, 384)),
-    "features[4].conv": ((4, 4, 384), (4, 4, 256)),
-    "features[4].pool": ((4, 4, 256), (1, 1, 256)),
+    "features.0.conv": ((96, 96, 1), (22, 22, 96)),
+    "features.0.pool": ((22, 22, 96), (10, 10, 96)),
+    "features.1.conv": ((10, 10, 96), (10, 10, 256)),
+    "features.1.pool": ((10, 10, 256), (4, 4, 256)),
+    "features.2.conv": ((4, 4, 256), (4, 4, 384)),
+    "features.3.conv": ((4, 4, 384), (4, 4, 384)),
+    "features.4.conv": ((4, 4, 384), (4, 4, 256)),
+    "features.4.pool": ((4, 4, 256), (1, 1, 256)),
     "fc1": ((256,), (4096,)),
     "fc2": ((4096,), (4096,)),
     "dropout": ((4096,), (4096,)),
@@ -112,11 +113,11 @@ def test_transcription_matches_seed_000_file():
 def test_transcription_matches_seed_002_file():
     table = seed_table("002_*.txt")
     for i in range(5):
-        assert table[f"Conv_{i}"][1] == ALEXNET[f"features[{i}].conv"][1]
-        assert table[f"Conv_{i}"][0] == ALEXNET[f"features[{i}].conv"][0]
+        assert table[f"Conv_{i}"][1] == ALEXNET[f"features.{i}.conv"][1]
+        assert table[f"Conv_{i}"][0] == ALEXNET[f"features.{i}.conv"][0]
     # The seed's max-pools are functions, not rows: their outputs are the next layer's inputs.
-    assert table["Conv_1"][0] == ALEXNET["features[0].pool"][1]
-    assert table["Conv_2"][0] == ALEXNET["features[1].pool"][1]
+    assert table["Conv_1"][0] == ALEXNET["features.0.pool"][1]
+    assert table["Conv_2"][0] == ALEXNET["features.1.pool"][1]
     assert table["Dense_0"][0] == (256,)  # flattened 256x1x1
     for i in range(3):
         assert table[f"Dense_{i}"] == ALEXNET[f"fc{i + 1}"]
@@ -147,8 +148,8 @@ def test_resnet152_is_summarised_without_allocating():
     assert time.perf_counter() - start < 60
     seen = shapes(rows)
     assert seen["maxpool"] == ((112, 112, 64), (56, 56, 64))
-    assert seen["layer3[35]"] == ((14, 14, 1024), (14, 14, 1024))
-    assert seen["layer4[0].downsample.conv"] == ((14, 14, 1024), (7, 7, 2048))
+    assert seen["layer3.35"] == ((14, 14, 1024), (14, 14, 1024))
+    assert seen["layer4.0.downsample.conv"] == ((14, 14, 1024), (7, 7, 2048))
     assert seen["fc"] == ((2048,), (1000,))
     assert rows[0].parameters == 60_192_808
     blocks = [row for row in rows if row.kind == "Bottleneck"]
@@ -158,15 +159,14 @@ def test_resnet152_is_summarised_without_allocating():
 def test_summary_follows_the_input_shape():
     model, state = abstract("resnet18", stem="cifar", num_classes=10)
     seen = shapes(summarize(model, state, (3, 64, 48)))
-    assert seen["layer4[1]"][1] == (8, 6, 512)
+    assert seen["layer4.1"][1] == (8, 6, 512)
 
 
 @pytest.mark.parametrize(
     "name, shape, message",
     [
-        ("alexnet", (1, 8, 8), r"\(1, 8, 8\).*features\[0\]\.conv turns 8x8x1 into 0x0x96"),
-        ("alexnet", (1, 64, 64), r"\(1, 64, 64\).*too small"),
-        ("alexnet", (1, 100, 100), r"\(1, 100, 100\).*fc1"),
+        ("alexnet", (1, 28, 28), r"\(1, 28, 28\).*96x96.*got 28x28, which they reduce to 0x0"),
+        ("alexnet", (1, 100, 100), r"\(1, 100, 100\).*1x1 for fc1.*reduce to 2x2"),
         ("preact_resnet", (3, 28, 28), r"\(3, 28, 28\).*built for 1 input channel"),
         ("preact_resnet", (28, 28), r"\(channels, height, width\)"),
     ],
@@ -177,15 +177,32 @@ def test_an_input_the_model_cannot_take_is_a_clear_error(name, shape, message):
         summarize(model, state, shape)
 
 
+class Vanishing(eqx.Module):
+    """A model of your own whose valid convolution leaves nothing of a small input."""
+
+    conv: eqx_resnet.layers.Conv2d
+    fc: eqx.nn.Linear
+    input_shape = (1, 8, 8)
+
+    def __call__(self, x, state, *, key=None):
+        return self.fc(jnp.ravel(self.conv(jnp.moveaxis(x, 0, -1)))), state
+
+
+def test_a_layer_that_leaves_nothing_is_named():
+    model = Vanishing(eqx_resnet.layers.Conv2d(1, 4, 11, 4, key=jax.random.key(0)), eqx.nn.Linear(4, 2, key=jax.random.key(1)))
+    with pytest.raises(ValueError, match=r"\(1, 8, 8\).*conv turns 8x8x1 into 0x0x4 \(the input is too small\)"):
+        summarize(model, eqx.nn.State(model))
+
+
 def test_format_summary_renders_rows_and_totals():
     model, state = abstract("preact_resnet")
     rows = summarize(model, state)
     console = Console(file=io.StringIO(), width=200)
     console.print(format_summary(rows, title="preact_resnet"))
     text = console.file.getvalue()
-    assert "layer2[0].shortcut.conv" in text and "14x14x32" in text
+    assert "layer2.0.shortcut.conv" in text and "14x14x32" in text
     assert "271,962" in text and "1,344" in text and "273,306" in text
     console = Console(file=io.StringIO(), width=200)
     console.print(format_summary(rows, max_depth=1))
     shallow = console.file.getvalue()
-    assert "layer2[0]" in shallow and "layer2[0].conv1" not in shallow and "271,962" in shallow
+    assert "layer2.0" in shallow and "layer2.0.conv1" not in shallow and "271,962" in shallow

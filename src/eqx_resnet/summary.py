@@ -2,7 +2,7 @@
 
     model, state = eqx.filter_eval_shape(eqx_resnet.resnet152, key=jax.random.key(0))
     rows = summarize(model, state)                   # nothing allocated, nothing computed
-    rich.print(format_summary(rows, title="resnet152"))
+    rich.print(format_summary(rows, title="resnet152"))   # rich is imported only here
 
 Every submodule is swapped (with a pytree map) for a recorder that calls it and
 notes the shapes it saw; the batched model is then traced once under
@@ -16,11 +16,9 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from rich import box
-from rich.table import Table
 
-from .parameters import count_parameters
 from .models.forward import forward
+from .parameters import count_parameters, module_path
 
 __all__ = ["LayerRow", "format_summary", "summarize"]
 
@@ -31,8 +29,8 @@ Shape = tuple[int, ...]
 class LayerRow:
     """One call of one module: where it sits, what it is, what it saw and what it holds.
 
-    `path` is the attribute path from the model (`"layer1[0].conv1"`; `""` for the
-    model itself, the first row); `depth` counts its enclosing modules; `group` is
+    `path` is the dotted path from the model (`"layer1.0.conv1"`, as `trainable_filter`
+    takes it; `""` for the model itself, the first row); `depth` counts its enclosing modules; `group` is
     True for a module made of other modules (a block, or the model). `parameters`
     and `statistics` count the floats under it, BatchNorm statistics in the latter.
     A module called twice (AlexNet's one dropout) has one row per call.
@@ -96,7 +94,7 @@ def _outermost(module: eqx.Module):
 
 
 def _path(parent: str, key_path) -> str:
-    return (parent + jax.tree_util.keystr(key_path)).lstrip(".")
+    return f"{parent}.{module_path(key_path)}" if parent else module_path(key_path)
 
 
 def _describe(module: eqx.Module, state: eqx.nn.State, path: str, depth: int, table: dict) -> None:
@@ -163,9 +161,12 @@ def summarize(model: eqx.Module, state: eqx.nn.State, input_shape: Sequence[int]
     return rows
 
 
-def format_summary(rows: Sequence[LayerRow], *, title: str | None = None, max_depth: int | None = None) -> Table:
+def format_summary(rows: Sequence[LayerRow], *, title: str | None = None, max_depth: int | None = None) -> "rich.table.Table":
     """A rich table of `rows` (from `summarize`): path, module, input and output shape,
     parameters, BatchNorm statistics, then the totals. `max_depth=1` keeps the top-level rows."""
+    from rich import box
+    from rich.table import Table
+
     model, shown = rows[0], [row for row in rows[1:] if max_depth is None or row.depth <= max_depth]
     cells = [
         (
