@@ -5,6 +5,7 @@ and each step is lowered with `lowering_platforms=("cuda",)` to StableHLO, the m
 compile. The CUDA modules must hold none of the CPU-only compiler hints of `eqx_resnet._xla_cpu`
 (the `cpu=` branches of its `lax.platform_dependent` calls, found in its source), and a bf16 step
 must run every convolution and matrix product on bf16 operands, its backward pass's included.
+The engine's own compiled function is lowered too, with the several steps per call it runs on a GPU.
 
 One model per kind of network: depths 34/101/152 and wide_resnet50_2 reuse resnet18's and
 resnet50's blocks and only cost time (the whole zoo took 100 s on 2 cores, these 31 s).
@@ -136,6 +137,48 @@ def test_training_convolves_backward_too(name):
     # Each forward convolution gets a weight-gradient one, and all but the first an input-gradient one.
     convolutions = {step: lowered(name, "bf16", step).count("stablehlo.convolution") for step in STEPS}
     assert convolutions["train"] == 3 * convolutions["inference"] - 1
+
+
+@functools.cache
+def lowered_engine(precision: str, steps: int) -> str:
+    """The engine's compiled function (`make_run_steps`) as `eqx-resnet train mnist` builds it on a GPU:
+    the seed's PreActResNet, augmentation, `steps` training steps per call; lowered for CUDA."""
+    import numpy as np
+
+    from eqx_resnet.data import AUGMENTATIONS, Dataset, InMemorySource, dataset_info, prepare
+    from eqx_resnet.training.engine import make_run_steps
+
+    info, batch = dataset_info("mnist"), 128
+    source = InMemorySource(Dataset(np.zeros((batch, 1, 28, 28), np.uint8), np.zeros(batch, np.int32), info), batch)
+    model, state = eqx.filter_eval_shape(eqx_resnet.create_model, "preact_resnet", key=jax.random.key(0))
+    params, static = eqx.partition(model, lambda x: isinstance(x, jax.ShapeDtypeStruct))
+    optimizer = optax.adam(1e-3)
+    run_steps = make_run_steps(
+        eqx_resnet.make_train_step(optimizer, precision=precision), static, source.take,
+        lambda images, key: prepare(images, info, None, key=key, augment=AUGMENTATIONS["mnist"]), steps,
+    )
+    n = 60_000  # the whole split on the device, and the epoch's order: what `source.chunks` hands each call
+    chunk = (jax.ShapeDtypeStruct((n, 1, 28, 28), jnp.uint8), jax.ShapeDtypeStruct((n,), jnp.int32),
+             jax.ShapeDtypeStruct((n // batch * batch,), jnp.int32))
+    args = (chunk, params, state, jax.eval_shape(optimizer.init, params), jax.ShapeDtypeStruct((), jnp.int32),
+            jax.eval_shape(lambda: jax.random.key(0, impl="rbg")))
+    # `eqx.filter_jit` lowers for the host only: lower the function it wraps (all its arguments are arrays).
+    return jax.jit(run_steps.__wrapped__).trace(*args).lower(lowering_platforms=("cuda",)).as_text(debug_info=True)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_the_engine_runs_several_steps_per_call_on_a_gpu(precision):
+    text = lowered_engine(precision, 4)
+    assert "stablehlo.while" in text  # the steps of one call: a fori_loop, on the device
+    assert {b[1]: _located_in(text, b) for b in _cpu_branches()} == {b[1]: 0 for b in _cpu_branches()}
+    ops = _matrix_ops(text)
+    assert ops and {(lhs, rhs) for _, lhs, rhs in ops} == {(ELEMENT[precision],) * 2}
+    # One loop body: the step's convolutions once, not once per step.
+    assert sum(op == "convolution" for op, _, _ in ops) == lowered("preact_resnet", precision, "train").count("stablehlo.convolution")
+
+
+def test_the_engine_calls_one_step_without_a_loop():
+    assert "stablehlo.while" not in lowered_engine("fp32", 1)  # as on a CPU, where XLA runs loops slowly
 
 
 def test_no_compiler_options_off_cpu(monkeypatch):
