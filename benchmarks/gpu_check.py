@@ -331,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in check.report["stages"]:
         say(f"{s['status']:>9}  {s['seconds']:7.1f} s  {s['name']}  {s.get('reason') or s.get('error') or s.get('summary') or ''}")
     for t in check.report["targets"]:
-        say(f"target {t['model']} {t['step']} {t['precision']}: {t['ratio']:.2f}x {t['versus']} (target {t['target']}x) "
-            f"{'met' if t['met'] else 'MISSED'}")
+        say(f"{'dry run, toy sizes on a CPU: ' if check.dry_run else ''}target {t['model']} {t['step']} {t['precision']}: "
+            f"{t['ratio']:.2f}x {t['versus']} (target {t['target']}x) {'met' if t['met'] else 'MISSED'}")
     say(f"{check.tier}: {check.report['status']} in {check.report['elapsed_s']} s; {check.path}")
     return status
 

@@ -48,6 +48,18 @@ def test_plot_from_json_draws_every_framework(results, tmp_path):
     assert len(colours) > 100  # text and anti-aliasing: more than blank axes
 
 
+def test_from_json_joins_several_runs(tmp_path):
+    first, second = tmp_path / "tier1.json", tmp_path / "tier2.json"
+    first.write_text(json.dumps({"records": records(models=("resnet50",)), "date": "2026-11-30"}))
+    second.write_text(json.dumps({"records": records(models=("resnet18", "resnet152")), "date": "2026-11-30"}))
+    result = runner.invoke(app, ["bench", "--from-json", str(first), "--from-json", str(second),
+                                 "--markdown", str(tmp_path / "table.md"), "--plot", str(tmp_path / "chart.png")])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "table.md").read_text()
+    assert all(f"| {m} | train |" in table for m in ("resnet18", "resnet50", "resnet152"))
+    assert (tmp_path / "chart.png").stat().st_size > 10_000
+
+
 def test_plot_draws_one_row_of_panels_per_precision(tmp_path):
     mixed = records() + [dict(r, precision="fp32") for r in records(models=("resnet50",))]
     one, two = tmp_path / "one.png", tmp_path / "two.png"

@@ -67,7 +67,7 @@ def bench_command(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every measurement and the table's rows as JSON.")] = None,
     markdown_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as Markdown.")] = None,
     plot_out: Annotated[Optional[Path], typer.Option("--plot", help="Draw images/s by ResNet depth for each framework, training and inference side by side, device and date in the title, as a PNG (needs matplotlib: the `plot` extra).")] = None,
-    from_json: Annotated[Optional[Path], typer.Option("--from-json", help="Measure nothing: show an earlier run's --json file (or gpu_check's JSON) again, for --plot or --markdown.")] = None,
+    from_json: Annotated[Optional[list[Path]], typer.Option("--from-json", help="Measure nothing: show the records of earlier --json files (or gpu_check's JSON) again, for --plot or --markdown. Repeat it to join runs.")] = None,
 ):
     """Time inference and training steps of the zoo against Flax and PyTorch on the same data.
 
@@ -89,7 +89,8 @@ def bench_command(
         if plot_out:
             pyplot()  # a missing matplotlib fails now, not after the measurements
         if from_json:
-            records, date = read_records(from_json)
+            runs = [read_records(path) for path in from_json]
+            records, date = [r for run, _ in runs for r in run], ", ".join(dict.fromkeys(d for _, d in runs))
         else:
             settings = default_settings(
                 device.value if device else jax_platform(), smoke=smoke, batch=batch, resolution=resolution,
