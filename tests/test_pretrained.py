@@ -4,6 +4,7 @@ The Hub tests run `create_pretrained` in fresh interpreters, as a user would, be
 huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE when it is imported.
 """
 
+import dataclasses
 import hashlib
 import http.server
 import json
@@ -14,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -202,9 +205,19 @@ def test_another_number_of_classes_gets_a_fresh_head_and_the_rest_loaded(tmp_pat
     assert 0 < np.abs(model.fc.weight).max() <= bound and np.std(model.fc.weight) > bound / 4
     with pytest.warns(UserWarning):
         again, _, _ = create_pretrained("resnet18", path, num_classes=10, key=jax.random.key(1))
+    with pytest.warns(UserWarning):
         other, _, _ = create_pretrained("resnet18", path, num_classes=10, key=jax.random.key(2))
     np.testing.assert_array_equal(again.fc.weight, model.fc.weight)
     assert not np.array_equal(other.fc.weight, model.fc.weight)
+
+
+def test_num_classes_0_loads_a_headless_backbone_without_a_warning(tmp_path):
+    path = weights_file(tmp_path / "w.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model, _, _ = create_pretrained("resnet18", path, num_classes=0, key=jax.random.key(0))
+    assert isinstance(model.fc, eqx.nn.Identity)
+    np.testing.assert_array_equal(model.layer4[1].conv2.weight, read_state_dict(path)["layer4.1.conv2.weight"])
 
 
 def test_a_local_file_sets_the_number_of_classes_and_adapts_the_first_conv(tmp_path):
@@ -215,7 +228,7 @@ def test_a_local_file_sets_the_number_of_classes_and_adapts_the_first_conv(tmp_p
 
 
 def test_the_table_names_timm_sets_and_imagenet_is_the_best_of_each():
-    assert set(w.model for w in PRETRAINED.values()) <= set(eqx_resnet.list_models())
+    assert {w.model for w in PRETRAINED.values()} <= set(eqx_resnet.list_models())
     for model in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2"):
         sets = list_pretrained(model)
         assert {"tv_in1k"} <= {w.tag for w in sets}
@@ -227,6 +240,9 @@ def test_the_table_names_timm_sets_and_imagenet_is_the_best_of_each():
     assert get_pretrained("resnet50", "tv_in1k").preprocessing == IMAGENET_PREPROCESSING
     assert get_pretrained("resnet50", "tv2_in1k").preprocessing.resize_size == 232  # torchvision's V2 evaluation
     assert get_pretrained("resnet50").classes == IMAGENET_CLASSES
+    # Preprocessing survives a JSON round trip (run metadata): lists come back as tuples.
+    ra4 = get_pretrained("resnet34").preprocessing
+    assert Preprocessing(**json.loads(json.dumps(dataclasses.asdict(ra4)))) == ra4 and ra4.mean == (0.5, 0.5, 0.5)
     with pytest.raises(WeightsError, match=r"unknown weights 'b9_in1k' for resnet50: choose 'imagenet' or a tag \(a1_in1k, tv2_in1k"):
         get_pretrained("resnet50", "b9_in1k")
     with pytest.raises(WeightsError, match="no published weights for 'preact_resnet'"):
@@ -250,7 +266,7 @@ def test_preprocessing_resizes_the_short_side_crops_the_centre_and_standardises(
     np.testing.assert_allclose(x[:, 7, 9], (np.array([200, 100, 50]) / 255 - IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5)
     # A horizontal ramp keeps its centre value through resize and centre crop.
     ramp = np.broadcast_to(np.linspace(0, 255, width, dtype=np.float32), (height, width)).astype(np.uint8)
-    centre = Preprocessing(crop_size=64, crop_pct=0.5, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))(Image.fromarray(ramp))
+    centre = Preprocessing(crop_size=64, crop_pct=0.5, mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0])(Image.fromarray(ramp))
     assert centre.shape == (3, 64, 64)
     assert abs(centre[0, 32, 31:33].mean() - 0.5) < 0.02
     # The shorter side is resized to 64 / 0.5 = 128: the crop spans 64 / (128 * width / shorter) of the ramp.

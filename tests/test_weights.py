@@ -17,7 +17,13 @@ from jaxtyping import install_import_hook
 import eqx_resnet
 
 with install_import_hook("eqx_resnet", "beartype.beartype"):  # the weights package is imported here first
-    from eqx_resnet.weights import WeightsError, load_state_dict, read_state_dict, save_safetensors, to_state_dict
+    from eqx_resnet.weights import (
+        WeightsError,
+        load_state_dict,
+        read_state_dict,
+        save_safetensors,
+        to_state_dict,
+    )
 
 X = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
 
@@ -107,8 +113,8 @@ def test_state_dict_names_are_torchvisions_and_round_trip_exactly():
     got = to_state_dict(*load_state_dict(*skeleton("resnet50"), module.state_dict()))
     assert list(got) == list(want)  # torchvision's order too: conv1.weight, bn1.weight, ..., fc.bias
     assert "layer1.0.downsample.1.running_var" in got
-    for k in want:
-        np.testing.assert_array_equal(got[k], want[k])
+    for k, value in want.items():
+        np.testing.assert_array_equal(got[k], value)
 
 
 def test_grey_image_through_summed_first_conv_gives_the_rgb_logits():

@@ -14,6 +14,7 @@ weight set carries its own (`eqx_resnet.weights`).
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,14 +47,19 @@ class Preprocessing:
     crop_size: int = 224
     crop_pct: float = 0.875
     interpolation: Literal["bilinear", "bicubic"] = "bilinear"
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    mean: Sequence[float] = IMAGENET_MEAN  # stored as tuples: a JSON round trip gives lists back
+    std: Sequence[float] = IMAGENET_STD
 
     def __post_init__(self):
         if self.interpolation not in _RESAMPLE:
             raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {self.interpolation!r}")
         if not 0.0 < self.crop_pct <= 1.0:
             raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
+        for field in ("mean", "std"):
+            values = tuple(float(v) for v in getattr(self, field))
+            if len(values) != 3:
+                raise ValueError(f"{field} must have one value per RGB channel, got {values}")
+            object.__setattr__(self, field, values)
 
     @property
     def resize_size(self) -> int:
@@ -64,12 +70,12 @@ class Preprocessing:
         """One Pillow image (any mode, any size) -> a float32 `(3, crop_size, crop_size)` array, channels first."""
         image = image.convert("RGB")
         width, height = image.size
-        short, size = min(width, height), self.resize_size
+        size = self.resize_size
         # torchvision's Resize(int): the shorter side to `size`, the longer one truncated.
         new = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
         image = image.resize(new, _RESAMPLE[self.interpolation])
-        left = int(round((new[0] - self.crop_size) / 2.0))
-        top = int(round((new[1] - self.crop_size) / 2.0))
+        left = round((new[0] - self.crop_size) / 2.0)
+        top = round((new[1] - self.crop_size) / 2.0)
         image = image.crop((left, top, left + self.crop_size, top + self.crop_size))
         x = np.asarray(image, np.float32) / 255.0
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)

@@ -18,7 +18,15 @@ from .hub import (
     list_pretrained,
     prefetch_weights,
 )
-from .state_dict import SUFFIXES, WeightsError, load_state_dict, read_state_dict, save_safetensors, to_state_dict
+from .state_dict import (
+    SUFFIXES,
+    WeightsError,
+    head_name,
+    load_state_dict,
+    read_state_dict,
+    save_safetensors,
+    to_state_dict,
+)
 
 __all__ = [
     "DEFAULT",
@@ -31,6 +39,7 @@ __all__ = [
     "create_pretrained",
     "download_weights",
     "get_pretrained",
+    "head_name",
     "list_pretrained",
     "load_state_dict",
     "prefetch_weights",

@@ -29,12 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import equinox as eqx
-import jax
 from jaxtyping import PRNGKeyArray
 
 from ..data.imagenet import IMAGENET_CLASSES, Preprocessing
 from ..models.registry import create_model
-from .state_dict import SUFFIXES, StrPath, WeightsError, head_name, _load, read_state_dict
+from .state_dict import (
+    SUFFIXES,
+    StrPath,
+    WeightsError,
+    _load,
+    head_name,
+    read_state_dict,
+)
 
 # Published top-1 (%) on the ImageNet-1k validation set, each at the preprocessing beside it:
 # timm's results/results-imagenet.csv, huggingface/pytorch-image-models @ 4e5207c7 (2025-10-30),
@@ -136,8 +142,9 @@ class WeightsInfo:
 
 def list_pretrained(model: str | None = None) -> list[PretrainedWeights]:
     """The published weight sets, of one architecture or of all, best first within each."""
+    order = {m: i for i, m in enumerate(dict.fromkeys(w.model for w in _TABLE))}  # the zoo's order
     sets = [w for w in _TABLE if model is None or w.model == model]
-    return sorted(sets, key=lambda w: (w.model, -w.top1))
+    return sorted(sets, key=lambda w: (order[w.model], -w.top1))
 
 
 def get_pretrained(model: str, weights: str = DEFAULT) -> PretrainedWeights:
@@ -247,7 +254,7 @@ def create_pretrained(
     - `key`: initialises the head when it is new; nothing else is drawn at random.
     - `num_classes`: by default the weights' (1000 for ImageNet). Another number keeps
       every other weight and initialises a new head as `create_model` would, with a warning:
-      fine-tuning, as timm does it.
+      fine-tuning, as timm does it. `0` drops the head: the model returns its pooled features.
     - `revision`, `cache_dir`: see `download_weights`.
     - `options`: the builder's other options, e.g. `in_channels=1` (the first convolution's
       RGB weights are summed, see `load_state_dict`); `stem="cifar"` does not fit ImageNet
@@ -268,19 +275,22 @@ def create_pretrained(
     head = head_name(skeleton)
     head_weight = entries.get(f"{head}.weight")
     weights_classes = None if head_weight is None else int(head_weight.shape[0])
-    build = dict(options, num_classes=num_classes or weights_classes or getattr(skeleton, head).out_features)
+    if num_classes is None:
+        num_classes = weights_classes or getattr(skeleton, head).out_features
+    build = dict(options, num_classes=num_classes)
     model, state = eqx.filter_eval_shape(create_model, name, key=key, **build)
     exclude = ()
-    if weights_classes is not None and build["num_classes"] != weights_classes:
+    if weights_classes is not None and num_classes != weights_classes:
+        exclude = (head,)  # num_classes=0: headless, the model returns its pooled features
+    if exclude and num_classes:
         warnings.warn(
-            f"{label} has {weights_classes} classes and the model {build['num_classes']}: its head '{head}' is freshly "
+            f"{label} has {weights_classes} classes and the model {num_classes}: its head '{head}' is freshly "
             "initialised and every other weight loaded (fine-tuning)",
             stacklevel=2,
         )
         # Only the head's share of the builder is compiled: XLA drops the unused random draws.
         fresh = eqx.filter_jit(lambda k: getattr(create_model(name, key=k, **build)[0], head))(key)
         model = eqx.tree_at(lambda m: getattr(m, head), model, fresh)
-        exclude = (head,)
     model, state = _load(model, state, entries, label, strict=True, exclude=exclude)
     return model, state, info
 
