@@ -2,8 +2,8 @@
 
 Every set is timm's `model.safetensors` in the Hub repository `timm/<model>.<tag>`, tagged
 as timm tags it: `tv_in1k` (torchvision's original weights), `tv2_in1k` (torchvision's
-second recipe), `a1_in1k`, `a1h_in1k` (timm's "ResNet strikes back" recipes),
-`racm_in1k`, `ra4_e3600_r224_in1k` (timm's RandAugment recipes). All are trained on
+second recipe), `a1_in1k` (timm's "ResNet strikes back" A1 recipe; `a1h_in1k` a variant),
+`racm_in1k`, `ra4_e3600_r224_in1k` (other timm recipes). All are trained on
 ImageNet-1k alone, under permissive licences (timm's sets Apache-2.0, torchvision's
 BSD-3-Clause); `"imagenet"` is the set with the highest published top-1 for the
 architecture. timm's state dicts use torchvision's names, so they load as they are.
