@@ -171,6 +171,10 @@ def test_a_1000_class_head_does_not_load_into_a_10_class_model_unless_excluded(r
     # Excluded, the head keeps the model's values: a skeleton has none to keep.
     with pytest.raises(WeightsError, match="fc.weight, fc.bias unfilled"):
         load_state_dict(model, state, resnet18_entries, exclude=("fc",))
+    # Nor does a skeleton's BatchNorm state have values to keep when loading leaves it out.
+    partial = {k: v for k, v in resnet18_entries.items() if k != "bn1.running_var"}
+    with pytest.raises(WeightsError, match="leaves bn1.running_var unfilled"):
+        load_state_dict(*skeleton("resnet18"), partial, strict=False)
     concrete_head = eqx.tree_at(lambda m: m.fc, model, eqx.nn.Linear(512, 10, key=jax.random.key(1)))
     loaded, _ = load_state_dict(concrete_head, state, resnet18_entries, exclude=("fc",))
     np.testing.assert_array_equal(loaded.fc.weight, concrete_head.fc.weight)

@@ -100,11 +100,10 @@ def _load(
     model: eqx.Module, state: eqx.nn.State, entries: dict[str, np.ndarray], label: str, *, strict: bool, exclude: Collection[str]
 ) -> tuple[eqx.Module, eqx.nn.State]:
     """`load_state_dict` of entries already read; `label` names their source in errors."""
-    entries = dict(entries)  # the first convolution's adaptation replaces an entry
-    slots = _slots(model, state)
+    every = _slots(model, state)
     excluded = _excluded(exclude)
-    entries = {k: v for k, v in entries.items() if not excluded(k)}
-    slots = [s for s in slots if not excluded(s.name)]
+    entries = {k: v for k, v in entries.items() if not excluded(k)}  # a copy: the first conv's adaptation replaces one
+    slots = [s for s in every if not excluded(s.name)]
     by_name = {s.name: s for s in slots}
 
     _adapt_first_conv(entries, slots)
@@ -115,9 +114,16 @@ def _load(
     ]
     if mismatched or (strict and (missing or unexpected)):
         raise WeightsError(_mismatch_message(model, label, missing if strict else [], unexpected if strict else [], mismatched))
+    unfilled = [s.name for s in every if s.abstract and s.name not in entries]
+    if unfilled:
+        raise WeightsError(
+            f"{_describe(model)} was built as shapes only (eqx.filter_eval_shape) and {label} leaves "
+            f"{_first(unfilled)} unfilled; load strictly, or build the model with create_model so those leaves have values"
+        )
 
     leaves, treedef = jax.tree_util.tree_flatten(model, is_leaf=_is_index)
-    state = jax.tree.map(_concrete, state)  # a copy: State.set invalidates the State it is called on
+    # A copy (State.set invalidates the State it is called on), with zeros where it was abstract: all are set below.
+    state = jax.tree.map(_concrete, state)
     statistics: dict[int, list] = {}
     for slot in slots:
         if slot.name not in entries:
@@ -131,14 +137,7 @@ def _load(
             statistics[slot.leaf][slot.statistic] = value
     for leaf, values in statistics.items():
         state = state.set(leaves[leaf], tuple(values))
-    model = jax.tree_util.tree_unflatten(treedef, leaves)
-    unfilled = [s.name for s in _slots(model, state) if s.abstract]
-    if unfilled:
-        raise WeightsError(
-            f"{_describe(model)} was built as shapes only (eqx.filter_eval_shape) and {label} leaves "
-            f"{_first(unfilled)} unfilled; load strictly, or build the model with create_model so those leaves have values"
-        )
-    return model, state
+    return jax.tree_util.tree_unflatten(treedef, leaves), state
 
 
 def to_state_dict(model: eqx.Module, state: eqx.nn.State) -> dict[str, np.ndarray]:
