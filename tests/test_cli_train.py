@@ -38,7 +38,7 @@ def test_a_run_fills_the_compilation_cache_and_records_itself(run_dir):
     assert (meta.model, meta.model_options) == ("preact_resnet", {"num_classes": 10, "in_channels": 1, "widths": [8, 16, 32]})
     assert meta.parameters == 68_530 and meta.dataset == "mnist" and meta.data_dir == str(Path(DATA).absolute())
     assert meta.class_names == [str(d) for d in range(10)] and meta.precision == "fp32"
-    assert meta.preprocessing == {"image_size": 28, "channels": 1, "mean": [0.1307], "std": [0.3081]}
+    assert meta.preprocessing == {"image_size": 28, "source_size": 28, "channels": 1, "mean": [0.1307], "std": [0.3081]}
     assert (meta.epoch, meta.step) == (1, 512 // 64) and meta.metrics == meta.history[-1]
     assert meta.config["max_train_samples"] == 512 and meta.versions["eqx-resnet"] and meta.command
 

@@ -1,6 +1,7 @@
 """The engine on real MNIST subsets: it learns, resumes exactly, stops on NaN, stops early."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -198,3 +199,34 @@ def test_steps_per_call():
     assert steps_per_call(468, "cpu") == 1
     assert steps_per_call(468, "accelerator") == 18  # the largest divisor of 468 up to 468 // 20 = 23
     assert steps_per_call(7, "accelerator") == 1
+
+
+def test_init_from_another_run_with_a_frozen_backbone(finished, tmp_path):
+    _, run_dir = finished
+    source = load_checkpoint(run_dir / "last")
+    result = train(tiny(epochs=1, max_train_samples=256, init=str(run_dir / "last"), freeze_backbone=True), tmp_path)
+    model, state, meta = load_checkpoint(tmp_path / "last")
+    assert meta["weights"]["path"] == str((run_dir / "last").absolute()) and len(meta["weights"]["sha256"]) == 64
+    frozen = lambda m: eqx.tree_at(lambda m: m.fc, m, None)  # noqa: E731
+    for a, b in zip(arrays(frozen(source[0])), arrays(frozen(model))):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(np.asarray(source[0].fc.weight), np.asarray(model.fc.weight))
+    assert result.history[0]["test_acc"] > 0.3  # the loaded backbone, not a random one
+
+
+def test_pretrained_weights_get_a_new_head_for_other_classes(tmp_path):
+    import eqx_resnet
+    from eqx_resnet.weights import to_state_dict
+
+    imagenet = eqx_resnet.create_model("resnet18", key=jax.random.key(1))
+    path = tmp_path / "resnet18.npz"
+    np.savez(path, **to_state_dict(*imagenet))
+    config = engine.with_defaults(TrainConfig(init=str(path)), "cpu")
+    assert (config.model, config.model_options, config.image_size) == ("resnet18", {}, 224)
+    model, state = eqx_resnet.create_model("resnet18", key=jax.random.key(2), num_classes=10, in_channels=1)
+    notices = []
+    model, state, info = engine._pretrained(config, model, state, notices.append)
+    assert "a new head 'fc' is trained" in notices[0]["message"] and model.fc.out_features == 10
+    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    np.testing.assert_allclose(model.conv1.weight[:, 0], imagenet[0].conv1.weight.sum(1), rtol=1e-6)  # RGB summed for grey
+    np.testing.assert_array_equal(model.layer4[1].conv2.weight, imagenet[0].layer4[1].conv2.weight)

@@ -34,7 +34,8 @@ PrecisionName = _choices("PrecisionName", PRECISIONS)
 MonitorName = _choices("MonitorName", MONITORS)
 D = TrainConfig()  # the defaults the options show
 
-DATA_DIR_HELP = "Where datasets live (DATA_DIR/mnist/...); missing files are downloaded there."
+DATA_DIR_HELP = ("Where datasets live (DATA_DIR/mnist/...); missing files are downloaded there. imagefolder, imagenet: "
+                 "the folder holding train/<class>/ and val/<class>/ (or DATA_DIR/imagenet/).")
 CACHE_ENV = "EQX_RESNET_COMPILATION_CACHE"
 
 
@@ -77,13 +78,14 @@ def train_command(
     momentum: Annotated[float, typer.Option(min=0.0, max=1.0, help="SGD momentum.")] = D.momentum,
     nesterov: Annotated[bool, typer.Option(help="Nesterov momentum for SGD.")] = D.nesterov,
     schedule: Annotated[Optional[ScheduleName], typer.Option(help="constant, cosine, step (x GAMMA every STEP_SIZE epochs) or onecycle. Default: per dataset.")] = None,
-    warmup_epochs: Annotated[float, typer.Option(min=0.0, help="Linear warm-up before the schedule (not with onecycle, which warms up itself).")] = D.warmup_epochs,
+    warmup_epochs: Annotated[Optional[float], typer.Option(min=0.0, help="Epochs of linear warm-up before the schedule (not with onecycle, which warms up itself). Default: per dataset (0; 5 for imagenet).")] = None,
     step_size: Annotated[int, typer.Option(min=1, help="Epochs between learning-rate drops of the step schedule.")] = D.step_size,
     gamma: Annotated[float, typer.Option(min=0.0, help="Factor of each drop of the step schedule.")] = D.gamma,
     weight_decay: Annotated[Optional[float], typer.Option(min=0.0, help="Weight decay. Default: per dataset.")] = None,
-    label_smoothing: Annotated[float, typer.Option(min=0.0, max=1.0, help="Label smoothing of the cross-entropy.")] = D.label_smoothing,
+    decay_norm_and_bias: Annotated[Optional[bool], typer.Option(help="Weight decay on BatchNorm and biases too (--no-decay-norm-and-bias: on weight matrices and kernels only). Default: per dataset (no for imagenet).")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Label smoothing of the cross-entropy. Default: per dataset (0; 0.1 for imagefolder, imagenet).")] = None,
     clip_norm: Annotated[Optional[float], typer.Option(min=0.0, help="Clip gradients to this global norm.")] = None,
-    precision: Annotated[PrecisionName, typer.Option(help="fp32, or bf16 compute with fp32 parameters and statistics.")] = PrecisionName(D.precision),
+    precision: Annotated[Optional[PrecisionName], typer.Option(help="fp32, or bf16 compute with fp32 parameters and statistics. Default: per dataset and device (fp32; bf16 for imagefolder, imagenet on an accelerator).")] = None,
     augment: Annotated[Optional[bool], typer.Option(help="On-device augmentation (MNIST rotation/translation, CIFAR crop/flip). Default: per dataset and device.")] = None,
     image_size: Annotated[Optional[int], typer.Option(min=8, help="Resize images to this size (AlexNet: 96 by default).")] = None,
     max_train_samples: Annotated[Optional[int], typer.Option(min=1, help="Train on a random subset of this many images (quick runs).")] = None,
@@ -91,6 +93,10 @@ def train_command(
     monitor: Annotated[MonitorName, typer.Option(help="Metric for the best checkpoint and early stopping.")] = MonitorName(D.monitor),
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of everything random: runs are repeatable (bitwise on CPU).")] = D.seed,
     eval_batch_size: Annotated[int, typer.Option(min=1, help="Images per evaluation step.")] = D.eval_batch_size,
+    init: Annotated[Optional[str], typer.Option(metavar="WEIGHTS", help="Start from pretrained weights: imagenet (the best set of --model, default resnet18), a tag (tv_in1k), a .safetensors/.pth/.npz file, or a checkpoint directory. The ImageNet stem is kept and images are resized to --image-size (default 224); a head of another size is trained anew.")] = None,
+    freeze_backbone: Annotated[bool, typer.Option(help="With --init: train the head only; the backbone keeps its weights.")] = D.freeze_backbone,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="imagefolder, imagenet: processes decoding images (0: a thread of this one). The batches are the same for any value. Default: the CPUs but one.")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="imagefolder, imagenet: evaluate on this share of each class of train/ instead of val/.")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(min=1, metavar="STEPS", help="Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM and Ctrl-C always write one).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP + " Default: ./data, or the resumed run's own.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory for checkpoints (last/, best/) and metrics.jsonl. Default: runs/DATASET.")] = None,
@@ -110,10 +116,11 @@ def train_command(
             model_options=parse_model_options(model_option) if model_option else None,
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=_value(optimizer), momentum=momentum,
             nesterov=nesterov, schedule=_value(schedule), warmup_epochs=warmup_epochs, step_size=step_size,
-            gamma=gamma, weight_decay=weight_decay, label_smoothing=label_smoothing, clip_norm=clip_norm,
+            gamma=gamma, weight_decay=weight_decay, decay_norm_and_bias=decay_norm_and_bias, label_smoothing=label_smoothing, clip_norm=clip_norm,
             precision=_value(precision), augment=augment, image_size=image_size,
             max_train_samples=max_train_samples, patience=patience, monitor=_value(monitor), seed=seed,
-            eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every,
+            eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every, init=init,
+            freeze_backbone=freeze_backbone, workers=workers, val_fraction=val_fraction,
         )
         # The settings typed on the command line: on --resume, these change the saved run.
         given = {name: getattr(config, name) for name in TrainConfig.__dataclass_fields__
@@ -143,10 +150,10 @@ def _enable_compilation_cache(path: Path) -> None:
 def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
     progress = Progress(
         TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True, disable=json_output,
+        TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True, disable=json_output,
     )
     with progress:
-        task = progress.add_task("train", total=None, epoch=0, loss=float("nan"))
+        task = progress.add_task("train", total=None, epoch=0, loss=float("nan"), rates="")
 
         def show(event: dict) -> None:
             if json_output:
@@ -157,8 +164,14 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
                 if event["step"]:
                     changed = "".join(f", {k} now {v!r}" for k, v in event["changed"].items())
                     progress.console.print(f"resuming after epoch {event['epoch']}, step {event['step']}{changed}")
+            elif event["event"] == "notice":
+                progress.console.print(event["message"])
             elif event["event"] == "steps":
-                progress.update(task, completed=event["step"], total=event["steps"], epoch=event["epoch"], loss=event["loss"])
+                # Streamed data: which of the loader and the step is the bottleneck.
+                rates = (f"loader {event['loader_images_per_s']:.0f} img/s, step {event['step_images_per_s']:.0f} img/s"
+                         if "loader_images_per_s" in event else "")
+                progress.update(task, completed=event["step"], total=event["steps"], epoch=event["epoch"], loss=event["loss"],
+                                rates=rates)
             else:
                 progress.console.print(
                     f"epoch {event['epoch']:3d}  train loss {event['train_loss']:.4f} acc {event['train_acc']:.2%}  "

@@ -31,7 +31,12 @@ def prepare(
 
 def preprocessing(info: DatasetInfo, image_size: int | None) -> dict:
     """How `prepare` turns a dataset's image into a model input, as recorded in a run's metadata:
-    the dataset's own `source_size`, then resized to `image_size`, scaled and standardised."""
+    the dataset's own `source_size`, then resized to `image_size`, scaled and standardised. Photographs
+    of any size (`info.crop_pct`) record `data.imagenet.Preprocessing`'s fields, as their evaluation
+    prepares them (`data.transforms.EvalTransform`)."""
+    if info.crop_pct is not None:
+        return {"crop_size": image_size or info.image_shape[-1], "crop_pct": info.crop_pct, "interpolation": "bilinear",
+                "mean": list(info.mean), "std": list(info.std)}
     return {"image_size": image_size or info.image_shape[-1], "source_size": info.image_shape[-1],
             "channels": info.image_shape[0], "mean": list(info.mean), "std": list(info.std)}
 
@@ -52,7 +57,9 @@ def load_image(path: str | os.PathLike, preprocessing: dict) -> Float[np.ndarray
             if "crop_pct" in preprocessing:
                 from .imagenet import Preprocessing
 
-                return Preprocessing(**preprocessing)(image)
+                # JSON gave lists; Preprocessing takes its statistics as tuples.
+                fields = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocessing.items()}
+                return Preprocessing(**fields)(image)
             gray = preprocessing["channels"] == 1
             source, size = preprocessing["source_size"], preprocessing["image_size"]
             image = image.convert("L" if gray else "RGB").resize((source, source), Image.Resampling.BILINEAR)

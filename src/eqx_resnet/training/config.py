@@ -8,7 +8,8 @@ and device. The command line builds its options from these fields (cli/train.py)
 import dataclasses
 import math
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import jax
@@ -38,7 +39,14 @@ class TrainConfig:
 
     Every field is checked when the config is made: a bad value raises `ConfigError`
     naming the field, the value and what it accepts. `checkpoint_every` writes `last/`
-    every that many steps as well as after every epoch.
+    every that many steps as well as after every epoch. `init` starts from pretrained
+    weights (`"imagenet"`, a tag such as `"tv_in1k"`, a weights file, or a checkpoint
+    directory) instead of a random initialisation; `freeze_backbone` then trains the head only.
+    `decay_norm_and_bias=False` exempts BatchNorm scales and shifts and every bias (the
+    parameters of one dimension) from weight decay. For the image-folder datasets, `workers`
+    decoding processes (`None`: all CPUs but one; 0: a thread of the training process; the
+    batches are the same for any value) and `val_fraction`, the share of each class of train/
+    held out for evaluation instead of a val/ folder.
     """
 
     dataset: str = "mnist"
@@ -51,13 +59,14 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     schedule: Schedule | None = None
-    warmup_epochs: float = 0.0
+    warmup_epochs: float | None = None
     step_size: int = 7
     gamma: float = 0.1
     weight_decay: float | None = None
-    label_smoothing: float = 0.0
+    decay_norm_and_bias: bool | None = None
+    label_smoothing: float | None = None
     clip_norm: float | None = None
-    precision: Precision = "fp32"
+    precision: Precision | None = None
     augment: bool | None = None
     image_size: int | None = None
     max_train_samples: int | None = None
@@ -66,6 +75,10 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 1000
     checkpoint_every: int | None = None
+    init: str | None = None
+    freeze_backbone: bool = False
+    workers: int | None = None
+    val_fraction: float | None = None
 
     def __post_init__(self):
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -75,6 +88,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "max_train_samples", "patience", "checkpoint_every"):
             _number(name, getattr(self, name), integer=True, low=1)
         _number("image_size", self.image_size, integer=True, low=8)
+        _number("workers", self.workers, integer=True, low=0)
+        _number("val_fraction", self.val_fraction, low=0.0, high=1.0, open_low=True, open_high=True)
         _number("seed", self.seed, integer=True, low=0, high=MAX_SEED)
         _number("lr", self.lr, low=0.0)
         _number("momentum", self.momentum, low=0.0, high=1.0, open_high=True)
@@ -85,6 +100,8 @@ class TrainConfig:
         _number("clip_norm", self.clip_norm, low=0.0, open_low=True)
         if self.model_options is not None and not isinstance(self.model_options, dict):
             raise ConfigError(f"model_options must be a dict of builder keyword arguments, got {self.model_options!r}")
+        if self.freeze_backbone and self.init is None:
+            raise ConfigError("freeze_backbone needs pretrained weights to keep: add --init imagenet (or a checkpoint)")
         if self.schedule == "onecycle" and self.warmup_epochs:
             raise ConfigError("warmup_epochs does not apply to the onecycle schedule, which warms up itself; drop one of them")
 
@@ -121,7 +138,12 @@ def _number(name, value, *, integer=False, low=None, high=None, open_low=False, 
 
 # The defaults of each dataset: measured to reach the README's accuracy within its time on
 # each kind of device (`"cpu"`, or `"accelerator"` for GPUs and TPUs); a key without a device
-# applies to both. `model_options` apply only when the model is the default one.
+# applies to both. `model_options` apply only when the model is the default one; `lr_per_256`
+# is the learning rate per 256 images of batch (the linear scaling rule), for an `lr` not given.
+_IMAGENET = dict(
+    model="resnet50", epochs=90, optimizer="sgd", lr_per_256=0.1, weight_decay=1e-4, decay_norm_and_bias=False,
+    label_smoothing=0.1, schedule="cosine", warmup_epochs=5.0, augment=True, image_size=224,
+)
 DEFAULTS: dict[tuple[str, Device | None], dict[str, Any]] = {
     ("mnist", "cpu"): dict(
         model="preact_resnet", model_options={"widths": [8, 16, 32]}, epochs=2, lr=3e-3, schedule="onecycle", augment=False
@@ -132,9 +154,29 @@ DEFAULTS: dict[tuple[str, Device | None], dict[str, Any]] = {
         model="resnet18", model_options={"stem": "cifar"}, epochs=30, lr=1e-3, optimizer="adamw",
         weight_decay=5e-4, schedule="cosine", augment=True,
     ),
+    # Image files (data/folder.py), images/s and epochs measured in README's "Your own data":
+    # ResNet-18 from scratch, on 64x64 crops on a CPU (a small folder), on 224x224 on an accelerator.
+    ("imagefolder", "cpu"): dict(
+        model="resnet18", epochs=15, lr=1e-3, optimizer="adamw", weight_decay=5e-2, schedule="cosine",
+        warmup_epochs=1.0, label_smoothing=0.1, augment=True, image_size=64,
+    ),
+    ("imagefolder", "accelerator"): dict(
+        model="resnet18", epochs=30, lr=1e-3, optimizer="adamw", weight_decay=5e-2, schedule="cosine",
+        warmup_epochs=2.0, label_smoothing=0.1, augment=True, image_size=224, precision="bf16",
+    ),
+    # ImageNet's standard recipe (Goyal et al. 2017; torchvision's and timm's references): SGD
+    # with momentum 0.9, 0.1 per 256 images of batch, no decay on BatchNorm and biases.
+    ("imagenet", "cpu"): _IMAGENET,
+    ("imagenet", "accelerator"): {**_IMAGENET, "precision": "bf16"},
 }
+# Fine-tuning from ImageNet weights (`init`): the architecture and input size they were trained at.
+PRETRAINED_MODEL = "resnet18"
+PRETRAINED_IMAGE_SIZE = 224
 # Settings no dataset overrides: the value a `None` field takes when its dataset's table lacks it.
-BASE = dict(model="preact_resnet", epochs=10, lr=1e-3, optimizer="adam", weight_decay=0.0, schedule="cosine", augment=True)
+BASE = dict(
+    model="preact_resnet", epochs=10, lr=1e-3, optimizer="adam", weight_decay=0.0, decay_norm_and_bias=True,
+    schedule="cosine", warmup_epochs=0.0, label_smoothing=0.0, precision="fp32", augment=True,
+)
 
 
 def device_kind() -> Device:
@@ -151,9 +193,17 @@ def with_defaults(config: TrainConfig, device: Device | None = None) -> TrainCon
     """Fill every `None` field of `config` with the default for its dataset and device.
 
     The default model's options apply only when no model was named: an explicit
-    `model` gets that model's own defaults (and the given `model_options`).
+    `model` gets that model's own defaults (and the given `model_options`). Pretrained
+    weights (`init`) need the architecture they were trained as: by default ResNet-18 with
+    its ImageNet stem, fed images resized to `PRETRAINED_IMAGE_SIZE`.
     """
     defaults = dataset_defaults(config.dataset, device or device_kind())
+    if config.init is not None:
+        defaults = {**defaults, "model": PRETRAINED_MODEL, "model_options": {}}
+        if config.image_size is None and not Path(config.init).is_dir():  # a checkpoint keeps its data's size
+            defaults["image_size"] = PRETRAINED_IMAGE_SIZE
+    if "lr_per_256" in defaults:
+        defaults["lr"] = defaults.pop("lr_per_256") * config.batch_size / 256
     filled = {name: value for name, value in defaults.items() if name != "model_options" and getattr(config, name) is None}
     if config.model_options is None:
         filled["model_options"] = dict(defaults.get("model_options", {})) if config.model is None else {}
@@ -168,7 +218,7 @@ def with_defaults(config: TrainConfig, device: Device | None = None) -> TrainCon
 # settings and continues at the resumed step).
 FIXED_ON_RESUME = (
     "dataset", "model", "model_options", "optimizer", "batch_size", "seed", "max_train_samples", "image_size",
-    "clip_norm", "augment",
+    "clip_norm", "augment", "init", "freeze_backbone", "decay_norm_and_bias", "val_fraction",
 )
 
 

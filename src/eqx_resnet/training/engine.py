@@ -19,6 +19,7 @@ test loss is not finite: the checkpoints keep the last good state.
 """
 
 import contextlib
+import hashlib
 import json
 import math
 import signal
@@ -35,16 +36,17 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._xla_cpu import compiler_options
-from ..data import AUGMENTATIONS, InMemorySource, dataset_info, load_dataset, prepare, preprocessing
+from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare, preprocessing
+from ..data.folder import STREAMING_DATASETS, info_for
 from ..models import create_model
 from ..parameters import count_parameters
 from .checkpoint import checkpoint_exists, load_checkpoint, read_metadata, recover_run_dir, save_checkpoint
 from .config import ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
 from .errors import Interrupted, TrainingError
-from .evaluate import make_evaluator
+from .evaluate import InMemorySplit, make_source_evaluator
 from .lock import RunLock
 from .metadata import RunMetadata
-from .optim import build_optimizer, learning_rate_schedule
+from .optim import build_optimizer, head_only, learning_rate_schedule
 from .step import make_train_step
 
 CALLS_PER_EPOCH = 20
@@ -135,13 +137,20 @@ def train(
 
 def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> TrainResult:
     config, saved, data_dir = _start_or_resume(config, run_dir, Path(data_dir) if data_dir else None, resume, given)
-    model_options = _model_options(config)
+    model_options = _model_options(config, data_dir)
     source, test = _data(config, data_dir)
     root = jax.random.key(config.seed, impl="rbg")
     # RBG keys: building preact_resnet took 5.7 s instead of 14.9 s with threefry on 2 CPU
     # cores (threefry compiles a large sampler per weight shape). Still one stream per seed.
     model, state = create_model(config.model, key=jax.random.fold_in(root, 0), **model_options)
+    weights = None
+    if config.init is not None and saved is None:
+        model, state, weights = _pretrained(config, model, state, on_progress)
     optimizer = build_optimizer(config, source.steps_per_epoch)
+    if config.freeze_backbone:
+        from ..weights import head_name
+
+        optimizer = head_only(optimizer, model, head_name(model))
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     if saved is not None:
         model, state, _, opt_state = load_checkpoint(run_dir / "last", opt_state_like=opt_state)
@@ -150,6 +159,7 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
         class_names=list(source.info.classes), preprocessing=preprocessing(source.info, config.image_size),
         precision=config.precision, config=config.to_dict(), parameters=count_parameters(model),
         history=saved.history if saved else [], partial_epoch=saved.partial_epoch if saved else None,
+        weights=saved.weights if saved else weights,
     )
     metadata.epoch = len(metadata.history)
     metadata.step = metadata.epoch * source.steps_per_epoch + (metadata.partial_epoch or {}).get("steps", 0)
@@ -173,13 +183,10 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
             )
         return step_functions[steps]
 
-    evaluate = make_evaluator(
-        jnp.asarray(test.images), jnp.asarray(test.labels), test.info,
-        image_size=config.image_size, precision=config.precision, batch_size=config.eval_batch_size,
-    )
+    evaluate = make_source_evaluator(test, image_size=config.image_size, precision=config.precision)
     record = _Recorder(run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch),
                        source.steps_per_epoch)
-    chunk = steps_per_call(source.steps_per_epoch, device_kind())
+    chunk = getattr(source, "steps_per_call", None) or steps_per_call(source.steps_per_epoch, device_kind())
 
     for epoch in range(metadata.epoch + 1, config.epochs + 1):
         if record.should_stop():
@@ -200,7 +207,7 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
             record.check_training_loss(loss_sum / stop_at, epoch, first, stop_at, source.info.num_classes)
             if on_progress:
                 on_progress({"event": "steps", "epoch": epoch, "step": stop_at, "steps": source.steps_per_epoch,
-                             "loss": loss_sum / stop_at})
+                             "loss": loss_sum / stop_at, **getattr(source, "throughput", {})})
             if stop_at < source.steps_per_epoch and (stop.requested or record.checkpoint_due(epoch, first, stop_at)):
                 progress = {"steps": stop_at, "loss_sum": loss_sum, "correct": correct, "seconds": time.perf_counter() - t0}
                 record.within_epoch(progress, eqx.combine(params, static), state, opt_state)
@@ -241,9 +248,9 @@ def _start_or_resume(
     return config, saved, (data_dir or Path(saved.data_dir or "data")).absolute()
 
 
-def _model_options(config: TrainConfig) -> dict[str, Any]:
+def _model_options(config: TrainConfig, data_dir: Path) -> dict[str, Any]:
     """The options that build the model of `config` for its dataset, checked by building it abstractly."""
-    info = dataset_info(config.dataset)
+    info = info_for(config.dataset, data_dir, config.image_size)
     options = {"num_classes": info.num_classes, "in_channels": info.image_shape[0], **config.model_options}
     try:
         eqx.filter_eval_shape(create_model, config.model, key=jax.random.key(0), **options)
@@ -253,11 +260,52 @@ def _model_options(config: TrainConfig) -> dict[str, Any]:
     return options
 
 
+def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Module, eqx.nn.State, dict]:
+    """`model` and `state` filled from `config.init`: a weight set, a weights file or another run's
+    checkpoint, with a fresh head when its classes differ; and where the weights came from."""
+    from ..weights import download_weights, get_pretrained, head_name, load_state_dict, read_state_dict, to_state_dict
+
+    init = Path(config.init)
+    if init.is_dir():
+        source_model, source_state, meta = load_checkpoint(init)
+        if meta.get("model") != config.model:
+            raise ConfigError(f"--init {init} holds a {meta.get('model')}, not a {config.model}: give --model {meta.get('model')}")
+        entries = to_state_dict(source_model, source_state)
+        info = {"path": str(init.absolute()), "sha256": read_metadata(init)["sha256"]["model.eqx"], **(meta.get("weights") or {})}
+    else:
+        if init.suffix:
+            path, info = init, {"path": str(init.absolute())}
+        else:
+            path, found = download_weights(get_pretrained(config.model, config.init))
+            info = found.to_dict()
+        entries = read_state_dict(path)
+        info["sha256"] = info.get("sha256") or hashlib.sha256(path.read_bytes()).hexdigest()
+    head = head_name(model)
+    head_weight = entries.get(f"{head}.weight")
+    exclude = (head,) if head_weight is not None and head_weight.shape[0] != getattr(model, head).out_features else ()
+    if exclude and on_progress:
+        on_progress({"event": "notice", "message": f"the weights have {head_weight.shape[0]} classes and the model "
+                     f"{getattr(model, head).out_features}: a new head '{head}' is trained, every other weight loaded"})
+    model, state = load_state_dict(model, state, entries, exclude=exclude)
+    return model, state, info
+
+
 def _data(config: TrainConfig, data_dir: Path):
-    """The training source and the test split."""
+    """The training source and the evaluation source: the small datasets in memory, image folders streamed."""
+    if config.dataset in STREAMING_DATASETS:
+        from ..data.stream import folder_sources  # imports grain
+
+        return folder_sources(
+            config.dataset, data_dir, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+            image_size=config.image_size, augment=config.augment, workers=config.workers,
+            val_fraction=config.val_fraction, limit=config.max_train_samples, seed=config.seed,
+        )
+    if config.val_fraction is not None:
+        raise ConfigError(f"--val-fraction applies to {' and '.join(STREAMING_DATASETS)}; {config.dataset} has its test split")
     train_data = load_dataset(config.dataset, "train", data_dir)
     test = load_dataset(config.dataset, "test", data_dir)
-    return InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed), test
+    return (InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed),
+            InMemorySplit(jnp.asarray(test.images), jnp.asarray(test.labels), test.info, config.eval_batch_size))
 
 
 class _StopRequests:

@@ -1,5 +1,7 @@
 """The optimiser of a run: an optax chain built from its config."""
 
+import equinox as eqx
+import jax
 import optax
 
 from .config import TrainConfig
@@ -33,16 +35,18 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.Gradient
     """Gradient clipping (optional), then Adam / AdamW / SGD with the schedule.
 
     `adam` adds `weight_decay` to the gradient (L2, as torch.optim.Adam does); `adamw`
-    decouples it; `sgd` uses (Nesterov) momentum and L2 weight decay.
+    decouples it; `sgd` uses (Nesterov) momentum and L2 weight decay. With
+    `decay_norm_and_bias=False`, parameters of one dimension (BatchNorm's, biases) are not decayed.
     """
     lr = learning_rate_schedule(config, steps_per_epoch)
+    mask = None if config.decay_norm_and_bias in (None, True) else _matrices
     if config.optimizer == "adam":
-        opt = optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(lr))
+        opt = optax.chain(optax.add_decayed_weights(config.weight_decay, mask), optax.adam(lr))
     elif config.optimizer == "adamw":
-        opt = optax.adamw(lr, weight_decay=config.weight_decay)
+        opt = optax.adamw(lr, weight_decay=config.weight_decay, mask=mask)
     elif config.optimizer == "sgd":
         opt = optax.chain(
-            optax.add_decayed_weights(config.weight_decay),
+            optax.add_decayed_weights(config.weight_decay, mask),
             optax.sgd(lr, momentum=config.momentum, nesterov=config.nesterov),
         )
     else:
@@ -50,3 +54,20 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.Gradient
     if config.clip_norm is not None:
         opt = optax.chain(optax.clip_by_global_norm(config.clip_norm), opt)
     return opt
+
+
+def _matrices(params):
+    """True for the parameters weight decay applies to: those of more than one dimension."""
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def head_only(optimizer: optax.GradientTransformation, model: eqx.Module, head: str) -> optax.GradientTransformation:
+    """`optimizer` for the model's field `head` (its classifier) alone; every other parameter keeps its value.
+
+    The backbone's BatchNorm statistics still follow the new data in training mode, as in
+    torchvision's fine-tuning recipe.
+    """
+    labels = jax.tree.map(lambda _: "frozen", eqx.filter(model, eqx.is_inexact_array))
+    labels = eqx.tree_at(lambda m: getattr(m, head), labels, replace_fn=lambda sub: jax.tree.map(lambda _: "head", sub))
+    # A function, not the labels themselves: optax would call a (callable) Equinox module.
+    return optax.multi_transform({"head": optimizer, "frozen": optax.set_to_zero()}, lambda _: labels)
