@@ -57,9 +57,7 @@ def load_image(path: str | os.PathLike, preprocessing: dict) -> Float[np.ndarray
             if "crop_pct" in preprocessing:
                 from .imagenet import Preprocessing
 
-                # JSON gave lists; Preprocessing takes its statistics as tuples.
-                fields = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocessing.items()}
-                return Preprocessing(**fields)(image)
+                return Preprocessing(**preprocessing)(image)
             gray = preprocessing["channels"] == 1
             source, size = preprocessing["source_size"], preprocessing["image_size"]
             image = image.convert("L" if gray else "RGB").resize((source, source), Image.Resampling.BILINEAR)
