@@ -111,3 +111,14 @@ def test_read_records_takes_the_json_date_or_the_file_date(results, tmp_path):
             bad.write_text(text)
         with pytest.raises(ValueError, match=problem):
             read_records(bad)
+
+
+def test_the_title_names_device_date_and_a_busy_host(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    titles, savefig = [], matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: (titles.append(fig.get_suptitle()), savefig(fig, *a, **k)))
+    plot(records(), tmp_path / "quiet.png", date="2026-11-30")
+    plot([dict(r, platform="cpu", host_load_1min=7.9) for r in records()], tmp_path / "busy.png", date="2026-11-30")
+    assert "NVIDIA H200, 2026-11-30" in titles[0] and "busy host" not in titles[0]
+    assert "busy host (1-minute load up to 7.9)" in titles[1]

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from .report import rows
+from .report import busy_host_warning, rows
 from .workloads import FRAMEWORKS
 
 MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'eqx-resnet[plot]'"
@@ -48,7 +48,8 @@ def plot(records: list[dict], path: Path, *, date: str, dpi: int = 100) -> Path:
 
     One panel per step (training left, inference right) and per precision, batch and input:
     bars of images/s for each framework at each ResNet depth, labelled with eqx-resnet's
-    speed over the best peer's. The title names the device(s) and `date`. Models without a
+    speed over the best peer's. The title names the device(s) and `date`, and a busy host
+    (`report.busy_host_warning`). Models without a
     depth (the CIFAR stem, PreActResNet, AlexNet) are left out. Raises `ValueError` when no
     record is an ImageNet ResNet, `ImportError` when matplotlib is missing.
     """
@@ -68,7 +69,10 @@ def plot(records: list[dict], path: Path, *, date: str, dpi: int = 100) -> Path:
             _draw(ax, by_panel.get((precision, batch, shape, step), {}), frameworks)
             ax.set_title(f"{_STEP_TITLES[step]}, {precision}, batch {batch}, input {shape}", fontsize=10)
     devices = ", ".join(sorted({r["device"] for r in records}))
-    fig.suptitle(f"images/s by ResNet depth (eqx-resnet / best peer above the bars)\n{devices}, {date}")
+    title = f"images/s by ResNet depth (eqx-resnet / best peer above the bars)\n{devices}, {date}"
+    if busy_host_warning(records):  # say so on the chart too: it travels without the table's warning
+        title += f"; busy host (1-minute load up to {max(r['host_load_1min'] for r in records):.1f}): CPU figures distorted"
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
