@@ -136,8 +136,8 @@ def _versions() -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             pass
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    versions["eqx-resnet commit"] = git.stdout.strip() if git.returncode == 0 else None  # .git may not travel
+    git = shutil.which("git") and subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    versions["eqx-resnet commit"] = git.stdout.strip() if git and git.returncode == 0 else None  # .git may not travel
     return versions
 
 
@@ -195,7 +195,7 @@ def mnist_stage(run: str, dry_run: bool, workdir: Path, cap: float) -> dict:
     result = {"status": "timed out" if status is None else "ok" if status == 0 else "failed", "wall_s": wall,
               "command": "eqx-resnet " + " ".join(command[len(EQX_RESNET):]), "cache_entries_after": entries}
     if status == 0:
-        final = json.loads(lines[-1])
+        final = json.loads(next(line for line in reversed(lines) if line.startswith("{")))  # --json's line; logs may follow
         result.update({k: final[k] for k in ("test_acc", "epoch", "model", "images_per_s", "epoch_time_s") if k in final})
         if not dry_run:
             result["targets"] = {"test_acc >= 0.995": final["test_acc"] >= MNIST_TARGETS["test_acc"],
