@@ -119,12 +119,15 @@ def test_normalize_per_channel_and_under_jit():
 
 
 def test_registry():
-    assert set(DATASETS) == {"mnist", "fashion-mnist", "cifar10"}
+    assert set(DATASETS) == {"mnist", "fashion-mnist", "cifar10", "imagefolder", "imagenet"}
     for name, info in DATASETS.items():
-        assert info.name == name and info.num_classes == len(info.classes) == 10
+        # imagefolder's classes are its folder's (tests/test_folder.py)
+        assert info.name == name and info.num_classes == len(info.classes) == {"imagefolder": 0, "imagenet": 1000}.get(name, 10)
         assert len(info.mean) == len(info.std) == info.image_shape[0]
-    with pytest.raises(DatasetError, match="known datasets: mnist, fashion-mnist, cifar10"):
-        dataset_info("imagenet")
+    with pytest.raises(DatasetError, match="known datasets: mnist, fashion-mnist, cifar10, imagefolder, imagenet"):
+        dataset_info("svhn")
+    with pytest.raises(DatasetError, match="imagenet is read from its image files as it trains"):
+        load_dataset("imagenet", "train", REPO_DATA)
     with pytest.raises(DatasetError, match="'validation'"):
         load_dataset("mnist", "validation", REPO_DATA)
 

@@ -94,7 +94,7 @@ def test_an_exploding_loss_stops_the_run_before_any_checkpoint(tmp_path):
 
 
 def test_a_nan_test_loss_writes_no_checkpoint_for_its_epoch(tmp_path, monkeypatch):
-    real = engine.make_evaluator
+    real = engine.make_source_evaluator
 
     def nan_after_epoch_1(*args, **kwargs):
         evaluate, calls = real(*args, **kwargs), []
@@ -105,7 +105,7 @@ def test_a_nan_test_loss_writes_no_checkpoint_for_its_epoch(tmp_path, monkeypatc
 
         return wrapped
 
-    monkeypatch.setattr(engine, "make_evaluator", nan_after_epoch_1)
+    monkeypatch.setattr(engine, "make_source_evaluator", nan_after_epoch_1)
     with pytest.raises(TrainingError, match=r"test loss became nan after epoch 2; .*last \(epoch 1"):
         train(tiny(max_train_samples=256), tmp_path)
     assert load_checkpoint(tmp_path / "last")[2]["epoch"] == load_checkpoint(tmp_path / "best")[2]["epoch"] == 1

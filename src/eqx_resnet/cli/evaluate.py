@@ -41,17 +41,10 @@ def eval_command(
 ):
     """Evaluate a checkpoint on its dataset's test split, in the run's precision: loss and accuracy."""
     with errors():
-        import jax.numpy as jnp
-
-        from ..data import load_dataset
-        from ..training import make_evaluator
+        from ..training.evaluate import run_evaluator
 
         model, state, meta, checkpoint = load_run(path)
-        test = load_dataset(meta.dataset, "test", data_dir or meta.data_dir or "data")
-        evaluate = make_evaluator(
-            jnp.asarray(test.images), jnp.asarray(test.labels), test.info,
-            image_size=meta.preprocessing["image_size"], precision=meta.precision,
-        )
+        evaluate = run_evaluator(meta, data_dir or meta.data_dir or "data")
         metrics = {"checkpoint": str(checkpoint), "model": meta.model, "dataset": meta.dataset, **evaluate(model, state)}
     if json_output:
         print(json.dumps(metrics))

@@ -24,6 +24,7 @@ from jaxtyping import Array, Float, Int32, Real, UInt8
 
 from .cifar import BATCHES_DIR, extract_cifar_archive, read_cifar_batch
 from .idx import DatasetError, parse_idx, read_idx_bytes
+from .imagenet import IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class DatasetInfo:
     """Static facts about a dataset; hashable, so it can be a static jit argument.
 
     ``mean`` and ``std`` are per channel, over the [0, 1]-scaled training images.
+    ``crop_pct``, for photographs of any size: evaluation resizes the shorter side to
+    ``image_shape[-1] / crop_pct`` and takes the centre crop (``data.transforms``).
     """
 
     name: str
@@ -39,6 +42,7 @@ class DatasetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     classes: tuple[str, ...]
+    crop_pct: float | None = None
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare
@@ -76,6 +80,12 @@ DATASETS: dict[str, DatasetInfo] = {
         "cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
         ("airplane", "automobile", "bird", "cat", "deer",
          "dog", "frog", "horse", "ship", "truck"),
+    ),
+    # Image files read as the run trains (data/folder.py, data/stream.py): the classes are the
+    # folder's (imagefolder's template has none), image_shape the default crop.
+    "imagefolder": DatasetInfo("imagefolder", 0, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, (), crop_pct=0.875),
+    "imagenet": DatasetInfo(
+        "imagenet", 1000, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CLASSES, crop_pct=0.875
     ),
 }
 
@@ -163,6 +173,8 @@ def load_dataset(
     (missing, corrupt, wrong size, failed download) raises `DatasetError`.
     """
     info = dataset_info(name)
+    if name not in SPLIT_SIZES:
+        raise DatasetError(f"{name} is read from its image files as it trains, not loaded whole: see eqx_resnet.data.folder")
     if split not in SPLIT_SIZES[name]:
         raise DatasetError(f"Unknown split {split!r} for {name}; use 'train' or 'test'.")
     directory = Path(data_dir) / name

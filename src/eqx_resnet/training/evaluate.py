@@ -1,45 +1,116 @@
-"""Test loss and accuracy of a model over a whole split, in inference mode."""
+"""Test loss and accuracy of a model over a whole split, in inference mode, read through a data source.
 
-from collections.abc import Callable
+An evaluation source has the interface of `data.source` with `key=None`: `chunks(None, 0, 1)`
+hands out the split in order and `take(chunk, i, 0)` gives step `i`'s uint8 images and labels,
+the last batch padded with rows of label -1, which count nowhere. `InMemorySplit` holds a split
+on the device (MNIST, CIFAR-10: the batch is sliced inside the compiled call); a
+`data.stream.StreamingSource(shuffle=False)` reads image files.
+"""
+
+import os
+from collections.abc import Callable, Iterator
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jaxtyping import Array, Int, Int32, PyTree, Real
 
-from ..data import DatasetInfo, prepare
 from .._xla_cpu import compiler_options
+from ..data import DatasetError, DatasetInfo, load_dataset, prepare
+from ..data.folder import STREAMING_DATASETS, folder_info, open_splits
+from .config import TrainConfig
+from .metadata import RunMetadata
 from .step import Precision, eval_step
 
 
-def make_evaluator(
-    images: jax.Array, labels: jax.Array, info: DatasetInfo, *, image_size: int | None = None,
-    precision: Precision = "fp32", batch_size: int = 1000,
-) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
-    """`evaluate(model, state) -> {"test_loss", "test_acc"}` over every image of the split.
+class InMemorySplit:
+    """A split on the device, in order, padded once to whole batches with rows of label -1.
 
-    The split is padded once to whole batches; padding rows are masked out, so
-    every image counts exactly once whatever the batch size.
+    **Arguments:** `images` `(n, c, h, w)` (uint8 pixels), `labels` int `(n,)`, the dataset's `info`,
+    and `batch_size` (at most `n`).
     """
-    n = int(labels.shape[0])
-    batch_size = min(batch_size, n)
-    pad = -n % batch_size
-    images = jnp.concatenate([images, jnp.zeros((pad, *images.shape[1:]), images.dtype)])
-    labels = jnp.concatenate([labels, jnp.zeros((pad,), labels.dtype)])
-    valid = jnp.arange(n + pad) < n
+
+    def __init__(self, images: Real[Array, "n c h w"], labels: Int[Array, " n"], info: DatasetInfo, batch_size: int):
+        n = int(labels.shape[0])
+        self.info, self.batch_size = info, min(batch_size, n)
+        pad = -n % self.batch_size
+        self.images = jnp.concatenate([jnp.asarray(images), jnp.zeros((pad, *images.shape[1:]), images.dtype)])
+        self.labels = jnp.concatenate([jnp.asarray(labels, jnp.int32), jnp.full((pad,), -1, jnp.int32)])
+        self.steps_per_epoch = (n + pad) // self.batch_size
+
+    def chunks(self, key: None, start: int, steps: int) -> Iterator[tuple[int, PyTree]]:
+        """`(first step, the whole split)` for every `steps` steps from `start`."""
+        for first in range(start, self.steps_per_epoch, steps):
+            yield first, (self.images, self.labels)
+
+    def take(self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int) -> tuple[Real[Array, "b c h w"], Int32[Array, " b"]]:
+        images, labels = chunk
+        sl = lambda a: lax.dynamic_slice_in_dim(a, i * self.batch_size, self.batch_size)
+        return sl(images), sl(labels)
+
+
+def make_source_evaluator(
+    source, *, image_size: int | None = None, precision: Precision = "fp32"
+) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
+    """`evaluate(model, state) -> {"test_loss", "test_acc"}` over every image of an evaluation `source`.
+
+    Rows of label -1 (padding, unreadable files) are masked out, so every image counts
+    exactly once whatever the batch size.
+    """
 
     @eqx.filter_jit(compiler_options=compiler_options())
-    def batch_sums(model, state, i):
-        sl = lambda a: lax.dynamic_slice_in_dim(a, i * batch_size, batch_size)
-        x = prepare(sl(images), info, image_size)
-        return eval_step(model, state, x, sl(labels), precision=precision, mask=sl(valid))
+    def batch_sums(model, state, chunk, i):
+        images, labels = source.take(chunk, i, 0)
+        valid = labels >= 0
+        x = prepare(images, source.info, image_size)
+        sums = eval_step(model, state, x, jnp.maximum(labels, 0), precision=precision, mask=valid)
+        return {**sums, "count": jnp.sum(valid)}
 
     def evaluate(model: eqx.Module, state: eqx.nn.State) -> dict[str, float]:
         # One call per batch: XLA's CPU backend runs loop bodies markedly slower.
-        sums = [batch_sums(model, state, jnp.int32(i)) for i in range((n + pad) // batch_size)]
+        sums = [batch_sums(model, state, chunk, jnp.int32(i)) for i, chunk in source.chunks(None, 0, 1)]
+        n = sum(int(s["count"]) for s in sums)
+        if n == 0:
+            raise DatasetError(f"the {source.info.name} evaluation split has no readable image")
         return {
             "test_loss": sum(float(s["loss_sum"]) for s in sums) / n,
             "test_acc": sum(int(s["correct"]) for s in sums) / n,
         }
 
     return evaluate
+
+
+def make_evaluator(
+    images: jax.Array, labels: jax.Array, info: DatasetInfo, *, image_size: int | None = None,
+    precision: Precision = "fp32", batch_size: int = 1000,
+) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
+    """`evaluate(model, state) -> {"test_loss", "test_acc"}` over every image of a split held in arrays
+    (uint8 `(n, c, h, w)` images, int `(n,)` labels), `batch_size` images per compiled call."""
+    return make_source_evaluator(InMemorySplit(images, labels, info, batch_size), image_size=image_size, precision=precision)
+
+
+def run_evaluator(meta: RunMetadata, data_dir: str | os.PathLike) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
+    """The evaluator of a training run's evaluation split in `data_dir`, prepared as in the run
+    (`eqx-resnet eval`): the test split of a small dataset, a folder dataset's validation split."""
+    if meta.dataset in STREAMING_DATASETS:
+        from ..data.stream import StreamingSource
+        from ..data.transforms import EvalTransform
+
+        config = TrainConfig.from_dict(meta.config)
+        _, val = open_splits(meta.dataset, data_dir, val_fraction=config.val_fraction)
+        info = folder_info(meta.dataset, val.classes, config.image_size)
+        if list(info.classes) != list(meta.class_names):
+            raise DatasetError(f"{data_dir} holds the classes {_names(info.classes)}, the run was trained on "
+                               f"{_names(meta.class_names)}: pass the run's own --data-dir")
+        size = info.image_shape[-1]
+        source = StreamingSource(val, info, config.eval_batch_size, EvalTransform(size, crop_pct=info.crop_pct),
+                                 workers=config.workers, shuffle=False)
+        return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)
+    test = load_dataset(meta.dataset, "test", data_dir)
+    return make_evaluator(jnp.asarray(test.images), jnp.asarray(test.labels), test.info,
+                          image_size=meta.preprocessing["image_size"], precision=meta.precision)
+
+
+def _names(classes, shown: int = 5) -> str:
+    return ", ".join(classes[:shown]) + (f" and {len(classes) - shown} more" if len(classes) > shown else "")

@@ -1,0 +1,270 @@
+"""Image folders on disk as lists of files and labels: torchvision's `ImageFolder` layout and ImageNet's.
+
+    DIR/train/<class>/**/*.jpg     the training images, one folder per class (any depth below it)
+    DIR/val/<class>/**/*.jpg       the validation images, the same class folders (or validation/, test/)
+
+A class's index is its folder's place among the sorted folder names, as in torchvision. For
+`imagenet` the folders are WordNet ids (`n01440764`, ...), named for display by their lemmas
+(`data/imagenet.py`), and the validation split may also be ILSVRC-2012's own flat folder of
+`ILSVRC2012_val_*.JPEG` with either the devkit (`ILSVRC2012_devkit_t12/` or its `.tar.gz`:
+`meta.mat` and the ground-truth file) or Kaggle's `LOC_val_solution.csv` beside it.
+`val_fraction` holds out that fraction of each class of train/ instead of using a val/ folder.
+
+Listing reads directory entries only; an image is opened when it is first decoded
+(`data/transforms.py`), where an unreadable one is skipped and counted.
+"""
+
+import csv
+import dataclasses
+import io
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from jaxtyping import Int32
+
+from .datasets import DatasetInfo, dataset_info
+from .idx import DatasetError
+
+# torchvision's IMG_EXTENSIONS, and WebP: the suffixes (any case) of the files a class folder holds.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+VAL_FOLDERS = ("val", "validation", "test")
+STREAMING_DATASETS = ("imagefolder", "imagenet")
+_DEVKIT = "ILSVRC2012_devkit_t12"
+_KAGGLE_SOLUTION = "LOC_val_solution.csv"
+_FLAT_VAL = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
+_LAYOUT = "DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg"
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare
+class FileSplit:
+    """One split as image files under `root` and their labels.
+
+    - `root`: the folder the paths are relative to.
+    - `paths`: `(n,)` file paths relative to `root`, as bytes (`os.fsencode`): a compact
+      array to hand to worker processes.
+    - `labels`: `(n,)` int32 class indices into `classes`.
+    - `classes`: the class folder names, sorted.
+    """
+
+    root: Path
+    paths: np.ndarray
+    labels: Int32[np.ndarray, " n"]
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def path(self, i: int) -> Path:
+        """The full path of file `i`."""
+        return self.root / os.fsdecode(self.paths[i])
+
+    def subset(self, keep: np.ndarray) -> "FileSplit":
+        return dataclasses.replace(self, paths=self.paths[keep], labels=self.labels[keep])
+
+
+def dataset_root(dataset: str, data_dir: str | os.PathLike) -> Path:
+    """The folder holding train/: `data_dir` itself, else `data_dir/<dataset>` (the default ./data/imagenet)."""
+    data_dir = Path(data_dir)
+    for root in (data_dir, data_dir / dataset):
+        if (root / "train").is_dir():
+            return root
+    if not data_dir.is_dir():
+        raise DatasetError(f"{dataset}: {data_dir} does not exist: pass --data-dir pointing at a folder laid out as {_LAYOUT}")
+    raise DatasetError(
+        f"{data_dir} has no train/ folder (nor has {data_dir / dataset}): {dataset} reads {_LAYOUT}, "
+        "one folder per class; pass --data-dir pointing at such a folder"
+    )
+
+
+def list_classes(folder: Path) -> tuple[str, ...]:
+    """The sorted names of the class folders in `folder`; refuses a folder without any."""
+    try:
+        classes = tuple(sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")))
+    except OSError as e:
+        raise DatasetError(f"cannot list {folder}: {e.strerror}; check the path and its permissions") from None
+    if not classes:
+        stray = any(e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS) for e in os.scandir(folder))
+        hint = ": its images lie directly in it; move them into one folder per class" if stray else ""
+        raise DatasetError(f"{folder} holds no class folders{hint} ({_LAYOUT})")
+    return classes
+
+
+def scan_classes(folder: Path, classes: tuple[str, ...]) -> FileSplit:
+    """Every image file below `folder/<class>/` (sorted, links followed), labelled by its class's index.
+
+    Refuses class folders without images, naming them.
+    """
+    paths, labels, empty = [], [], []
+    for label, name in enumerate(classes):
+        found = []
+        for directory, subdirs, files in os.walk(folder / name, followlinks=True):
+            subdirs.sort()
+            relative = os.path.relpath(directory, folder)
+            found += [os.path.join(relative, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if not found:
+            empty.append(name)
+        paths += found
+        labels += [label] * len(found)
+    if empty:
+        shown = ", ".join(f"{folder / e}/" for e in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise DatasetError(
+            f"{shown} hold{'s' if len(empty) == 1 else ''} no images ({', '.join(IMAGE_EXTENSIONS)}): "
+            "add images or remove the empty class folder"
+        )
+    return FileSplit(folder, np.array([os.fsencode(p) for p in paths]), np.array(labels, np.int32), classes)
+
+
+def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: float | None = None) -> tuple[FileSplit, FileSplit]:
+    """The training and validation splits of `dataset` ("imagefolder" or "imagenet") in `data_dir`.
+
+    The validation split is val/ (or validation/, test/) with the same class folders as
+    train/, ILSVRC-2012's flat validation folder for `imagenet`, or, with `val_fraction`,
+    that fraction of each class of train/ (at least one image of a class with two or more),
+    chosen the same way whatever the run's seed, so runs compare on the same images.
+    Raises `DatasetError` naming the problem: no train/, no class folders, an empty class
+    folder, validation classes that differ from train/'s, no validation split.
+    """
+    if dataset not in STREAMING_DATASETS:
+        raise DatasetError(f"{dataset} is not read from image folders; those are {', '.join(STREAMING_DATASETS)}")
+    root = dataset_root(dataset, data_dir)
+    classes = list_classes(root / "train")
+    if dataset == "imagenet":
+        _check_synsets(root / "train", classes)
+    train = scan_classes(root / "train", classes)
+    if val_fraction is not None:
+        return _hold_out(train, val_fraction)
+    val_dir = next((root / v for v in VAL_FOLDERS if (root / v).is_dir()), None)
+    if val_dir is None:
+        raise DatasetError(
+            f"{root} has no validation folder ({'/, '.join(VAL_FOLDERS)}/): add val/ with the class folders of train/, "
+            "or hold out part of train/ with --val-fraction 0.1"
+        )
+    if dataset == "imagenet" and _flat_val_files(val_dir):
+        return train, _ilsvrc_val(root, val_dir, classes)
+    val_classes = list_classes(val_dir)
+    if val_classes != classes:
+        extra, missing = sorted(set(val_classes) - set(classes)), sorted(set(classes) - set(val_classes))
+        what = "; ".join(x for x in (
+            f"{val_dir} has classes train/ lacks: {_few(extra)}" if extra else "",
+            f"{val_dir} lacks classes of train/: {_few(missing)}" if missing else "") if x)
+        raise DatasetError(f"{what}: the validation split needs the class folders of the training split, no more, no fewer")
+    return train, scan_classes(val_dir, classes)
+
+
+def info_for(dataset: str, data_dir: str | os.PathLike, image_size: int | None) -> DatasetInfo:
+    """`dataset_info(dataset)`, or for a folder dataset its `folder_info` from the class folders of
+    train/ alone (a directory listing: the files are counted by `open_splits`)."""
+    if dataset not in STREAMING_DATASETS:
+        return dataset_info(dataset)
+    train = dataset_root(dataset, data_dir) / "train"
+    classes = list_classes(train)
+    if dataset == "imagenet":
+        _check_synsets(train, classes)
+    return folder_info(dataset, classes, image_size)
+
+
+def folder_info(dataset: str, classes: tuple[str, ...], image_size: int | None) -> DatasetInfo:
+    """The `DatasetInfo` of a folder dataset: its classes (ImageNet's by their lemmas) and crop size."""
+    template = dataset_info(dataset)
+    size = image_size or template.image_shape[-1]
+    if dataset == "imagenet":
+        from .imagenet import IMAGENET_CLASSES, IMAGENET_SYNSETS
+
+        index = {s: i for i, s in enumerate(IMAGENET_SYNSETS)}
+        classes = tuple(IMAGENET_CLASSES[index[s]] for s in classes)
+    return dataclasses.replace(template, num_classes=len(classes), classes=classes, image_shape=(3, size, size))
+
+
+def _few(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _check_synsets(folder: Path, classes: tuple[str, ...]) -> None:
+    from .imagenet import IMAGENET_SYNSETS
+
+    unknown = sorted(set(classes) - set(IMAGENET_SYNSETS))
+    if unknown:
+        raise DatasetError(
+            f"{folder} has class folders that are not ImageNet synset ids (n01440764, ...): {_few(unknown)}; "
+            "train on other classes as imagefolder"
+        )
+
+
+def _hold_out(train: FileSplit, fraction: float) -> tuple[FileSplit, FileSplit]:
+    """`train` split by class into what it keeps and `fraction` of it held out (seed-independent)."""
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(f"--val-fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(0)
+    held = np.zeros(len(train), bool)
+    for label in range(len(train.classes)):
+        members = np.flatnonzero(train.labels == label)
+        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        held[rng.permutation(members)[:count]] = True
+    return train.subset(~held), train.subset(held)
+
+
+def _flat_val_files(val_dir: Path) -> list[str]:
+    return sorted(e.name for e in os.scandir(val_dir) if e.is_file() and _FLAT_VAL.match(e.name))
+
+
+def _ilsvrc_val(root: Path, val_dir: Path, classes: tuple[str, ...]) -> FileSplit:
+    """ILSVRC-2012's flat validation folder, labelled by Kaggle's CSV or the devkit's ground truth."""
+    files = _flat_val_files(val_dir)
+    if (root / _KAGGLE_SOLUTION).is_file():
+        synset_of = _kaggle_labels(root / _KAGGLE_SOLUTION)
+    else:
+        synset_of = _devkit_labels(root, files)
+    index = {name: i for i, name in enumerate(classes)}
+    missing = [f for f in files if Path(f).stem not in synset_of]
+    if missing:
+        raise DatasetError(f"{val_dir}: no ground truth for {len(missing)} images ({_few(missing, 2)}); "
+                           "the ground-truth file is not this folder's")
+    # Images of synsets train/ lacks (a class subset of ImageNet) are not evaluated.
+    keep = [f for f in files if synset_of[Path(f).stem] in index]
+    if not keep:
+        raise DatasetError(f"{val_dir}: none of its images is of a class in train/")
+    labels = np.array([index[synset_of[Path(f).stem]] for f in keep], np.int32)
+    return FileSplit(val_dir, np.array([os.fsencode(f) for f in keep]), labels, classes)
+
+
+def _kaggle_labels(path: Path) -> dict[str, str]:
+    """`{"ILSVRC2012_val_00000001": "n01751748", ...}` from Kaggle's `LOC_val_solution.csv`."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return {row["ImageId"]: row["PredictionString"].split()[0] for row in rows}
+    except (KeyError, IndexError):
+        raise DatasetError(f"{path}: expected the columns ImageId,PredictionString of Kaggle's ImageNet "
+                           "validation solution") from None
+
+
+def _devkit_labels(root: Path, files: list[str]) -> dict[str, str]:
+    """Each validation image's synset from the devkit: `data/meta.mat` (ILSVRC2012_ID -> WordNet id)
+    and `data/ILSVRC2012_validation_ground_truth.txt` (one ID per image, in file-name order)."""
+    members = ("data/meta.mat", "data/ILSVRC2012_validation_ground_truth.txt")
+    if (root / _DEVKIT).is_dir():
+        contents = [(root / _DEVKIT / m).read_bytes() if (root / _DEVKIT / m).is_file() else None for m in members]
+    elif (root / f"{_DEVKIT}.tar.gz").is_file():
+        with tarfile.open(root / f"{_DEVKIT}.tar.gz") as tar:
+            names = {Path(n).as_posix().split("/", 1)[-1]: n for n in tar.getnames()}
+            contents = [tar.extractfile(names[m]).read() if m in names else None for m in members]
+    else:
+        raise DatasetError(
+            f"{root / 'val'} is ILSVRC-2012's flat validation folder, without its labels: put {_DEVKIT}/ (or "
+            f"{_DEVKIT}.tar.gz) or Kaggle's {_KAGGLE_SOLUTION} in {root}, or sort the images into class folders"
+        )
+    if None in contents:
+        raise DatasetError(f"{root / _DEVKIT}: incomplete, missing {members[contents.index(None)]}; extract the devkit again")
+    from scipy.io import loadmat  # scipy comes with jax
+
+    synsets = loadmat(io.BytesIO(contents[0]), squeeze_me=True)["synsets"]
+    wnid = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
+    truth = [int(line) for line in contents[1].decode().split()]
+    if len(truth) < len(files):
+        raise DatasetError(f"{root / _DEVKIT}: the ground truth lists {len(truth)} images, the folder holds {len(files)}")
+    # Line k is the image numbered k (ILSVRC2012_val_0000000k.JPEG).
+    return {Path(f).stem: wnid[truth[int(_FLAT_VAL.match(f)[1]) - 1]] for f in files}

@@ -1,0 +1,243 @@
+"""`StreamingSource`: a split of image files, decoded and augmented by grain's worker processes as it trains.
+
+The source has the interface of `data.source`: `chunks(key, start, steps)` hands out the
+epoch shuffled by `key` from step `start`, `take(chunk, i, j)` reads a step's batch inside
+the compiled step. A chunk is `steps` host batches stacked, uint8 `(steps, b, 3, s, s)` and
+int32 labels `(steps, b)`, put on the device one chunk ahead of the step that reads it;
+normalisation happens there.
+
+Everything an example is made of derives from its position in the epoch: the epoch's order
+is a permutation drawn from `key`, and the example at position `p` is decoded and augmented
+with a generator seeded by `(key, p)`. So the batches are the same for any `workers` (0 decodes
+in a thread of the main process), and a run resumed at step `start` of an epoch reads what
+an uninterrupted run would have read from there.
+
+An unreadable file is skipped with a `BadImageWarning` naming it: in training, the next
+readable file in the epoch's order takes its place (the batch keeps its size, the order
+stays the same for any `workers`); in evaluation, its row is left out of the metrics (label
+-1). More than `MAX_BAD_FRACTION` of a split unreadable (and more than one file) is a `DatasetError`.
+
+`throughput` holds the loader's images/s (what its workers can decode, from their busy
+time), the training step's images/s and the fraction of the time spent waiting for data;
+a `DataWaitWarning` says so once when the device waits more than `WAIT_WARNING` of the time.
+"""
+
+import gc
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+import jax
+import numpy as np
+from jaxtyping import Array, Int32, PRNGKeyArray, PyTree, UInt8
+
+from .datasets import DatasetInfo
+from .folder import FileSplit, folder_info, open_splits
+from .idx import DatasetError
+from .transforms import BadImage, EvalTransform, TrainTransform
+
+MAX_BAD_FRACTION = 0.01  # of a split's files unreadable before the run stops
+MAX_SKIPPED_IN_A_ROW = 50  # unreadable files in a row in an epoch's order: the folder is not images
+WAIT_WARNING = 0.1  # fraction of the time the device may wait on data before a warning
+WAIT_MEASURED_STEPS = 20  # chunks measured (after the first of each epoch) before that judgement
+PREFETCH = 1  # batches each worker (or the loading thread) prepares ahead of the one it hands over
+_REASON_BYTES = 200
+
+
+class BadImageWarning(UserWarning):
+    """An image file was unreadable and skipped."""
+
+
+class DataWaitWarning(UserWarning):
+    """The device waited on the input pipeline."""
+
+
+def default_workers() -> int:
+    """Worker processes by default: every CPU this process may use but one (left to the main process)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cpus - 1)
+
+
+class _Example:
+    """Position in the epoch -> one example; a picklable callable for grain's workers."""
+
+    def __init__(self, split: FileSplit, transform: Callable, order: np.ndarray | None, seed: np.ndarray | None):
+        self.split, self.transform, self.order, self.seed = split, transform, order, seed
+
+    def __call__(self, position: int) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        n, size = len(self.split), self.transform.size
+        image, label, bad, reason = np.zeros((3, size, size), np.uint8), -1, -1, ""
+        if position < n:  # an evaluation split's last batch is padded with label -1
+            rng = None if self.seed is None else np.random.default_rng([*self.seed, position])
+            for attempt in range(MAX_SKIPPED_IN_A_ROW if self.order is not None else 1):
+                index = (position + attempt) % n if self.order is None else int(self.order[(position + attempt) % n])
+                try:
+                    image, label = self.transform(self.split.path(index), rng), int(self.split.labels[index])
+                    break
+                except BadImage as e:
+                    if attempt == 0:
+                        bad, reason = index, str(e)
+            else:
+                if self.order is not None:
+                    raise DatasetError(
+                        f"{MAX_SKIPPED_IN_A_ROW} files in a row of {self.split.root} are unreadable, from "
+                        f"{self.split.path(bad)} ({reason}): check that the folder holds images"
+                    )
+        return {"image": image, "label": np.int32(label), "bad": np.int32(bad),
+                "reason": np.bytes_(reason.encode()[:_REASON_BYTES]), "seconds": np.float32(time.perf_counter() - start)}
+
+
+class StreamingSource:
+    """A split of image files read through grain: shuffled and padded-free for training, in order for evaluation.
+
+    **Arguments:**
+
+    - `split`: the files and labels (`data.folder.open_splits`).
+    - `info`: the dataset's `DatasetInfo` (classes, crop size, mean and std).
+    - `batch_size`: images per step.
+    - `transform`: `(path, rng) -> uint8 (3, s, s)` with a `size` attribute (`data.transforms`).
+    - `workers`: decoding processes; 0 decodes in a thread of this process; `None`: `default_workers()`.
+    - `shuffle`: a training split: shuffled by each epoch's key, the last partial batch dropped,
+      an unreadable file replaced. Otherwise an evaluation split: in order, the last batch padded
+      with rows of label -1 (as are unreadable files), `chunks` called with `key=None`.
+    - `limit`, `seed`: keep a random subset of `limit` files drawn from `seed` (quick runs).
+    """
+
+    steps_per_call = 1  # a chunk is host data copied to the device: small chunks, put one ahead
+
+    def __init__(
+        self, split: FileSplit, info: DatasetInfo, batch_size: int, transform: Callable, *, workers: int | None = None,
+        shuffle: bool = True, limit: int | None = None, seed: int = 0,
+    ):
+        if limit is not None and limit < len(split):
+            split = split.subset(np.sort(np.random.default_rng(seed).permutation(len(split))[:limit]))
+        if shuffle and len(split) < batch_size:
+            raise DatasetError(f"the batch size {batch_size} is larger than the {len(split)} training images of "
+                               f"{split.root}; lower --batch-size")
+        self.split, self.info, self.batch_size, self.transform = split, info, batch_size, transform
+        self.workers = default_workers() if workers is None else workers
+        self.shuffle = shuffle
+        self.steps_per_epoch = len(split) // batch_size if shuffle else math.ceil(len(split) / batch_size)
+        self.bad: dict[int, str] = {}
+        self.throughput: dict[str, float] = {}
+        self._warned_wait = False
+
+    @property
+    def size(self) -> int:
+        return len(self.split)
+
+    def chunks(self, key: PRNGKeyArray | None, start: int, steps: int) -> Iterator[tuple[int, PyTree]]:
+        """`(first step, chunk)` for every `steps` steps of the epoch shuffled by `key`, from step `start`."""
+        if (key is None) == self.shuffle:
+            raise ValueError("a training source (shuffle=True) takes each epoch's key; an evaluation source key=None")
+        order = seed = None
+        if key is not None:
+            seed = np.asarray(jax.random.key_data(key), np.uint32).ravel()
+            order = np.random.default_rng(seed).permutation(len(self.split))
+        batches = self._host_batches(_Example(self.split, self.transform, order, seed), start)
+        totals = dict.fromkeys(("waited", "stepping", "decoding"), 0.0) | dict.fromkeys(("decoded", "stepped"), 0)
+        ahead = None
+        try:
+            for first in range(start, self.steps_per_epoch, steps):
+                t0 = time.perf_counter()
+                host = [next(batches) for _ in range(min(steps, self.steps_per_epoch - first))]
+                if first != start:  # the first chunk of an epoch also waits for the workers to start
+                    totals["waited"] += time.perf_counter() - t0
+                totals["decoding"] += sum(float(b["seconds"].sum()) for b in host)
+                totals["decoded"] += len(host) * self.batch_size
+                self._count_bad(host)
+                chunk = jax.device_put((np.stack([b["image"] for b in host]), np.stack([b["label"] for b in host])))
+                if ahead is not None:
+                    yield from self._timed(ahead, totals)
+                ahead = (first, chunk)
+            if ahead is not None:
+                yield from self._timed(ahead, totals)
+        finally:
+            batches.close()
+            del batches
+            if self.workers:
+                gc.collect()  # grain's iterator lives in reference cycles that hold its shared memory
+
+    def _timed(self, chunk: tuple[int, PyTree], totals: dict) -> Iterator[tuple[int, PyTree]]:
+        """Yield `chunk`, timing the step that reads it; update `throughput` and warn once when the device waits on data."""
+        t0 = time.perf_counter()
+        yield chunk
+        totals["stepping"] += time.perf_counter() - t0
+        totals["stepped"] += chunk[1][1].shape[0] * self.batch_size
+        waited, stepping = totals["waited"], totals["stepping"]
+        self.throughput = {
+            "loader_images_per_s": max(self.workers, 1) * totals["decoded"] / max(totals["decoding"], 1e-9),
+            "step_images_per_s": totals["stepped"] / max(stepping, 1e-9),
+            "data_wait": waited / max(waited + stepping, 1e-9),
+        }
+        steps = totals["stepped"] // self.batch_size
+        if steps > WAIT_MEASURED_STEPS and not self._warned_wait and self.throughput["data_wait"] > WAIT_WARNING:
+            self._warned_wait = True
+            t = self.throughput
+            warnings.warn(
+                f"the device waited on data {t['data_wait']:.0%} of the time: the loader decodes about "
+                f"{t['loader_images_per_s']:.0f} images/s with {self.workers} workers, a training step takes "
+                f"{t['step_images_per_s']:.0f}/s; raise --workers (this machine has {os.cpu_count()} CPUs) "
+                "or lower --image-size", DataWaitWarning, stacklevel=2,
+            )
+
+    def take(self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int) -> tuple[UInt8[Array, "b c h w"], Int32[Array, " b"]]:
+        """The batch at index `j` of the chunk (traced inside the compiled step)."""
+        images, labels = chunk
+        return images[j], labels[j]
+
+    def _host_batches(self, example: _Example, start: int):
+        """grain's iterator over the epoch's batches from step `start`, decoded by `self.workers` processes."""
+        import grain  # here, not at import: `import eqx_resnet` stays light
+        from absl import flags
+
+        # grain reads absl flags (worker profiling), which only an absl program has parsed: their defaults.
+        if not flags.FLAGS.is_parsed():
+            flags.FLAGS.mark_as_parsed()
+
+        positions = grain.MapDataset.range(start * self.batch_size, self.steps_per_epoch * self.batch_size)
+        dataset = positions.map(example).batch(self.batch_size).to_iter_dataset(
+            grain.ReadOptions(num_threads=1, prefetch_buffer_size=PREFETCH))
+        if self.workers:
+            # Only the images go through shared memory; labels and timings are small enough to pickle.
+            options = grain.experimental.DatasetOptions(min_shm_size=1 << 16)
+            dataset = grain.experimental.WithOptionsIterDataset(dataset, options).mp_prefetch(grain.MultiprocessingOptions(num_workers=self.workers, per_worker_buffer_size=PREFETCH))
+        return iter(dataset)
+
+    def _count_bad(self, host: list[dict]) -> None:
+        """Warn about each unreadable file once; stop when more than `MAX_BAD_FRACTION` of the split (and more than one file) is."""
+        for batch in host:
+            for index, reason in zip(batch["bad"], batch["reason"]):
+                if index < 0 or int(index) in self.bad:
+                    continue
+                self.bad[int(index)] = reason = reason.decode(errors="replace")
+                path = self.split.path(int(index))
+                if len(self.bad) > max(1, MAX_BAD_FRACTION * len(self.split)):
+                    raise DatasetError(
+                        f"{len(self.bad)} of the {len(self.split)} images in {self.split.root} are unreadable, more than "
+                        f"{MAX_BAD_FRACTION:.0%} (the last: {path}: {reason}): repair or remove them"
+                    )
+                warnings.warn(f"skipped unreadable image {path}: {reason} ({len(self.bad)} so far)", BadImageWarning, stacklevel=2)
+
+
+def folder_sources(
+    dataset: str, data_dir: str | os.PathLike, *, batch_size: int, eval_batch_size: int, image_size: int | None,
+    augment: bool, workers: int | None, val_fraction: float | None = None, limit: int | None = None, seed: int = 0,
+) -> tuple[StreamingSource, StreamingSource]:
+    """The training and evaluation sources of an image-folder dataset (`data.folder.open_splits`).
+
+    Training crops are `RandomResizedCrop` and flip when `augment` (else the evaluation
+    transform); evaluation resizes and centre-crops. `image_size` is the crop's side
+    (default: the dataset's, 224).
+    """
+    train, val = open_splits(dataset, data_dir, val_fraction=val_fraction)
+    info = folder_info(dataset, train.classes, image_size)
+    size = info.image_shape[-1]
+    return (
+        StreamingSource(train, info, batch_size, TrainTransform(size, augment=augment, crop_pct=info.crop_pct),
+                        workers=workers, limit=limit, seed=seed),
+        StreamingSource(val, info, eval_batch_size, EvalTransform(size, crop_pct=info.crop_pct), workers=workers, shuffle=False),
+    )
