@@ -131,7 +131,7 @@ CONVS = [
 def reference_conv(x, w, stride, padding, groups):
     """Cross-correlation in float64 numpy, one kernel tap at a time: independent of XLA."""
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
-    n, c_in, h, width = x.shape
+    n, _, h, width = x.shape
     c_out, c_in_g, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     h_out, w_out = (h + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1

@@ -69,7 +69,7 @@ def relative(a, b):
 def compare(result, reference):
     (loss, state), grads = result
     (ref_loss, ref_state), ref_grads = reference
-    arrays = lambda tree: jax.tree.leaves(eqx.filter(tree, eqx.is_array))  # noqa: E731
+    arrays = lambda tree: jax.tree.leaves(eqx.filter(tree, eqx.is_array))
     return {
         "loss": relative(loss, ref_loss),
         "grads": max(relative(a, b) for a, b in zip(arrays(grads), arrays(ref_grads), strict=True)),
@@ -90,7 +90,7 @@ def traces(mesh):
         try:
             step = eqx.filter_value_and_grad(loss_fn, has_aux=True)
             eqx.filter_eval_shape(step, model, state, images, labels, jax.random.key(1))
-        except Exception as err:  # noqa: BLE001 (reported to the test, which shows it)
+        except Exception as err:  # reported to the test, which shows it
             errors[name] = f"{type(err).__name__}: {err}"
     return errors
 

@@ -98,7 +98,7 @@ def seed_table(pattern):
 
 
 def _per_example(cell):
-    batch, *dims = map(int, re.search(r"float32\[([\d,]+)\]", cell).group(1).split(","))
+    _batch, *dims = map(int, re.search(r"float32\[([\d,]+)\]", cell).group(1).split(","))
     return tuple(dims)
 
 

@@ -102,7 +102,7 @@ def _matches(part: Part, names: list[str], types: list[type]) -> bool:
 
 def _check_known(model: PyTree, parts: tuple[Part, ...]) -> None:
     """Raise a `ValueError` naming every part in `parts` that matches nothing in `model`."""
-    empty_module = lambda x: isinstance(x, eqx.Module) and not jax.tree.leaves(x)  # noqa: E731 (a max-pool: a part, no arrays)
+    empty_module = lambda x: isinstance(x, eqx.Module) and not jax.tree.leaves(x)  # a max-pool: a part, no arrays
     owners = [_owners(model, kp) for kp, _ in jax.tree_util.tree_flatten_with_path(model, is_leaf=empty_module)[0]]
     unknown = [part for part in parts if not any(_matches(part, names, types) for names, types in owners)]
     if unknown:
@@ -181,7 +181,7 @@ def freeze_batch_stats(model: PyTree, frozen: Part | Sequence[Part]) -> PyTree:
     """
     parts = _normalise(frozen)
     _check_known(model, parts)
-    is_norm = lambda x: isinstance(x, (BatchNorm, eqx.nn.BatchNorm))  # noqa: E731
+    is_norm = lambda x: isinstance(x, (BatchNorm, eqx.nn.BatchNorm))
     paths = [
         key_path
         for key_path, node in jax.tree_util.tree_flatten_with_path(model, is_leaf=is_norm)[0]

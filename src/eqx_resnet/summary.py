@@ -12,6 +12,7 @@ takes a channels-first image, and the layers inside work channels-last.
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
@@ -19,6 +20,9 @@ import jax.numpy as jnp
 
 from .models.forward import forward
 from .parameters import count_parameters, module_path
+
+if TYPE_CHECKING:
+    import rich.table
 
 __all__ = ["LayerRow", "format_summary", "summarize"]
 

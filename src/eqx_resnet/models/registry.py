@@ -6,7 +6,6 @@ builders are made by `with_state` from a constructor that returns the model alon
 keyword arguments, with its types and defaults, and `help()` shows them.
 """
 
-import functools
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -37,7 +36,6 @@ def with_state(constructor: Callable[_P, _M], name: str | None = None) -> Callab
 
     else:
 
-        @functools.wraps(constructor)
         def builder(*args, **kwargs):
             return make(*args, **kwargs)
 
