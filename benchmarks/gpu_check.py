@@ -8,7 +8,7 @@ torch.compile in this process, compile times included; `eqx-resnet train mnist` 
 defaults as a whole process, cold and then warm (a fresh persistent compilation cache, then the
 same cache); the GPU-relevant tests. Tier 2: resnet50 in fp32, resnet18/34/101/152 in bf16
 (torch.compile at 18 and 34 only: at 101 and 152 its compile took over 150 s on an H100,
-REFERENCE.md), and the input pipeline (`benchmarks/input_pipeline.py`, once it exists). The
+REFERENCE.md), and the input pipeline on the machine's cores (`benchmarks/input_pipeline.py`). The
 measurements the targets are about come first; later stages take what the budget has left.
 
 Each stage runs only if the budget still holds its estimated time; a skipped stage is recorded
@@ -55,6 +55,9 @@ TESTS = {
     True: ["tests/test_cuda_lowering.py", "-k", "preact_resnet-fp32-train or compiler_options"],
 }
 MNIST_ARGS = {False: [], True: ["--epochs", "1", "--max-train-samples", "256"]}
+# The GPU machine has 16 cores: up to 15 workers beside the process that feeds the GPU.
+INPUT_PIPELINE_ARGS = {False: ["--images", "2048", "--workers", "0", "4", "8", "15", "--json"],
+                       True: ["--images", "16", "--workers", "0", "--batch-size", "8", "--json"]}
 # (models, precision, steps, with torch). The dry run keeps the first group of each precision, at resnet18,
 # and in tier 2 only the inference step: tier 1 runs the training step's code path already.
 BENCH = {
@@ -80,7 +83,7 @@ class Check:
         self.started = time.monotonic()
         self.report = {
             "tier": tier, "dry_run": dry_run, "status": "running", "date": datetime.date.today().isoformat(),
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "finished": None,
+            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "finished": None,
             "budget_s": budget, "elapsed_s": 0.0, "device": None, "platform": None, "gpu": _nvidia_smi(),
             "host": f"{platform.node()}, {os.cpu_count()} CPUs", "versions": _versions(),
             "environment": {k: os.environ.get(k) for k in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_FLAGS", "PYTHONPATH")},
@@ -120,7 +123,7 @@ class Check:
         bad = [s["name"] for s in self.report["stages"] if s["status"] not in ("ok", "skipped")]
         guarded = [s["name"] for s in self.report["stages"] if s.get("reason", "").startswith("time guard")]
         self.report["status"] = "failed" if bad else "stopped by the time guard" if guarded else "complete"
-        self.report["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.report["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         self.save()
         return 1 if bad else 0
 
@@ -204,16 +207,16 @@ def mnist_stage(run: str, dry_run: bool, workdir: Path, cap: float) -> dict:
 
 
 def input_pipeline_stage(dry_run: bool, cap: float) -> dict:
-    """The hook for `benchmarks/input_pipeline.py` (another issue writes it): run as
-    `python benchmarks/input_pipeline.py [--dry-run]`, its last output line, if JSON, is its result."""
+    """The hook for `benchmarks/input_pipeline.py`, which times decoding and augmenting JPEGs in worker
+    processes: its `--json` prints one JSON object as its last line, recorded as the stage's result."""
     if not INPUT_PIPELINE.exists():
         return {"status": "skipped", "reason": f"{INPUT_PIPELINE.relative_to(REPO)} does not exist yet"}
-    command = [sys.executable, str(INPUT_PIPELINE), *(["--dry-run"] if dry_run else [])]
+    command = [sys.executable, str(INPUT_PIPELINE), *INPUT_PIPELINE_ARGS[dry_run]]
     status, lines, wall = run_command(command, timeout=min(cap, 120))
     result = {"status": "timed out" if status is None else "ok" if status == 0 else "failed", "wall_s": wall}
     try:
-        result["result"] = json.loads(lines[-1])
-    except (IndexError, ValueError):
+        result["result"] = json.loads(next(line for line in reversed(lines) if line.startswith("{")))
+    except (StopIteration, ValueError):
         result["output_tail"] = lines[-5:]
     return result
 

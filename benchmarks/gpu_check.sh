@@ -15,8 +15,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-# Needed by eqx_resnet and its tests, absent on the GPU machine (.library/device/KINDS.md); pooch needs platformdirs.
-WHEELS=(beartype==0.23.1 pooch==1.9.0 platformdirs==4.14.9)
+# Needed by eqx_resnet and its tests, absent on the GPU machine (.library/device/KINDS.md), with what they
+# need that is absent too: platformdirs for pooch, array-record and portpicker for grain.
+WHEELS=(beartype==0.23.1 pooch==1.9.0 platformdirs==4.14.9 grain==0.2.18 array-record==0.8.6 portpicker==1.6.0)
 # Both tiers, their backstops and a machine start fit the 15 minutes of device time an issue gets.
 BUDGET_TIER1=390
 BUDGET_TIER2=300
@@ -42,8 +43,8 @@ fi
 
 OUT="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  # The device README's install of carried wheels.
+if [ ${#dry[@]} -eq 0 ] && compgen -G ".whl/*.whl" >/dev/null; then
+  # The device README's install of the carried wheels (CPython 3.12's: not for a dry run here).
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} || exit
 fi

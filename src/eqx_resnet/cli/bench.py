@@ -77,7 +77,16 @@ def bench_command(
     Peers that are not installed are skipped: install them with the `peers` extra.
     `eqx-resnet bench --plot chart.png --from-json results.json` charts an earlier run.
     """
-    from ..benchmarking import BenchmarkError, busy_host_warning, default_settings, jax_platform, markdown, rich_table, share_gpu_memory, write_json
+    from ..benchmarking import (
+        BenchmarkError,
+        busy_host_warning,
+        default_settings,
+        jax_platform,
+        markdown,
+        rich_table,
+        share_gpu_memory,
+        write_json,
+    )
     from ..benchmarking.plot import plot, pyplot, read_records
 
     share_gpu_memory()  # before default_settings starts JAX's backend
