@@ -40,9 +40,10 @@ def test_lazy_names_are_the_submodules_own():
 
 @pytest.mark.parametrize("name", ["BatchNorm", "Conv2d", "MaxPool2d"])
 def test_layers_moved_to_their_namespace_warn_at_the_old_name(name):
-    with pytest.warns(DeprecationWarning, match=rf"eqx_resnet\.{name} is deprecated.*eqx_resnet\.layers\.{name} \(channels-last"):
-        old = getattr(eqx_resnet, name)
-    assert old is getattr(eqx_resnet.layers, name)
+    for module, old_name in ((eqx_resnet, f"eqx_resnet.{name}"), (eqx_resnet.models, f"eqx_resnet.models.{name}")):
+        with pytest.warns(DeprecationWarning, match=rf"{old_name} is deprecated.*eqx_resnet\.layers\.{name} \(channels-last"):
+            old = getattr(module, name)
+        assert old is getattr(eqx_resnet.layers, name)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from eqx_resnet.layers import BatchNorm, Conv2d, MaxPool2d  # noqa: F401 (the new names do not warn)
