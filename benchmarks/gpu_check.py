@@ -58,8 +58,8 @@ MNIST_ARGS = {False: [], True: ["--epochs", "1", "--max-train-samples", "256"]}
 # The GPU machine has 16 cores: up to 15 workers beside the process that feeds the GPU.
 INPUT_PIPELINE_ARGS = {False: ["--images", "2048", "--workers", "0", "4", "8", "15", "--json"],
                        True: ["--images", "16", "--workers", "0", "--batch-size", "8", "--json"]}
-# (models, precision, steps, with torch). The dry run keeps the first group of each precision, at resnet18,
-# and in tier 2 only the inference step: tier 1 runs the training step's code path already.
+# (models, precision, steps, with torch). The dry run keeps each tier's first group, at resnet18, and in
+# tier 2 only the inference step: tier 1 runs the training step's code path already.
 BENCH = {
     "tier1": [(("resnet50",), "bf16", ("train", "inference"), True)],
     "tier2": [
@@ -228,11 +228,8 @@ def bench_rows(check: Check, platform_name: str, frameworks: list[str]) -> None:
 
     groups = BENCH[check.tier]
     if check.dry_run:
-        firsts: dict[str, tuple] = {}
-        for _, precision, steps, with_torch in groups:
-            firsts.setdefault(precision, (steps, with_torch))
-        groups = [(("resnet18",), precision, steps if check.tier == "tier1" else ("inference",), with_torch)
-                  for precision, (steps, with_torch) in firsts.items()]
+        _, precision, steps, with_torch = groups[0]
+        groups = [(("resnet18",), precision, steps if check.tier == "tier1" else ("inference",), with_torch)]
     for models, precision, steps, with_torch in groups:
         here = [f for f in frameworks if with_torch or f != "torch"]
         for model in models:

@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "benchmarks" / "gpu_check.py"
 STAGES = {
     "tier1": ["resnet18 train bf16", "resnet18 inference bf16", "chart", "mnist cold", "mnist warm", "tests"],
-    "tier2": ["resnet18 inference fp32", "resnet18 inference bf16", "chart", "input pipeline"],
+    "tier2": ["resnet18 inference fp32", "chart", "input pipeline"],
 }
 
 
