@@ -44,7 +44,7 @@ def test_the_bench_command_lets_jax_allocate_on_demand(monkeypatch):
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "benchmarks" / "gpu_check.py"
 STAGES = {
-    "tier1": ["resnet18 train bf16", "resnet18 inference bf16", "chart", "mnist cold", "mnist warm", "tests"],
+    "tier1": ["mnist cold", "mnist warm", "resnet18 train bf16", "resnet18 inference bf16", "chart", "tests"],
     "tier2": ["resnet18 inference fp32", "chart", "input pipeline"],
 }
 
