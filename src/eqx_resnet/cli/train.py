@@ -17,7 +17,14 @@ from ..data import DATASETS
 from ..models import list_models
 from ..models.forward import PRECISIONS
 from ..training import ConfigError, TrainConfig, train
-from ..training.config import MAX_SEED, MONITORS, OPTIMIZERS, SCHEDULES
+from ..training.config import BATCH_STATS, MAX_SEED, MONITORS, OPTIMIZERS, SCHEDULES
+from ..training.mesh import (
+    HEARTBEAT_TIMEOUT_S,
+    JOIN_TIMEOUT_S,
+    exit_at_once_on_error,
+    initialize_distributed,
+    is_process_zero,
+)
 from .app import app
 from .console import console, errors, stderr
 
@@ -32,6 +39,7 @@ OptimizerName = _choices("OptimizerName", OPTIMIZERS)
 ScheduleName = _choices("ScheduleName", SCHEDULES)
 PrecisionName = _choices("PrecisionName", PRECISIONS)
 MonitorName = _choices("MonitorName", MONITORS)
+BatchStatsName = _choices("BatchStatsName", BATCH_STATS)
 D = TrainConfig()  # the defaults the options show
 
 DATA_DIR_HELP = ("Where datasets live (DATA_DIR/mnist/...); missing files are downloaded there. imagefolder, imagenet: "
@@ -104,13 +112,21 @@ def train_command(
     compilation_cache: Annotated[Optional[Path], typer.Option(help=f"JAX's persistent compilation cache: a second run of the same command skips compiling. Default: ${CACHE_ENV}, else ~/.cache/eqx-resnet/jax.")] = None,
     no_compilation_cache: Annotated[bool, typer.Option("--no-compilation-cache", help="Compile afresh, without the persistent cache.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final metrics as one JSON object instead of text.")] = False,
+    devices: Annotated[Optional[int], typer.Option(min=1, help="Local devices to train on, in each process: --batch-size is split over them. Default: all (every GPU or TPU core; on a CPU, one).")] = None,
+    accumulate: Annotated[int, typer.Option(min=1, metavar="N", help="Split each step's batch into N micro-batches run in turn, their gradients averaged: a --batch-size larger than the devices hold.")] = D.accumulate,
+    batch_stats: Annotated[BatchStatsName, typer.Option(help="BatchNorm statistics over the global batch (N devices compute what one does) or per_device (no collective inside the network: cheaper across hosts).")] = BatchStatsName(D.batch_stats),
+    coordinator: Annotated[Optional[str], typer.Option(metavar="HOST:PORT", help="Train in several processes (hosts): process 0's address, reachable from all, with --num-processes and --process-id; or auto: found from SLURM, Open MPI or a TPU slice. Only process 0 writes and prints.")] = None,
+    num_processes: Annotated[Optional[int], typer.Option(min=1, help="With --coordinator: the number of processes of the run.")] = None,
+    process_id: Annotated[Optional[int], typer.Option(min=0, help="With --coordinator: this process's number, 0 to N-1 (0 serves the coordinator).")] = None,
+    join_timeout: Annotated[float, typer.Option(min=1.0, metavar="SECONDS", help="With --coordinator: seconds for every process to join before the run fails.")] = JOIN_TIMEOUT_S,
+    heartbeat_timeout: Annotated[float, typer.Option(min=1.0, metavar="SECONDS", help="With --coordinator: a process silent this long is taken for dead, and the run ends in every process.")] = HEARTBEAT_TIMEOUT_S,
 ):
     """Train a model; print the final test accuracy as the last line.
 
     Evaluates on the test split after every epoch, keeps checkpoints of the last
     and the best epoch, and appends each epoch's metrics to RUN_DIR/metrics.jsonl.
     """
-    with errors("interrupted at once; the last checkpoint written is kept: continue with --resume"):
+    with exit_at_once_on_error(), errors("interrupted at once; the last checkpoint written is kept: continue with --resume"):
         config = TrainConfig(
             dataset=_value(dataset), model=_value(model),
             model_options=parse_model_options(model_option) if model_option else None,
@@ -121,7 +137,11 @@ def train_command(
             max_train_samples=max_train_samples, patience=patience, monitor=_value(monitor), seed=seed,
             eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every, init=init,
             freeze_backbone=freeze_backbone, workers=workers, val_fraction=val_fraction,
+            devices=devices, accumulate=accumulate, batch_stats=_value(batch_stats),
         )
+        if coordinator is not None or num_processes is not None or process_id is not None:
+            initialize_distributed(coordinator, num_processes, process_id, join_timeout=join_timeout,
+                                   heartbeat_timeout=heartbeat_timeout)
         # The settings typed on the command line: on --resume, these change the saved run.
         given = {name: getattr(config, name) for name in TrainConfig.__dataclass_fields__
                  if name in ctx.params and ctx.get_parameter_source(name).name != "DEFAULT"}
@@ -130,7 +150,10 @@ def train_command(
         if not no_compilation_cache:
             _enable_compilation_cache(compilation_cache or default_cache_dir())
         run_dir = out or Path("runs") / config.dataset
-        result = _train_with_progress(config, run_dir, data_dir, resume, given, json_output)
+        quiet = not is_process_zero()  # of several processes, process 0 reports
+        result = _train_with_progress(config, run_dir, data_dir, resume, given, json_output or quiet)
+    if quiet:
+        return
     final = {**result.final, "model": result.config.model, "dataset": result.config.dataset, "run_dir": str(run_dir)}
     if json_output:
         print(json.dumps(final))
@@ -164,6 +187,9 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
                 if event["step"]:
                     changed = "".join(f", {k} now {v!r}" for k, v in event["changed"].items())
                     progress.console.print(f"resuming after epoch {event['epoch']}, step {event['step']}{changed}")
+                if event["devices"] > 1 or event["processes"] > 1:
+                    progress.console.print(f"data-parallel over {event['devices']} devices"
+                                           + (f" of {event['processes']} processes" if event["processes"] > 1 else ""))
             elif event["event"] == "notice":
                 progress.console.print(event["message"])
             elif event["event"] == "steps":
@@ -183,4 +209,5 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
 
 
 # Options that are not TrainConfig fields: where the run lives and how it is shown.
-RUN_OPTIONS = ("dataset", "model_option", "data_dir", "out", "resume", "compilation_cache", "no_compilation_cache", "json_output")
+RUN_OPTIONS = ("dataset", "model_option", "data_dir", "out", "resume", "compilation_cache", "no_compilation_cache", "json_output",
+               "coordinator", "num_processes", "process_id", "join_timeout", "heartbeat_timeout")

@@ -5,6 +5,7 @@ from .config import ConfigError, TrainConfig, with_defaults
 from .errors import CheckpointError, Interrupted, TrainingError
 from .engine import TrainResult, make_run_steps, train
 from .evaluate import make_evaluator
+from .mesh import data_mesh, initialize_distributed, replicate, shard_batch, shard_train_step
 from .metadata import RunMetadata
 from .step import cross_entropy, eval_step, make_train_step
 
@@ -17,14 +18,19 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "cross_entropy",
+    "data_mesh",
     "eval_step",
+    "initialize_distributed",
     "load_checkpoint",
     "load_into",
     "make_evaluator",
     "make_run_steps",
     "make_train_step",
     "read_metadata",
+    "replicate",
     "save_checkpoint",
+    "shard_batch",
+    "shard_train_step",
     "train",
     "with_defaults",
 ]

@@ -19,10 +19,12 @@ from ..models.forward import PRECISIONS, Precision
 Optimizer = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]
 Monitor = Literal["test_acc", "test_loss"]
+BatchStats = Literal["global", "per_device"]
 Device = Literal["cpu", "accelerator"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 MONITORS: tuple[str, ...] = get_args(Monitor)
+BATCH_STATS: tuple[str, ...] = get_args(BatchStats)
 MAX_SEED = 2**32 - 1  # jax.random.key and numpy's generators both take any 32-bit unsigned seed
 
 
@@ -47,6 +49,11 @@ class TrainConfig:
     decoding processes (`None`: all CPUs but one; 0: a thread of the training process; the
     batches are the same for any value) and `val_fraction`, the share of each class of train/
     held out for evaluation instead of a val/ folder.
+
+    Data parallelism (`training/mesh.py`): `batch_size` is the global batch, split over
+    `devices` local devices of each process (`None`: all of them) and, within each step,
+    into `accumulate` micro-batches whose gradients are averaged. `batch_stats`: BatchNorm's
+    statistics over the `"global"` batch (N devices compute what one does) or `"per_device"`.
     """
 
     dataset: str = "mnist"
@@ -79,13 +86,18 @@ class TrainConfig:
     freeze_backbone: bool = False
     workers: int | None = None
     val_fraction: float | None = None
+    devices: int | None = None
+    accumulate: int = 1
+    batch_stats: BatchStats = "global"
 
     def __post_init__(self):
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("monitor", self.monitor, MONITORS)
         _choice("precision", self.precision, PRECISIONS)
-        for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "max_train_samples", "patience", "checkpoint_every"):
+        _choice("batch_stats", self.batch_stats, BATCH_STATS)
+        for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "max_train_samples", "patience", "checkpoint_every",
+                     "devices", "accumulate"):
             _number(name, getattr(self, name), integer=True, low=1)
         _number("image_size", self.image_size, integer=True, low=8)
         _number("workers", self.workers, integer=True, low=0)
@@ -102,6 +114,9 @@ class TrainConfig:
             raise ConfigError(f"model_options must be a dict of builder keyword arguments, got {self.model_options!r}")
         if self.freeze_backbone and self.init is None:
             raise ConfigError("freeze_backbone needs pretrained weights to keep: add --init imagenet (or a checkpoint)")
+        if self.batch_size % self.accumulate:
+            raise ConfigError(f"batch_size {self.batch_size} does not split into {self.accumulate} micro-batches (accumulate): "
+                              f"give a multiple of {self.accumulate}")
         if self.schedule == "onecycle" and self.warmup_epochs:
             raise ConfigError("warmup_epochs does not apply to the onecycle schedule, which warms up itself; drop one of them")
 

@@ -45,6 +45,16 @@ from .config import ConfigError, Device, TrainConfig, device_kind, resume_config
 from .errors import Interrupted, TrainingError
 from .evaluate import InMemorySplit, make_source_evaluator
 from .lock import RunLock
+from .mesh import (
+    DATA_AXIS,
+    ShardedSource,
+    lost_peers_as_errors,
+    replicate,
+    run_mesh,
+    shard_train_step,
+    stop_anywhere,
+    sync_processes,
+)
 from .metadata import RunMetadata
 from .optim import build_optimizer, head_only, learning_rate_schedule
 from .step import make_train_step
@@ -130,8 +140,11 @@ def train(
         default = TrainConfig()
         given = {f.name: getattr(config, f.name) for f in fields(TrainConfig)
                  if getattr(config, f.name) != getattr(default, f.name)}
-    with RunLock(run_dir), _stop_requests() as stop:
-        recover_run_dir(run_dir)  # a save cut short by a crash: its complete checkpoint back in place
+    writer = jax.process_index() == 0  # a run of several processes has one writer: process 0
+    with RunLock(run_dir) if writer else contextlib.nullcontext(), _stop_requests() as stop, lost_peers_as_errors():
+        if writer:
+            recover_run_dir(run_dir)  # a save cut short by a crash: its complete checkpoint back in place
+        sync_processes("run directory recovered")  # the others read it once process 0 has put it in order
         return _train(config, run_dir, data_dir, resume, given, on_progress, stop)
 
 
@@ -139,6 +152,9 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
     config, saved, data_dir = _start_or_resume(config, run_dir, Path(data_dir) if data_dir else None, resume, given)
     model_options = _model_options(config, data_dir)
     source, test = _data(config, data_dir)
+    mesh = run_mesh(config.devices, config.batch_size, config.accumulate)  # None: one device of one process
+    if mesh is not None:
+        source, test = ShardedSource(source, mesh), ShardedSource(test, mesh)
     root = jax.random.key(config.seed, impl="rbg")
     # RBG keys: building preact_resnet took 5.7 s instead of 14.9 s with threefry on 2 CPU
     # cores (threefry compiles a large sampler per weight shape). Still one stream per seed.
@@ -154,6 +170,8 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     if saved is not None:
         model, state, _, opt_state = load_checkpoint(run_dir / "last", opt_state_like=opt_state)
+    if mesh is not None:
+        model, state, opt_state = replicate((model, state, opt_state), mesh)
     metadata = RunMetadata(
         model=config.model, model_options=model_options, dataset=config.dataset, data_dir=str(data_dir),
         class_names=list(source.info.classes), preprocessing=preprocessing(source.info, config.image_size),
@@ -167,7 +185,8 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
         changed = {} if saved is None else {k: v for k, v in config.to_dict().items() if v != saved.config.get(k)}
         on_progress({"event": "start", "model": config.model, "model_options": model_options,
                      "parameters": metadata.parameters, "epoch": metadata.epoch, "step": metadata.step,
-                     "epochs": config.epochs, "changed": changed})
+                     "epochs": config.epochs, "changed": changed, "devices": 1 if mesh is None else mesh.size,
+                     "processes": jax.process_count()})
 
     augment = AUGMENTATIONS.get(config.dataset) if config.augment else None
     params, static = eqx.partition(model, eqx.is_array)
@@ -176,8 +195,7 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
     def run_steps(steps: int) -> Callable:  # built on first use: usually one size per run
         if steps not in step_functions:
             step_functions[steps] = make_run_steps(
-                make_train_step(optimizer, precision=config.precision, label_smoothing=config.label_smoothing),
-                static, source.take,
+                _train_step(optimizer, config, mesh), static, source.take,
                 lambda images, key: prepare(images, source.info, config.image_size, key=key, augment=augment),
                 steps,
             )
@@ -203,6 +221,7 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
                 data, params, state, opt_state, jnp.int32(first), jax.random.fold_in(epoch_key, 1)
             )
             stop_at = first + size
+            stop.requested = stop_anywhere(stop.requested)  # every process stops at the same step
             loss_sum, correct = loss_sum + float(l_sum), correct + int(c)
             record.check_training_loss(loss_sum / stop_at, epoch, first, stop_at, source.info.num_classes)
             if on_progress:
@@ -230,6 +249,14 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
         if stop.requested and epoch < config.epochs:
             raise Interrupted(stop.requested, run_dir / "last", epoch, source.steps_per_epoch)
     return TrainResult(config=config, history=metadata.history, run_dir=run_dir)
+
+
+def _train_step(optimizer, config: TrainConfig, mesh) -> Callable:
+    """The training step of `config`, with its micro-batches, data-parallel over `mesh` when there is one."""
+    per_device = mesh is not None and config.batch_stats == "per_device"
+    step = make_train_step(optimizer, precision=config.precision, label_smoothing=config.label_smoothing,
+                           accumulate=config.accumulate, axis_name=DATA_AXIS if per_device else None)
+    return step if mesh is None else shard_train_step(step, mesh, batch_stats=config.batch_stats)
 
 
 def _start_or_resume(
@@ -346,8 +373,10 @@ class _Recorder:
         for row in metadata.history:
             self._score(row)
         self.metrics_file = run_dir / "metrics.jsonl"
+        self.writer = jax.process_index() == 0  # the others of a multi-process run only keep count
         # Drop the lines of an epoch that was cut short: the file matches the last checkpoint.
-        self.metrics_file.write_text("".join(json.dumps(h, allow_nan=False) + "\n" for h in metadata.history))
+        if self.writer:
+            self.metrics_file.write_text("".join(json.dumps(h, allow_nan=False) + "\n" for h in metadata.history))
 
     def _score(self, row: dict) -> bool:
         """Count `row` for early stopping; whether it is the best so far."""
@@ -397,7 +426,8 @@ class _Recorder:
         meta = self.metadata
         meta.partial_epoch = progress
         meta.step = len(meta.history) * self.steps_per_epoch + progress["steps"]
-        save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+        if self.writer:
+            save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
 
     def epoch(self, row: dict, model, state, opt_state) -> dict:
         """Check and record the epoch's `row` (with its last learning rate): checkpoints first,
@@ -410,12 +440,14 @@ class _Recorder:
         meta.history.append(row)
         meta.epoch, meta.step, meta.metrics, meta.partial_epoch = epoch, epoch * self.steps_per_epoch, row, None
         try:
-            if self._score(row):
+            if self._score(row) and self.writer:
                 save_checkpoint(self.run_dir / "best", model, state, metadata=meta)
-            save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+            if self.writer:
+                save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
         except BaseException:
             meta.history.pop()
             raise
-        with self.metrics_file.open("a") as f:
-            f.write(json.dumps(row, allow_nan=False) + "\n")
+        if self.writer:
+            with self.metrics_file.open("a") as f:
+                f.write(json.dumps(row, allow_nan=False) + "\n")
         return row

@@ -5,15 +5,17 @@
 model per example under `jax.vmap(..., axis_name="batch")`, so BatchNorm sees the batch.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 from jaxtyping import Array, Bool, Float, Int
 
 from ..models.forward import Precision, forward
+from .mesh import accumulate_gradients, device_mean
 
 
 def cross_entropy(logits: Float[Array, "n classes"], labels: Int[Array, " n"], label_smoothing: float = 0.0) -> Float[Array, ""]:
@@ -23,25 +25,42 @@ def cross_entropy(logits: Float[Array, "n classes"], labels: Int[Array, " n"], l
 
 
 def make_train_step(
-    optimizer: optax.GradientTransformation, *, precision: Precision = "fp32", label_smoothing: float = 0.0
+    optimizer: optax.GradientTransformation, *, precision: Precision = "fp32", label_smoothing: float = 0.0,
+    accumulate: int = 1, axis_name: Hashable | None = None,
 ) -> Callable:
     """`train_step(model, state, opt_state, images, labels, key) -> (model, state, opt_state, metrics)`.
 
     `metrics` holds the batch's mean `loss` and its number of `correct` predictions.
+
+    `accumulate` splits the batch into that many micro-batches, run one after the other, their
+    gradients averaged into one update (`mesh.accumulate_gradients`): a batch larger than the
+    devices hold. BatchNorm then takes each micro-batch's statistics, as PyTorch does.
+    `axis_name` names the device axis of a `shard_map` the step runs under, one device's share
+    of the batch each (per-device BatchNorm statistics, `mesh.shard_train_step`): gradients,
+    loss and BatchNorm state are averaged over it, and each device draws its own randomness.
     """
 
     def train_step(model, state, opt_state, images, labels, key):
-        def loss_fn(model):
+        def loss_fn(model, state, images, labels, key):
             logits, new_state = forward(model, state, images, key=key, precision=precision)
-            return cross_entropy(logits, labels, label_smoothing), (new_state, logits)
+            correct = jnp.sum(jnp.argmax(logits, -1) == labels)
+            return cross_entropy(logits, labels, label_smoothing), (new_state, correct)
 
-        (loss, (state_out, logits)), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
+        grad_fn = eqx.filter_value_and_grad(loss_fn, has_aux=True)
+        if accumulate > 1:
+            grad_fn = accumulate_gradients(grad_fn, accumulate)
+        if axis_name is not None:
+            key = jax.random.fold_in(key, lax.axis_index(axis_name))
+        (loss, (state_out, correct)), grads = grad_fn(model, state, images, labels, key)
+        if axis_name is not None:
+            grads, loss, state_out = device_mean((grads, loss, state_out), axis_name)
+            correct = lax.psum(correct, axis_name)
         params = eqx.filter(model, eqx.is_inexact_array)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         model = eqx.apply_updates(model, updates)
-        correct = jnp.sum(jnp.argmax(logits, -1) == labels)
         return model, state_out, opt_state, {"loss": loss, "correct": correct}
 
+    train_step.axis_name = axis_name  # what `mesh.shard_train_step` checks for per-device statistics
     return train_step
 
 

@@ -1,0 +1,149 @@
+"""Two processes on localhost joined by `jax.distributed` (gloo collectives on CPU), through the CLI:
+they train as one process does, only process 0 writes, a peer that dies ends the run with one
+line, and the run resumes; a missing coordinator is one line within the join timeout.
+
+Each process runs this file as a script, which wraps the CLI: the wrapper refuses a checkpoint
+written by any process but 0, and `--die-at N` kills the process (SIGKILL) at its N-th step.
+Every child has a timeout, so nothing here can hang.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from eqx_resnet.training import TrainConfig, load_checkpoint, train
+
+TINY = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1", "--max-train-samples", "512",
+        "--batch-size", "64", "--lr", "0.01", "--schedule", "constant", "--no-augment", "--no-compilation-cache"]
+DEVICES_PER_PROCESS = 2  # two processes of two CPU devices: a mesh of four
+HEARTBEAT_S = 5
+CHILD_TIMEOUT_S = 240
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def launch(process_id: int, port: int, args: list[str], die_at: int | None = None) -> subprocess.Popen:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES_PER_PROCESS}"}
+    command = [sys.executable, __file__, *(["--die-at", str(die_at)] if die_at else []), "--", "train", "mnist", *TINY,
+               *args, "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(process_id),
+               "--join-timeout", "120", "--heartbeat-timeout", str(HEARTBEAT_S)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(processes: list[subprocess.Popen]) -> list[tuple[int, str, str, float]]:
+    """Each process's (status, stdout, stderr, time it ended), all killed past the timeout."""
+    deadline, ended = time.monotonic() + CHILD_TIMEOUT_S, {}
+    while len(ended) < len(processes) and time.monotonic() < deadline:
+        for i, p in enumerate(processes):
+            if i not in ended and p.poll() is not None:
+                ended[i] = time.monotonic()
+        time.sleep(0.05)
+    results = []
+    for i, p in enumerate(processes):
+        if i not in ended:
+            p.kill()
+        out, err = p.communicate(timeout=30)
+        results.append((p.returncode, out, err, ended.get(i, float("inf"))))
+    return results
+
+
+def arrays(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+
+
+def relative(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
+    run_dir = tmp_path / "two"
+    # Process 1 dies at its 3rd step; process 0 wrote last/ at step 2 and must end with one line.
+    port = free_port()
+    first = finish([launch(0, port, ["--epochs", "1", "--checkpoint-every", "2", "--out", str(run_dir)]),
+                    launch(1, port, ["--epochs", "1", "--checkpoint-every", "2", "--out", str(run_dir)], die_at=3)])
+    (status0, _, err0, ended0), (status1, _, _, ended1) = first
+    assert status1 == -signal.SIGKILL, first[1][2][-3000:]
+    assert status0 == 1, err0[-3000:]
+    message = [line for line in err0.splitlines() if line.startswith("error:")]
+    assert len(message) == 1 and "lost contact with the others" in message[0] and "--resume" in message[0], err0[-3000:]
+    assert ended0 - ended1 < HEARTBEAT_S + 20, (ended0 - ended1, err0[-3000:])
+    saved = load_checkpoint(run_dir / "last")[2]
+    assert saved["epoch"] == 0 and saved["partial_epoch"]["steps"] == 2
+
+    port = free_port()
+    resumed = finish([launch(i, port, ["--resume", "--out", str(run_dir), "--json"]) for i in (0, 1)])
+    for status, out, err, _ in resumed:
+        assert status == 0, err[-3000:]
+    reported = [[line for line in out.splitlines() if not line.startswith("[Gloo]")] for _, out, _, _ in resumed]
+    assert reported[1] == []  # process 1 reports nothing; gloo itself prints its connections
+    final = json.loads(reported[0][-1])
+
+    config = TrainConfig(model="preact_resnet", model_options={"widths": [4, 8, 8], "blocks_per_stage": 1}, epochs=1,
+                         max_train_samples=512, batch_size=64, lr=0.01, schedule="constant", augment=False)
+    reference = train(config, tmp_path / "one")
+    assert abs(final["train_loss"] - reference.final["train_loss"]) < 1e-5 * reference.final["train_loss"]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1]
+    two, one = load_checkpoint(run_dir / "last")[:2], load_checkpoint(tmp_path / "one" / "last")[:2]
+    for a, b in zip(arrays(two), arrays(one), strict=True):  # parameters and BatchNorm statistics
+        assert relative(a, b) < 1e-5
+
+
+def test_a_missing_coordinator_or_peer_is_one_line_within_the_join_timeout(tmp_path):
+    port = free_port()
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    common = ["eqx-resnet", "train", "mnist", "--out", str(tmp_path), "--coordinator", f"localhost:{port}",
+              "--num-processes", "2", "--join-timeout", "2"]
+    started = time.monotonic()
+    alone = [subprocess.Popen([*common, "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for i in (1,)]
+    no_coordinator = finish(alone)[0]
+    assert no_coordinator[0] == 1
+    assert no_coordinator[2].startswith("error: cannot reach the coordinator at localhost:") and "--process-id 0" in no_coordinator[2]
+    assert no_coordinator[3] - started < 2 + 30
+    no_peer = finish([subprocess.Popen([*common, "--process-id", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, env=env)])[0]
+    assert no_peer[0] == 1
+    assert no_peer[2].startswith("error: the processes of the run did not all join the coordinator") and "--join-timeout" in no_peer[2]
+
+
+def _worker(argv: list[str]) -> None:
+    """Run the CLI with `argv` (after `--`): a checkpoint from a process other than 0 fails it;
+    `--die-at N` SIGKILLs this process at its N-th step."""
+    split = argv.index("--")
+    options, cli_args = argv[:split], argv[split + 1:]
+    die_at = int(options[options.index("--die-at") + 1]) if "--die-at" in options else None
+    from eqx_resnet.cli import app
+    from eqx_resnet.training import engine
+
+    real_save, real_stop, steps = engine.save_checkpoint, engine.stop_anywhere, []
+
+    def save_on_process_zero(*args, **kwargs):
+        assert jax.process_index() == 0, f"process {jax.process_index()} wrote a checkpoint"
+        return real_save(*args, **kwargs)
+
+    def stop_or_die(requested):  # the engine calls it after every step
+        steps.append(1)
+        if len(steps) == die_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_stop(requested)
+
+    engine.save_checkpoint, engine.stop_anywhere = save_on_process_zero, stop_or_die
+    app(cli_args)
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1:])

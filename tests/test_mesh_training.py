@@ -1,0 +1,201 @@
+"""Training steps on 4 CPU devices equal one device's on the same global batch (loss, parameters,
+BatchNorm statistics within 1e-5), through the Python API and through `eqx-resnet train`, including
+a run resumed on another device count; per-device statistics and gradient accumulation; the example.
+
+A mesh needs `XLA_FLAGS` before JAX starts, so the 4-device checks run this file in a child process.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import eqx_resnet
+from eqx_resnet.training import ConfigError, TrainConfig, data_mesh, make_train_step, replicate, shard_batch, shard_train_step
+from eqx_resnet.training.mesh import accumulate_gradients, run_mesh
+
+DEVICES = 4
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(widths=(4, 8, 8), blocks_per_stage=1)
+TINY_CLI = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1", "--max-train-samples", "256",
+            "--batch-size", "64", "--lr", "0.01", "--schedule", "constant", "--no-augment", "--no-compilation-cache",
+            "--eval-batch-size", "2500"]
+TOLERANCE = 1e-5
+
+
+def relative(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def arrays(tree) -> list:
+    return jax.tree.leaves(eqx.filter(tree, eqx.is_array))
+
+
+def worst(tree, reference) -> float:
+    return max(relative(a, b) for a, b in zip(arrays(tree), arrays(reference), strict=True))
+
+
+def tiny_model():
+    return eqx.filter_jit(eqx_resnet.preact_resnet)(**TINY, key=jax.random.key(0, impl="rbg"))
+
+
+def batches(n: int, size: int):
+    images = jax.random.normal(jax.random.key(1), (n, size, 1, 28, 28))
+    return images, jax.random.randint(jax.random.key(2), (n, size), 0, 10)
+
+
+def run(step, model, state, opt_state, images, labels, put=lambda batch: batch):
+    """`step` over the batches: the losses, and the model and state at the end."""
+    step, losses = eqx.filter_jit(step, compiler_options=eqx_resnet.compiler_options()), []
+    for i in range(images.shape[0]):
+        model, state, opt_state, metrics = step(model, state, opt_state, *put((images[i], labels[i])), jax.random.key(i))
+        losses.append(float(metrics["loss"]))
+    return losses, model, state
+
+
+def api_checks() -> dict:
+    """3 steps of the Python API on the mesh against one device: global statistics, per-device
+    statistics (against micro-batches of one device's quarters), and micro-batches on the mesh."""
+    model, state = tiny_model()
+    optimizer = optax.adam(1e-2)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    images, labels = batches(3, 32)
+    mesh = data_mesh()
+    on_mesh = replicate((model, state, opt_state), mesh)
+    sharded = lambda batch: shard_batch(batch, mesh)  # noqa: E731
+    report = {}
+
+    def compare(name, got, want):
+        report[name] = {"loss": max(relative(a, b) for a, b in zip(got[0], want[0])),
+                        "params": worst(got[1], want[1]), "state": worst(got[2], want[2])}
+
+    one = run(make_train_step(optimizer), model, state, opt_state, images, labels)
+    compare("global", run(shard_train_step(make_train_step(optimizer), mesh), *on_mesh, images, labels, sharded), one)
+    # Per-device statistics = one device's micro-batches, each a device's quarter: micro-batch k is
+    # rows k::4, so the quarters are interleaved. (The running statistics differ: averaged vs in turn.)
+    quarters = lambda x: x.reshape(x.shape[0], DEVICES, -1, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)  # noqa: E731
+    per_device = run(shard_train_step(make_train_step(optimizer, axis_name="data"), mesh, batch_stats="per_device"),
+                     *on_mesh, images, labels, sharded)
+    micro = run(make_train_step(optimizer, accumulate=DEVICES), model, state, opt_state, quarters(images), quarters(labels))
+    compare("per_device", per_device, micro)
+    report["per_device"].pop("state")
+    report["per_device_differs"] = relative(per_device[0], one[0])
+    accumulated = run(make_train_step(optimizer, accumulate=2), model, state, opt_state, images, labels)
+    compare("accumulate", run(shard_train_step(make_train_step(optimizer, accumulate=2), mesh), *on_mesh, images, labels,
+                              sharded), accumulated)
+    return report
+
+
+def cli_checks(tmp: Path) -> dict:
+    """`eqx-resnet train`: 2 epochs on 1 device against 1 epoch on 4 devices resumed for a second on 2."""
+    from typer.testing import CliRunner
+
+    from eqx_resnet.cli import app
+
+    runner = CliRunner()
+
+    def train(*args):
+        result = runner.invoke(app, ["train", "mnist", *TINY_CLI, "--data-dir", str(ROOT / "data"), *args])
+        return result.exit_code, result.output
+
+    outcomes = {
+        "one": train("--devices", "1", "--epochs", "2", "--out", str(tmp / "one")),
+        "four": train("--devices", "4", "--epochs", "1", "--out", str(tmp / "four")),
+        "resumed on two": train("--devices", "2", "--epochs", "2", "--resume", "--out", str(tmp / "four")),
+        "batch 66": train("--devices", "4", "--batch-size", "66", "--out", str(tmp / "bad")),
+    }
+    report = {"exit": {k: code for k, (code, _) in outcomes.items()}, "output": {k: out[-2000:] for k, (_, out) in outcomes.items()}}
+    one, four = (eqx_resnet.load_checkpoint(tmp / name / "last") for name in ("one", "four"))
+    rows = [[json.loads(line) for line in (tmp / name / "metrics.jsonl").read_text().splitlines()] for name in ("one", "four")]
+    report["params"], report["state"] = worst(four[0], one[0]), worst(four[1], one[1])
+    report["train_loss"] = max(relative(a["train_loss"], b["train_loss"]) for a, b in zip(rows[1], rows[0], strict=True))
+    report["epochs"] = [len(r) for r in rows]
+    return report
+
+
+def main(tmp: str):
+    assert jax.device_count() == DEVICES, jax.devices()
+    print(json.dumps({"api": api_checks(), "cli": cli_checks(Path(tmp))}))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}", "JAX_PLATFORMS": "cpu"}
+    tmp = tmp_path_factory.mktemp("runs")
+    result = subprocess.run([sys.executable, __file__, str(tmp)], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_the_python_api_on_four_devices_computes_what_one_device_does(report):
+    api = report["api"]
+    for layout in ("global", "per_device", "accumulate"):
+        for what, error in api[layout].items():
+            assert error < TOLERANCE, (layout, what, error)
+    assert api["per_device_differs"] > 1e-4  # per-device statistics are not the global ones
+
+
+def test_the_cli_on_four_devices_trains_as_one_device_and_resumes_on_two(report):
+    cli = report["cli"]
+    assert cli["exit"] == {"one": 0, "four": 0, "resumed on two": 0, "batch 66": 2}, cli["output"]
+    assert "data-parallel over 4 devices" in cli["output"]["four"]
+    assert "--batch-size 66 does not split over 4 devices: give a multiple of 4" in cli["output"]["batch 66"]
+    assert cli["epochs"] == [2, 2]
+    for what in ("params", "state", "train_loss"):
+        assert cli[what] < TOLERANCE, (what, cli[what])
+
+
+def test_four_micro_batches_of_32_make_one_step_of_128():
+    """With BatchNorm's statistics frozen (a loss that is a mean over independent examples), the
+    accumulated gradient is the batch's: the SGD updates agree within 1e-5."""
+    model, state = tiny_model()
+    model = eqx_resnet.freeze_batch_stats(model, eqx_resnet.layers.BatchNorm)
+    optimizer = optax.sgd(0.1)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    images, labels = batches(1, 128)
+    losses, model_128, _ = run(make_train_step(optimizer), model, state, opt_state, images, labels)
+    losses_4x32, model_4x32, _ = run(make_train_step(optimizer, accumulate=4), model, state, opt_state, images, labels)
+    assert relative(losses_4x32, losses) < TOLERANCE
+    update = lambda m: [a - b for a, b in zip(arrays(m), arrays(model))]  # noqa: E731
+    assert max(relative(a, b) for a, b in zip(update(model_4x32), update(model_128))) < TOLERANCE
+
+
+def test_batches_that_do_not_split_are_refused():
+    with pytest.raises(ConfigError, match="batch_size 100 does not split into 3 micro-batches"):
+        TrainConfig(batch_size=100, accumulate=3)
+    with pytest.raises(ConfigError, match="--devices 2: this process has 1 CPU device"):
+        run_mesh(2, 64)
+    assert run_mesh(None, 63) is None  # one device: no mesh at all
+    with pytest.raises(ValueError, match="does not split into 3 micro-batches"):
+        accumulate_gradients(lambda *a: None, 3)(None, None, jnp.zeros((4, 1)), None, None)
+    with pytest.raises(ValueError, match="per-device statistics need .*axis_name='data'"):
+        shard_train_step(make_train_step(optax.sgd(0.1)), data_mesh(), batch_stats="per_device")
+
+
+def test_the_example_prints_the_same_losses_on_one_and_four_devices():
+    env = {**os.environ, "JAX_THREEFRY_PARTITIONABLE": "0", "JAX_PLATFORMS": "cpu"}
+    runs = [subprocess.Popen([sys.executable, str(ROOT / "examples" / "data_parallel.py")], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}) for n in (1, DEVICES)]
+    outputs = [p.communicate(timeout=300) for p in runs]
+    for p, (out, err) in zip(runs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    losses = [[float(line.split("loss ")[1]) for line in out.splitlines() if line.startswith("step ")] for out, _ in outputs]
+    # Float rounding differs with the device count, and Adam's steps amplify it: the first steps agree closely.
+    assert len(losses[0]) == 10 and np.allclose(losses[0][:5], losses[1][:5], rtol=1e-5, atol=1e-5), losses
+    assert np.allclose(losses[0], losses[1], rtol=1e-2), losses
+    assert losses[0][-1] < 0.9 * losses[0][0]
+    assert "over 4 device(s)" in outputs[1][0]
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
