@@ -13,6 +13,7 @@ import importlib
 import warnings
 
 from . import layers
+from ._create import create_model
 from ._xla_cpu import compiler_options
 from .models import (
     AlexNet,
@@ -22,7 +23,6 @@ from .models import (
     PreActResNet,
     ResNet,
     alexnet,
-    create_model,
     forward,
     get_builder,
     list_models,
@@ -47,6 +47,9 @@ _LAZY = {
     **dict.fromkeys(
         [
             "CheckpointError",
+            "ConfigError",
+            "Interrupted",
+            "RunMetadata",
             "TrainConfig",
             "TrainingError",
             "cross_entropy",
@@ -92,12 +95,15 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "CheckpointError",
+    "ConfigError",
     "Dataset",
     "DatasetError",
     "DatasetInfo",
     "PreActBlock",
+    "Interrupted",
     "PreActResNet",
     "ResNet",
+    "RunMetadata",
     "TrainConfig",
     "TrainingError",
     "alexnet",

@@ -1,0 +1,33 @@
+"""`eqx_resnet.create_model`: a model of the registry, from scratch or with pretrained weights."""
+
+import os
+
+import equinox as eqx
+from jaxtyping import PRNGKeyArray
+
+from .models import registry
+
+
+def create_model(
+    name: str, *, key: PRNGKeyArray, weights: str | os.PathLike | None = None, **options
+) -> tuple[eqx.Module, eqx.nn.State]:
+    """Build the model registered as `name`: `(model, state)`.
+
+    **Arguments:**
+
+    - `name`: a name of `list_models()`, e.g. `"resnet50"`.
+    - `key`: the random initialisation (with `weights`, of a new head only).
+    - `weights`: `None` for a random initialisation; `"imagenet"` (the best published set for
+      the architecture), a tag such as `"tv_in1k"`, or a `.safetensors`/`.pth`/`.npz` file of a
+      torchvision-named state dict. Fetched from the Hugging Face Hub into its cache
+      (`HF_HUB_OFFLINE=1` reads the cache alone); see `eqx_resnet.weights.create_pretrained`,
+      which also returns where the weights came from.
+    - `options`: the builder's keyword arguments (`num_classes`, `in_channels`, `stem`, ...,
+      see `help(eqx_resnet.resnet50)`). A `num_classes` other than the weights' gives a new head.
+    """
+    if weights is None:
+        return registry.create_model(name, key=key, **options)
+    from .weights import create_pretrained
+
+    model, state, _ = create_pretrained(name, weights, key=key, **options)
+    return model, state
