@@ -156,8 +156,8 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
     if mesh is not None:
         source, test = ShardedSource(source, mesh), ShardedSource(test, mesh)
     root = jax.random.key(config.seed, impl="rbg")
-    # RBG keys: building preact_resnet took 5.7 s instead of 14.9 s with threefry on 2 CPU
-    # cores (threefry compiles a large sampler per weight shape). Still one stream per seed.
+    # RBG keys build a model several times faster than threefry on a CPU, which compiles a large
+    # sampler per weight shape (benchmarks/README.md). Still one stream per seed.
     model, state = create_model(config.model, key=jax.random.fold_in(root, 0), **model_options)
     weights = None
     if config.init is not None and saved is None:
