@@ -96,7 +96,7 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet(nn.Module):
-    """Seed 000's PreActResNet: 16/32/64 channels, three blocks a stage, no final BatchNorm."""
+    """The pre-activation ResNet of He et al. 2016: 16/32/64 channels, three blocks a stage, no final BatchNorm."""
 
     num_classes: int
     dtype: Any
@@ -113,7 +113,7 @@ class PreActResNet(nn.Module):
 
 
 class AlexNet(nn.Module):
-    """Seed 002's AlexNet with BatchNorm for 96x96 inputs; dropout 0.5 while training."""
+    """AlexNet with BatchNorm for 96x96 inputs; dropout 0.5 while training."""
 
     num_classes: int
     dtype: Any

@@ -113,7 +113,7 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet(nn.Module):
-    """Seed 000's PreActResNet: 16/32/64 channels, three blocks a stage, no final BatchNorm."""
+    """The pre-activation ResNet of He et al. 2016: 16/32/64 channels, three blocks a stage, no final BatchNorm."""
 
     def __init__(self, *, num_classes: int, in_channels: int, widths=(16, 32, 64), blocks_per_stage: int = 3):
         super().__init__()
@@ -131,7 +131,7 @@ class PreActResNet(nn.Module):
 
 
 class AlexNet(nn.Module):
-    """Seed 002's AlexNet with BatchNorm for 96x96 inputs."""
+    """AlexNet with BatchNorm for 96x96 inputs."""
 
     def __init__(self, *, num_classes: int, in_channels: int, dropout: float = 0.5):
         super().__init__()

@@ -1,4 +1,4 @@
-"""The AlexNet with BatchNorm of seed 002, for MNIST resized to 96x96x1.
+"""AlexNet with BatchNorm after each convolution, for MNIST resized to 96x96x1.
 
 Five conv-BN-ReLU layers (11x11/4 valid 96, 5x5 256, 3x3 384, 3x3 384,
 3x3 256; a 3x3/2 max-pool after the 1st, 2nd and 5th) take `(1, 96, 96)` to
@@ -69,7 +69,7 @@ class ConvBNReLU(eqx.Module):
 
 
 class AlexNet(eqx.Module):
-    """Seed 002's AlexNet with BatchNorm: 96x96x1 inputs, 10 classes, dropout 0.5.
+    """AlexNet with BatchNorm, for MNIST: 96x96x1 inputs, 10 classes, dropout 0.5.
 
     Call it with `key` while training (dropout); `eqx.nn.inference_mode` turns dropout off.
     It takes images of 96x96 (any side from 67 to 98, which its features reduce to 1x1).
@@ -117,7 +117,7 @@ class AlexNet(eqx.Module):
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """The natural input `(c, h, w)`: seed 002's 96x96."""
+        """The natural input `(c, h, w)`: 96x96."""
         return (self.in_channels, 96, 96)
 
     def __call__(

@@ -1,4 +1,4 @@
-"""The pre-activation ResNet of seed 000 (He et al. 2016, "Identity Mappings"), for MNIST.
+"""The pre-activation ResNet of He et al. 2016 ("Identity Mappings in Deep Residual Networks"), for MNIST.
 
 A 3x3 stem conv to 16 channels, three stages of three pre-activation blocks
 (16, 32, 64 channels; the first block of stages 2 and 3 halves the size), a
@@ -73,7 +73,7 @@ class PreActBlock(eqx.Module):
 
 
 class PreActResNet(eqx.Module):
-    """Seed 000's PreActResNet: 16/32/64 channels, 3 blocks a stage, 28x28x1 inputs, 10 classes.
+    """The pre-activation ResNet (He et al. 2016): 16/32/64 channels, 3 blocks a stage, 28x28x1 inputs, 10 classes.
 
     A stem conv, stages `layer1`..`layer3` of pre-activation blocks, a global mean and a
     linear head `fc`. `"stem"` names the stem conv (`conv`) in `feature_maps` and `trainable_filter`.

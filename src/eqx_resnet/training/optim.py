@@ -10,7 +10,7 @@ from .config import TrainConfig
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
     """The learning rate at each optimiser step, warm-up included.
 
-    `step` is seed 004's StepLR: multiply by `gamma` every `step_size` epochs.
+    `step` is torch's StepLR: multiply by `gamma` every `step_size` epochs.
     `onecycle` warms up over the first 30% of training and anneals to ~0.
     """
     total = config.epochs * steps_per_epoch
