@@ -8,11 +8,13 @@ the session prints the frameworks side by side with eqx-resnet's ratio to the be
 import pytest
 
 from eqx_resnet.benchmarking import FRAMEWORKS, STEPS, default_settings, jax_platform, markdown, share_gpu_memory
+from eqx_resnet.benchmarking.scaling import device_counts, scaling_markdown
 
 share_gpu_memory()  # before pytest_configure starts JAX's backend
 
 _SETTINGS = pytest.StashKey()
 _RECORDS = pytest.StashKey()
+_SCALING = pytest.StashKey()
 
 
 def pytest_addoption(parser):
@@ -22,6 +24,9 @@ def pytest_addoption(parser):
     group.addoption("--eqx-depths", help="Comma-separated ResNet depths, e.g. 18,50 (default: all on a GPU, 18,50 on a CPU).")
     group.addoption("--eqx-precision", choices=("fp32", "bf16"), help="Compute precision (default: bf16 on a GPU, fp32 on a CPU).")
     group.addoption("--eqx-smoke", action="store_true", help="Tiny run for CI: batch 2, resnet18 at 32x32 and preact_resnet, 1 round.")
+    group.addoption("--eqx-devices", type=int, metavar="N",
+                    help="Also time eqx-resnet's training step by device count (test_bench_devices.py): without a mesh "
+                         "and data-parallel on 1, 2, 4, ... N local devices, --eqx-batch images per device.")
 
 
 def pytest_configure(config):
@@ -38,6 +43,12 @@ def pytest_configure(config):
     except ValueError as e:
         raise pytest.UsageError(f"eqx-resnet benchmark options: {e}") from None
     config.stash[_RECORDS] = []
+    config.stash[_SCALING] = []
+
+
+def pytest_ignore_collect(collection_path, config):
+    # The scaling benchmark runs when asked for: its device counts come from --eqx-devices.
+    return collection_path.name == "test_bench_devices.py" and config.getoption("--eqx-devices", None) is None
 
 
 def pytest_generate_tests(metafunc):
@@ -45,12 +56,22 @@ def pytest_generate_tests(metafunc):
         settings = metafunc.config.stash[_SETTINGS]
         cases = [(m, s, f) for m in settings.models for s in STEPS for f in FRAMEWORKS]
         metafunc.parametrize("case", cases, ids=["-".join(c) for c in cases])
+    if "scaling_case" in metafunc.fixturenames:
+        settings = metafunc.config.stash[_SETTINGS]
+        cases = [(m, n) for m in settings.models for n in device_counts(metafunc.config.getoption("--eqx-devices"))]
+        metafunc.parametrize("scaling_case", cases, ids=[f"{m}-{n}dev" if n else f"{m}-nomesh" for m, n in cases])
 
 
 @pytest.fixture
 def settings(request):
     """The `Settings` of this session: the same for every framework of a row."""
     return request.config.stash[_SETTINGS]
+
+
+@pytest.fixture
+def scaling_records(request):
+    """The session's records by device count (test_bench_devices.py), for their table at the end."""
+    return request.config.stash[_SCALING]
 
 
 @pytest.fixture
@@ -64,3 +85,6 @@ def pytest_terminal_summary(terminalreporter, config):
     if records:
         terminalreporter.write_sep("-", "eqx-resnet vs peers (images/s; ratio > 1: eqx-resnet faster)")
         terminalreporter.write(markdown(records))
+    if scaling := config.stash.get(_SCALING, []):
+        terminalreporter.write_sep("-", "eqx-resnet's training step by device count")
+        terminalreporter.write(scaling_markdown(scaling))

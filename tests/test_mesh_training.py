@@ -122,9 +122,28 @@ def cli_checks(tmp: Path) -> dict:
     return report
 
 
+def bench_checks() -> dict:
+    """`eqx-resnet bench --devices`'s parts: the counts, a step without a mesh and on 4 devices, the table."""
+    from typer.testing import CliRunner
+
+    from eqx_resnet.benchmarking import default_settings, measure, median
+    from eqx_resnet.benchmarking.scaling import build_scaled, device_counts, scaled_record, scaling_markdown
+    from eqx_resnet.cli import app
+
+    settings = default_settings("cpu", smoke=True)
+    records = []
+    for devices in (None, DEVICES):
+        workload = build_scaled("preact_resnet", settings, devices)
+        times = measure({"step": workload.runner}, rounds=1, warmup=1)["step"]
+        records.append(scaled_record(workload, median(times), min(times), devices))
+    too_many = CliRunner().invoke(app, ["bench", "--devices", str(DEVICES + 1), "--smoke"])
+    return {"counts": [device_counts(DEVICES), device_counts(3)], "records": records, "markdown": scaling_markdown(records),
+            "too many": [too_many.exit_code, too_many.output]}
+
+
 def main(tmp: str):
     assert jax.device_count() == DEVICES, jax.devices()
-    print(json.dumps({"api": api_checks(), "cli": cli_checks(Path(tmp))}))
+    print(json.dumps({"api": api_checks(), "cli": cli_checks(Path(tmp)), "bench": bench_checks()}))
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +171,18 @@ def test_the_cli_on_four_devices_trains_as_one_device_and_resumes_on_two(report)
     assert cli["epochs"] == [2, 2]
     for what in ("params", "state", "train_loss"):
         assert cli[what] < TOLERANCE, (what, cli[what])
+
+
+def test_bench_devices_reports_images_per_second_by_device_count(report):
+    bench = report["bench"]
+    assert bench["counts"] == [[None, 1, 2, 4], [None, 1, 2, 3]]
+    no_mesh, four = bench["records"]
+    assert (no_mesh["devices"], no_mesh["batch"], four["devices"], four["batch"]) == (0, 2, 4, 8)  # 2 images per device
+    assert four["batch_per_device"] == 2 and four["images_per_s"] > 0 and four["compile_s"] > 0
+    # XLA counts one device's share of a partitioned step: scaled back, the FLOPs per image agree.
+    assert abs(four["flops_per_image"] / no_mesh["flops_per_image"] - 1) < 0.05
+    assert "| preact_resnet | fp32 | 2 | 1x28x28 |" in bench["markdown"] and "| no mesh img/s | 4 devices img/s |" in bench["markdown"]
+    assert bench["too many"][0] == 1 and "--devices 5: JAX sees 4 local device(s) here; give 1 to 4" in bench["too many"][1]
 
 
 def test_four_micro_batches_of_32_make_one_step_of_128():

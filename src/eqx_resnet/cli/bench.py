@@ -68,6 +68,7 @@ def bench_command(
     markdown_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as Markdown.")] = None,
     plot_out: Annotated[Optional[Path], typer.Option("--plot", help="Draw images/s by ResNet depth for each framework, training and inference side by side, device and date in the title, as a PNG (needs matplotlib: the `plot` extra).")] = None,
     from_json: Annotated[Optional[list[Path]], typer.Option("--from-json", help="Measure nothing: show the records of earlier --json files (or gpu_check's JSON) again, for --plot or --markdown. Repeat it to join runs.")] = None,
+    devices: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Instead of the frameworks side by side: eqx-resnet's training step data-parallel on 1, 2, 4, ... N local devices, --batch images per device, and without a mesh (what a mesh of one costs).")] = None,
 ):
     """Time inference and training steps of the zoo against Flax and PyTorch on the same data.
 
@@ -94,6 +95,8 @@ def bench_command(
              "--precision": precision, "--steps": steps, "--smoke": smoke or None}
     if from_json and (clash := [name for name, value in given.items() if value is not None]):
         error(f"--from-json shows an earlier run and measures nothing: leave out {', '.join(clash)}", 2)
+    if devices is not None and (plot_out or from_json):
+        error("--devices measures eqx-resnet's training step by device count: leave out --plot and --from-json", 2)
     try:
         if plot_out:
             pyplot()  # a missing matplotlib fails now, not after the measurements
@@ -105,6 +108,8 @@ def bench_command(
                 device.value if device else jax_platform(), smoke=smoke, batch=batch, resolution=resolution,
                 depths=_depths(depths), precision=precision.value if precision else None, rounds=steps,
             )
+            if devices is not None:
+                return _scaling(settings, devices, json_out, markdown_out)
             frameworks = available_frameworks(settings.platform)
             records = [r for row in measure_rows(settings, frameworks) for r in row]
             date = datetime.date.today().isoformat()
@@ -119,3 +124,38 @@ def bench_command(
             stderr.print(f"wrote {plot(records, plot_out, date=date)}")
     except (BenchmarkError, ValueError, ImportError) as e:
         error(str(e), 1)
+
+
+def _scaling(settings, devices: int, json_out: Path | None, markdown_out: Path | None) -> None:
+    """`bench --devices N`: each model's training step without a mesh and on 1, 2, 4, ... N devices,
+    timed round by round in turn, so that a busy spell slows every count alike."""
+    import json
+
+    from ..benchmarking import busy_host_warning, measure, median
+    from ..benchmarking.scaling import (
+        build_scaled,
+        device_counts,
+        scaled_record,
+        scaling_markdown,
+        scaling_rows,
+        scaling_table,
+    )
+
+    counts, records = device_counts(devices), []
+    for model in settings.models:
+        with stderr.status(f"{model} training step on {', '.join(str(n or 'no mesh') for n in counts)} device(s): "
+                           "building, compiling and timing"):
+            workloads = {n: build_scaled(model, settings, n) for n in counts}
+            times = measure({str(n): w.runner for n, w in workloads.items()}, rounds=settings.rounds, warmup=settings.warmup)
+        for n, workload in workloads.items():
+            records.append(scaled_record(workload, median(times[str(n)]), min(times[str(n)]), n))
+            stderr.print(f"{model} train on {f'{n} device(s)' if n else 'no mesh'}: {records[-1]['images_per_s']:,.1f} img/s, "
+                         f"compiled in {records[-1]['compile_s']:.1f} s")
+        del workloads, workload  # free this model's steps before the next
+    console().print(scaling_table(records, title=f"training images/s by device count on {records[0]['device']}"))
+    if warning := busy_host_warning(records):
+        stderr.print(warning)
+    if json_out:
+        json_out.write_text(json.dumps({"records": records, "rows": scaling_rows(records)}, indent=2) + "\n")
+    if markdown_out:
+        markdown_out.write_text(scaling_markdown(records))
