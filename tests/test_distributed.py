@@ -18,8 +18,9 @@ import time
 import equinox as eqx
 import jax
 import numpy as np
+import pytest
 
-from eqx_resnet.training import TrainConfig, load_checkpoint, train
+from eqx_resnet.training import ConfigError, TrainConfig, TrainingError, initialize_distributed, load_checkpoint, train
 
 TINY = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1", "--max-train-samples", "512",
         "--batch-size", "64", "--lr", "0.01", "--schedule", "constant", "--no-augment", "--no-compilation-cache"]
@@ -85,7 +86,7 @@ def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
 
     port = free_port()
     resumed = finish([launch(i, port, ["--resume", "--out", str(run_dir), "--json"]) for i in (0, 1)])
-    for status, out, err, _ in resumed:
+    for status, _, err, _ in resumed:
         assert status == 0, err[-3000:]
     reported = [[line for line in out.splitlines() if not line.startswith("[Gloo]")] for _, out, _, _ in resumed]
     assert reported[1] == []  # process 1 reports nothing; gloo itself prints its connections
@@ -118,6 +119,21 @@ def test_a_missing_coordinator_or_peer_is_one_line_within_the_join_timeout(tmp_p
                                        text=True, env=env)])[0]
     assert no_peer[0] == 1
     assert no_peer[2].startswith("error: the processes of the run did not all join the coordinator") and "--join-timeout" in no_peer[2]
+
+
+def test_bad_coordinator_settings_are_refused_before_jax_starts():
+    with socket.socket() as taken:
+        taken.bind(("", 0))
+        taken.listen()
+        with pytest.raises(TrainingError, match=rf"process 0 cannot serve on port {taken.getsockname()[1]} .*another --coordinator port"):
+            initialize_distributed(f"localhost:{taken.getsockname()[1]}", 2, 0)
+    for args, message in [(("10.0.0.1", 2, 0), "--coordinator takes HOST:PORT"), (("h:1", None, 0), "needs --num-processes"),
+                          (("h:1", 2, 2), "--process-id must be 0 to 1"), ((None, 2, 0), "go with --coordinator")]:
+        with pytest.raises(ConfigError, match=message):
+            initialize_distributed(*args)
+    jax.devices()  # JAX has started in this process
+    with pytest.raises(ConfigError, match="must come before anything uses JAX"):
+        initialize_distributed("localhost:1234", 2, 1)
 
 
 def _worker(argv: list[str]) -> None:

@@ -19,7 +19,15 @@ import optax
 import pytest
 
 import eqx_resnet
-from eqx_resnet.training import ConfigError, TrainConfig, data_mesh, make_train_step, replicate, shard_batch, shard_train_step
+from eqx_resnet.training import (
+    ConfigError,
+    TrainConfig,
+    data_mesh,
+    make_train_step,
+    replicate,
+    shard_batch,
+    shard_train_step,
+)
 from eqx_resnet.training.mesh import accumulate_gradients, run_mesh
 
 DEVICES = 4
@@ -71,7 +79,7 @@ def api_checks() -> dict:
     images, labels = batches(3, 32)
     mesh = data_mesh()
     on_mesh = replicate((model, state, opt_state), mesh)
-    sharded = lambda batch: shard_batch(batch, mesh)  # noqa: E731
+    sharded = lambda batch: shard_batch(batch, mesh)
     report = {}
 
     def compare(name, got, want):
@@ -82,7 +90,7 @@ def api_checks() -> dict:
     compare("global", run(shard_train_step(make_train_step(optimizer), mesh), *on_mesh, images, labels, sharded), one)
     # Per-device statistics = one device's micro-batches, each a device's quarter: micro-batch k is
     # rows k::4, so the quarters are interleaved. (The running statistics differ: averaged vs in turn.)
-    quarters = lambda x: x.reshape(x.shape[0], DEVICES, -1, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)  # noqa: E731
+    quarters = lambda x: x.reshape(x.shape[0], DEVICES, -1, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
     per_device = run(shard_train_step(make_train_step(optimizer, axis_name="data"), mesh, batch_stats="per_device"),
                      *on_mesh, images, labels, sharded)
     micro = run(make_train_step(optimizer, accumulate=DEVICES), model, state, opt_state, quarters(images), quarters(labels))
@@ -196,7 +204,7 @@ def test_four_micro_batches_of_32_make_one_step_of_128():
     losses, model_128, _ = run(make_train_step(optimizer), model, state, opt_state, images, labels)
     losses_4x32, model_4x32, _ = run(make_train_step(optimizer, accumulate=4), model, state, opt_state, images, labels)
     assert relative(losses_4x32, losses) < TOLERANCE
-    update = lambda m: [a - b for a, b in zip(arrays(m), arrays(model))]  # noqa: E731
+    update = lambda m: [a - b for a, b in zip(arrays(m), arrays(model))]
     assert max(relative(a, b) for a, b in zip(update(model_4x32), update(model_128))) < TOLERANCE
 
 
@@ -218,7 +226,7 @@ def test_the_example_prints_the_same_losses_on_one_and_four_devices():
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env={**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}) for n in (1, DEVICES)]
     outputs = [p.communicate(timeout=300) for p in runs]
-    for p, (out, err) in zip(runs, outputs):
+    for p, (_, err) in zip(runs, outputs):
         assert p.returncode == 0, err[-3000:]
     losses = [[float(line.split("loss ")[1]) for line in out.splitlines() if line.startswith("step ")] for out, _ in outputs]
     # Float rounding differs with the device count, and Adam's steps amplify it: the first steps agree closely.

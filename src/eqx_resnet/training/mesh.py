@@ -93,14 +93,15 @@ def initialize_distributed(
     if xla_bridge.backends_are_initialized():
         raise ConfigError("initialize_distributed must come before anything uses JAX (a computation, jax.devices()): "
                           "call it first")
-    explicit = {} if coordinator == "auto" else dict(coordinator_address=coordinator, num_processes=num_processes,
-                                                     process_id=process_id)
+    given = dict(num_processes=num_processes, process_id=process_id)  # with "auto", JAX detects what is not given
+    given = {k: v for k, v in given.items() if v is not None} | ({} if coordinator == "auto" else {"coordinator_address": coordinator})
     watchdog = threading.Timer(join_timeout, _not_joined, (coordinator, num_processes, process_id, join_timeout))
     watchdog.daemon = True
     watchdog.start()
     try:
+        # A process done with its run waits for the others at exit, as long as for a heartbeat.
         jax.distributed.initialize(
-            **explicit, initialization_timeout=int(join_timeout) + _JAX_GRACE_S,
+            **given, initialization_timeout=int(join_timeout) + _JAX_GRACE_S,
             heartbeat_timeout_seconds=int(heartbeat_timeout), shutdown_timeout_seconds=int(heartbeat_timeout),
         )
     except ValueError as e:  # `auto` outside any cluster JAX knows
@@ -223,16 +224,17 @@ def _is_placed(x: jax.Array, sharding: NamedSharding) -> bool:
     return isinstance(x, jax.Array) and x.sharding == sharding
 
 
-def _put(x, sharding: NamedSharding):
-    """`x` onto `sharding`: in one process a copy; across processes, this process's part of the global array."""
+def _put(x, sharding: NamedSharding, whole: bool = True):
+    """`x` onto `sharding`. Across processes, `x` is the whole array in every process (`whole`),
+    or this process's part of it, the parts in process order."""
     if _is_placed(x, sharding):
         return x
     if jax.process_count() == 1:
         return jax.device_put(x, sharding)
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):  # typed keys: their data travels
-        data = _put(jax.random.key_data(x), sharding)
+        data = _put(jax.random.key_data(x), sharding, whole)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
-    return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+    return jax.make_array_from_process_local_data(sharding, np.asarray(x), x.shape if whole else None)
 
 
 def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
@@ -249,8 +251,8 @@ def shard_batch(tree: PyTree, mesh: Mesh, axis: int = 0) -> PyTree:
     Across processes, each process passes its own rows, in process order: the global batch
     is their concatenation along `axis`.
     """
-    spec = lambda x: P(*([None] * axis), DATA_AXIS)
-    return jax.tree.map(lambda x: _put(x, NamedSharding(mesh, spec(x))), tree)
+    sharding = NamedSharding(mesh, P(*([None] * axis), DATA_AXIS))
+    return jax.tree.map(lambda x: _put(x, sharding, whole=False), tree)
 
 
 def shard_train_step(train_step: Callable, mesh: Mesh, *, batch_stats: BatchStats = "global") -> Callable:
@@ -346,8 +348,9 @@ class ShardedSource:
 
     A chunk's arrays are replicated (an in-memory split is placed once and reused for as long
     as the source hands out the same array), or, for a source with a `batch_axis` attribute
-    (the axis of its chunk's arrays that a batch runs along), split along it; across processes
-    such a source gives this process's rows of each batch. Every other attribute is the source's.
+    (the axis of its chunk's arrays that a batch runs along), split along it. Across processes,
+    every process's source hands out the same whole chunks: each device takes its own part.
+    Every other attribute is the source's.
     """
 
     def __init__(self, source: Any, mesh: Mesh):
