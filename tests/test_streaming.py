@@ -5,6 +5,7 @@ that counts every image once, unreadable files skipped or refused, and the CLI o
 import json
 import os
 import signal
+import time
 import warnings
 
 import equinox as eqx
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from eqx_resnet.cli import app
 from eqx_resnet.data import DatasetError
 from eqx_resnet.data.folder import folder_info, open_splits
-from eqx_resnet.data.stream import BadImageWarning, StreamingSource
+from eqx_resnet.data.stream import BadImageWarning, DataWaitWarning, StreamingSource
 from eqx_resnet.data.transforms import EvalTransform, TrainTransform
 from eqx_resnet.training import Interrupted, TrainConfig, load_checkpoint, train
 
@@ -151,3 +152,27 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_same_bytes(folder, tmp_path):
     for a, b in zip(*(jax.tree.leaves(eqx.filter(load_checkpoint(d / "last")[:2], eqx.is_array))
                       for d in (tmp_path / "straight", tmp_path / "cut")), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+class SlowTransform:
+    """The evaluation crop, 5 ms late: a loader slower than the step that reads it."""
+
+    size = 16
+
+    def __call__(self, path, rng):
+        time.sleep(0.005)
+        return EvalTransform(16)(path, rng)
+
+
+def test_a_device_waiting_on_data_is_warned_about_once(folder):
+    src = source(folder, batch_size=2)
+    src.transform = SlowTransform()
+    with pytest.warns(DataWaitWarning, match=r"the device waited on data \d+% of the time: .* raise --workers") as caught:
+        for _ in src.chunks(jax.random.key(0), 0, 1):
+            pass  # a step that takes no time
+    assert len(caught) == 1 and src.throughput["data_wait"] > 0.5
+
+
+def test_val_fraction_is_for_image_folders(tmp_path):
+    result = runner.invoke(app, ["train", "mnist", "--val-fraction", "0.1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "--val-fraction applies to imagefolder and imagenet" in result.output

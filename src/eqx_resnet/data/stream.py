@@ -60,6 +60,11 @@ def default_workers() -> int:
     return max(1, cpus - 1)
 
 
+def _host_only(worker: int, workers: int) -> None:
+    """In a worker process: JAX, should anything start it, on the CPU, never taking an accelerator's memory."""
+    os.environ["JAX_PLATFORMS"] = "cpu"
+
+
 class _Example:
     """Position in the epoch -> one example; a picklable callable for grain's workers."""
 
@@ -91,13 +96,13 @@ class _Example:
 
 
 class StreamingSource:
-    """A split of image files read through grain: shuffled and padded-free for training, in order for evaluation.
+    """A split of image files read through grain: shuffled for training, in order for evaluation.
 
     **Arguments:**
 
     - `split`: the files and labels (`data.folder.open_splits`).
     - `info`: the dataset's `DatasetInfo` (classes, crop size, mean and std).
-    - `batch_size`: images per step.
+    - `batch_size`: images per step (for evaluation, at most the split's size).
     - `transform`: `(path, rng) -> uint8 (3, s, s)` with a `size` attribute (`data.transforms`).
     - `workers`: decoding processes; 0 decodes in a thread of this process; `None`: `default_workers()`.
     - `shuffle`: a training split: shuffled by each epoch's key, the last partial batch dropped,
@@ -117,6 +122,7 @@ class StreamingSource:
         if shuffle and len(split) < batch_size:
             raise DatasetError(f"the batch size {batch_size} is larger than the {len(split)} training images of "
                                f"{split.root}; lower --batch-size")
+        batch_size = batch_size if shuffle else min(batch_size, len(split))
         self.split, self.info, self.batch_size, self.transform = split, info, batch_size, transform
         self.workers = default_workers() if workers is None else workers
         self.shuffle = shuffle
@@ -204,7 +210,10 @@ class StreamingSource:
         if self.workers:
             # Only the images go through shared memory; labels and timings are small enough to pickle.
             options = grain.experimental.DatasetOptions(min_shm_size=1 << 16)
-            dataset = grain.experimental.WithOptionsIterDataset(dataset, options).mp_prefetch(grain.MultiprocessingOptions(num_workers=self.workers, per_worker_buffer_size=PREFETCH))
+            dataset = grain.experimental.WithOptionsIterDataset(dataset, options).mp_prefetch(
+                grain.MultiprocessingOptions(num_workers=self.workers, per_worker_buffer_size=PREFETCH),
+                worker_init_fn=_host_only,
+            )
         return iter(dataset)
 
     def _count_bad(self, host: list[dict]) -> None:
