@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import PyTree
@@ -380,8 +381,6 @@ def stop_anywhere(requested: str | None) -> str | None:
     process, so that all stop at the same step; a collective: every process calls it."""
     if jax.process_count() == 1:
         return requested
-    from jax.experimental import multihost_utils
-
     names = ("", "SIGTERM", "SIGINT")
     codes = multihost_utils.process_allgather(np.int32(names.index(requested or "")))
     return names[int(np.max(codes))] or None
@@ -390,6 +389,4 @@ def stop_anywhere(requested: str | None) -> str | None:
 def sync_processes(name: str) -> None:
     """Wait until every process gets here (nothing to do in one process)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
