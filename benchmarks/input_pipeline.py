@@ -95,9 +95,9 @@ def pipeline(root: Path, workers: int, batch_size: int) -> dict[str, float]:
     end = time.perf_counter()
     # The source puts the next batch on the device before handing over this one: the second batch was
     # read before the first came out, so `steps - 1` were read after it.
-    rate = (steps - 1) * batch_size / (end - first) if steps > 1 else float("nan")
+    rate = (steps - 1) * batch_size / (end - first) if steps > 1 else None  # None: too few batches to tell
     return {"workers": workers, "start_s": first - start, "images_per_s": rate,
-            "loader_estimate": source.throughput.get("loader_images_per_s", float("nan"))}
+            "loader_estimate": source.throughput.get("loader_images_per_s")}
 
 
 def main() -> None:
@@ -132,8 +132,8 @@ def main() -> None:
     for name, rate in single.items():
         print(f"  one core, {name}: {rate:,.0f} images/s")
     for run in runs:
-        print(f"  pipeline, {run['workers']} workers, batch {args.batch_size}: {run['images_per_s']:,.0f} images/s "
-              f"after a start of {run['start_s']:.1f} s")
+        rate = "too few batches to measure" if run["images_per_s"] is None else f"{run['images_per_s']:,.0f} images/s"
+        print(f"  pipeline, {run['workers']} workers, batch {args.batch_size}: {rate} after a start of {run['start_s']:.1f} s")
     print(f"feeding {args.target:,.0f} images/s takes about {result['workers_for_target']} workers "
           f"(one core each, at {per_core:,.0f} images/s per core)")
 
