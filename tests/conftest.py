@@ -3,18 +3,19 @@
 The hook must be installed before `eqx_resnet` is first imported.
 """
 
+from importlib.metadata import version
+
+import pytest
 from jaxtyping import install_import_hook
 
 with install_import_hook("eqx_resnet", "beartype.beartype"):
-    import eqx_resnet  # noqa: F401
-    import eqx_resnet.data, eqx_resnet.summary, eqx_resnet.training  # noqa: E401, F401 (imported lazily by eqx_resnet)
+    import eqx_resnet
+    import eqx_resnet.data  # these three are imported lazily by eqx_resnet: hook them now
+    import eqx_resnet.summary
+    import eqx_resnet.training
 
 
 # A failed test marked `xla_structure` (tests/_hlo.py) says what kind of failure it may be.
-from importlib.metadata import version  # noqa: E402
-
-import pytest  # noqa: E402
-
 _XLA_STRUCTURE_NOTE = (
     "This test asserts what XLA:CPU compiles, as jaxlib {expected} compiled it (installed: jaxlib {installed}).\n"
     "A jaxlib upgrade can change that and fail this test without a bug in eqx-resnet: the compiler hint\n"

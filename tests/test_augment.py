@@ -8,11 +8,16 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from eqx_resnet.data.folder import STREAMING_DATASETS
 from eqx_resnet.data import (
-    AUGMENTATIONS, DATASETS, augment_cifar, augment_mnist, load_dataset, resize,
+    AUGMENTATIONS,
+    DATASETS,
+    augment_cifar,
+    augment_mnist,
+    load_dataset,
+    resize,
 )
 from eqx_resnet.data.augment import affine_warp
+from eqx_resnet.data.folder import STREAMING_DATASETS
 
 REPO_DATA = Path(__file__).parents[1] / "data"
 

@@ -98,7 +98,7 @@ def run_child(action: Callable[..., None], *args: object) -> int:
         status = 0
         try:
             action(*args)
-        except BaseException:  # noqa: BLE001 (nothing may leave the child for the driver's loop)
+        except BaseException:
             traceback.print_exc()
             status = 2
         os._exit(status)

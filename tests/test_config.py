@@ -9,10 +9,10 @@ import typer
 
 from eqx_resnet.cli import app
 from eqx_resnet.cli.train import RUN_OPTIONS, parse_model_options, train_command
-from eqx_resnet.training import ConfigError, TrainConfig, with_defaults
 from eqx_resnet.data import DATASETS
 from eqx_resnet.models import list_models
 from eqx_resnet.models.forward import PRECISIONS
+from eqx_resnet.training import ConfigError, TrainConfig, with_defaults
 from eqx_resnet.training.config import MAX_SEED, MONITORS, OPTIMIZERS, SCHEDULES
 
 

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..parameters import count_parameters
 from ..models.forward import COMPUTE_DTYPES
+from ..parameters import count_parameters
 from .timing import Runner, jax_runner
 from .workloads import init_key
 

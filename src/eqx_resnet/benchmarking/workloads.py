@@ -17,11 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..models import create_model
-from ..parameters import count_parameters
-from ..models.forward import forward
-from ..training.step import make_train_step
 from .._xla_cpu import compiler_options
+from ..models import create_model
+from ..models.forward import forward
+from ..parameters import count_parameters
+from ..training.step import make_train_step
 from .timing import BenchmarkError, Runner, describe_device, jax_runner, xla_flops
 
 FRAMEWORKS = ("eqx-resnet", "flax", "torch")

@@ -5,7 +5,7 @@ Wide ResNet-50-2 is listed without allocating its 69 million parameters.
 """
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, NoReturn, Optional
 
 import equinox as eqx
@@ -20,7 +20,7 @@ from .app import app
 from .console import console, error
 
 
-class StemName(str, Enum):
+class StemName(StrEnum):
     imagenet = "imagenet"
     cifar = "cifar"
 

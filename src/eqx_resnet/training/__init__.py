@@ -2,8 +2,8 @@
 
 from .checkpoint import load_checkpoint, load_into, read_metadata, save_checkpoint
 from .config import ConfigError, TrainConfig, with_defaults
-from .errors import CheckpointError, Interrupted, TrainingError
 from .engine import TrainResult, make_run_steps, train
+from .errors import CheckpointError, Interrupted, TrainingError
 from .evaluate import make_evaluator
 from .mesh import data_mesh, initialize_distributed, replicate, shard_batch, shard_train_step
 from .metadata import RunMetadata

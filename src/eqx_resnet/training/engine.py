@@ -212,11 +212,11 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
         partial = metadata.partial_epoch or {"steps": 0, "loss_sum": 0.0, "correct": 0, "seconds": 0.0}
         t0 = time.perf_counter() - partial["seconds"]
         epoch_key = jax.random.fold_in(root, epoch)
-        loss_sum, correct, first = partial["loss_sum"], partial["correct"], partial["steps"]
+        loss_sum, correct, done = partial["loss_sum"], partial["correct"], partial["steps"]
         # A run resumed within an epoch with another call size (another device) steps in
         # calls of their greatest common divisor until the epoch's end.
-        size = math.gcd(chunk, first) if first else chunk
-        for first, data in source.chunks(jax.random.fold_in(epoch_key, 0), first, size):
+        size = math.gcd(chunk, done) if done else chunk
+        for first, data in source.chunks(jax.random.fold_in(epoch_key, 0), done, size):
             params, state, opt_state, l_sum, c = run_steps(size)(
                 data, params, state, opt_state, jnp.int32(first), jax.random.fold_in(epoch_key, 1)
             )

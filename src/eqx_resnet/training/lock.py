@@ -79,7 +79,7 @@ class RunLock:
             os.close(self._fd)  # closing the last descriptor drops the flock
             self._fd = None
 
-    def __enter__(self) -> "RunLock":  # noqa: PYI034 (beartype rejects typing.Self on undecorated classes)
+    def __enter__(self) -> "RunLock":
         self.acquire()
         return self
 

@@ -14,6 +14,7 @@ from typing import Any
 from ..data import dataset_info, preprocessing
 from .errors import CheckpointError
 
+
 def versions() -> dict[str, str]:
     """The versions that produced a checkpoint: Python, jax, jaxlib, equinox, optax and eqx-resnet."""
     found = {"python": platform.python_version()}
