@@ -20,13 +20,27 @@ _SCALING = pytest.StashKey()
 def pytest_addoption(parser):
     group = parser.getgroup("eqx-resnet benchmarks")
     group.addoption("--eqx-batch", type=int, help="Images per step (default: 256 on a GPU, 8 on a CPU).")
-    group.addoption("--eqx-resolution", type=int, help="Input size of the ImageNet ResNets (default: 224 on a GPU, 128 on a CPU).")
-    group.addoption("--eqx-depths", help="Comma-separated ResNet depths, e.g. 18,50 (default: all on a GPU, 18,50 on a CPU).")
-    group.addoption("--eqx-precision", choices=("fp32", "bf16"), help="Compute precision (default: bf16 on a GPU, fp32 on a CPU).")
-    group.addoption("--eqx-smoke", action="store_true", help="Tiny run for CI: batch 2, resnet18 at 32x32 and preact_resnet, 1 round.")
-    group.addoption("--eqx-devices", type=int, metavar="N",
-                    help="Also time eqx-resnet's training step by device count (test_bench_devices.py): without a mesh "
-                         "and data-parallel on 1, 2, 4, ... N local devices, --eqx-batch images per device.")
+    group.addoption(
+        "--eqx-resolution", type=int, help="Input size of the ImageNet ResNets (default: 224 on a GPU, 128 on a CPU)."
+    )
+    group.addoption(
+        "--eqx-depths", help="Comma-separated ResNet depths, e.g. 18,50 (default: all on a GPU, 18,50 on a CPU)."
+    )
+    group.addoption(
+        "--eqx-precision", choices=("fp32", "bf16"), help="Compute precision (default: bf16 on a GPU, fp32 on a CPU)."
+    )
+    group.addoption(
+        "--eqx-smoke",
+        action="store_true",
+        help="Tiny run for CI: batch 2, resnet18 at 32x32 and preact_resnet, 1 round.",
+    )
+    group.addoption(
+        "--eqx-devices",
+        type=int,
+        metavar="N",
+        help="Also time eqx-resnet's training step by device count (test_bench_devices.py): without a mesh "
+        "and data-parallel on 1, 2, 4, ... N local devices, --eqx-batch images per device.",
+    )
 
 
 def pytest_configure(config):

@@ -46,8 +46,19 @@ INPUT_PIPELINE = REPO / "benchmarks" / "input_pipeline.py"
 # Issue 5's targets (ratios from the same run) and issue 14's MNIST targets.
 TARGETS = {"bf16": ("best peer", 1.1), "fp32": ("flax", 1.0)}
 MNIST_TARGETS = {"test_acc": 0.995, "cold_s": 20.0, "warm_s": 10.0}
-VERSIONS = ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "equinox", "flax", "optax", "torch", "numpy",
-            "jaxtyping", "beartype")
+VERSIONS = (
+    "jax",
+    "jaxlib",
+    "jax-cuda13-plugin",
+    "jax-cuda12-plugin",
+    "equinox",
+    "flax",
+    "optax",
+    "torch",
+    "numpy",
+    "jaxtyping",
+    "beartype",
+)
 
 # What each tier runs on the GPU, and at toy sizes on the CPU (--dry-run).
 TESTS = {
@@ -56,8 +67,10 @@ TESTS = {
 }
 MNIST_ARGS = {False: [], True: ["--epochs", "1", "--max-train-samples", "256"]}
 # The GPU machine has 16 cores: up to 15 workers beside the process that feeds the GPU.
-INPUT_PIPELINE_ARGS = {False: ["--images", "2048", "--workers", "0", "4", "8", "15", "--json"],
-                       True: ["--images", "16", "--workers", "0", "--batch-size", "8", "--json"]}
+INPUT_PIPELINE_ARGS = {
+    False: ["--images", "2048", "--workers", "0", "4", "8", "15", "--json"],
+    True: ["--images", "16", "--workers", "0", "--batch-size", "8", "--json"],
+}
 # (models, precision, steps, with torch). The dry run keeps each tier's first group, at resnet18, and in
 # tier 2 only the inference step: tier 1 runs the training step's code path already.
 BENCH = {
@@ -82,12 +95,23 @@ class Check:
         self.deadline = time.monotonic() + budget
         self.started = time.monotonic()
         self.report = {
-            "tier": tier, "dry_run": dry_run, "status": "running", "date": datetime.date.today().isoformat(),
-            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "finished": None,
-            "budget_s": budget, "elapsed_s": 0.0, "device": None, "platform": None, "gpu": _nvidia_smi(),
-            "host": f"{platform.node()}, {os.cpu_count()} CPUs", "versions": _versions(),
+            "tier": tier,
+            "dry_run": dry_run,
+            "status": "running",
+            "date": datetime.date.today().isoformat(),
+            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "finished": None,
+            "budget_s": budget,
+            "elapsed_s": 0.0,
+            "device": None,
+            "platform": None,
+            "gpu": _nvidia_smi(),
+            "host": f"{platform.node()}, {os.cpu_count()} CPUs",
+            "versions": _versions(),
             "environment": {k: os.environ.get(k) for k in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_FLAGS", "PYTHONPATH")},
-            "stages": [], "records": [], "targets": [],
+            "stages": [],
+            "records": [],
+            "targets": [],
         }
         self.save()
 
@@ -114,7 +138,10 @@ class Check:
                 traceback.print_exc(file=sys.stdout)
                 entry.update(status="error", error=f"{type(e).__name__}: {e}")
             entry["seconds"] = round(time.monotonic() - start, 1)
-        say(f"== {name}: {entry['status']} in {entry['seconds']} s" + (f" ({entry['reason']})" if "reason" in entry else ""))
+        say(
+            f"== {name}: {entry['status']} in {entry['seconds']} s"
+            + (f" ({entry['reason']})" if "reason" in entry else "")
+        )
         self.report["stages"].append(entry)
         self.save()
         return entry
@@ -139,7 +166,9 @@ def _versions() -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             pass
-    git = shutil.which("git") and subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    git = shutil.which("git") and subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    )
     versions["eqx-resnet commit"] = git.stdout.strip() if git and git.returncode == 0 else None  # .git may not travel
     return versions
 
@@ -180,12 +209,28 @@ def run_command(command: list[str], timeout: float, env: dict | None = None) -> 
 
 def tests_stage(dry_run: bool, cap: float) -> dict:
     # -rfE: every failure named in the summary; --durations: where the time went.
-    command = [sys.executable, "-m", "pytest", "-q", "-rfE", "--durations=15", "-p", "no:cacheprovider", *TESTS[dry_run]]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rfE",
+        "--durations=15",
+        "-p",
+        "no:cacheprovider",
+        *TESTS[dry_run],
+    ]
     status, lines, _ = run_command(command, timeout=cap)
     summary = next((line for line in reversed(lines) if re.search(r"\d+ (passed|failed|error)", line)), "")
     counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)", summary)}
     result = "timed out" if status is None else "ok" if status == 0 else "failed"
-    return {"status": result, "command": " ".join(command[1:]), "exit_status": status, "summary": summary.strip("= "), "counts": counts}
+    return {
+        "status": result,
+        "command": " ".join(command[1:]),
+        "exit_status": status,
+        "summary": summary.strip("= "),
+        "counts": counts,
+    }
 
 
 def mnist_stage(run: str, dry_run: bool, workdir: Path, environment: dict, cap: float) -> dict:
@@ -196,14 +241,24 @@ def mnist_stage(run: str, dry_run: bool, workdir: Path, environment: dict, cap: 
     command = [*EQX_RESNET, "train", "mnist", "--out", str(workdir / run), "--json", *MNIST_ARGS[dry_run]]
     status, lines, wall = run_command(command, timeout=cap, env=env)
     entries = sum(1 for p in cache.rglob("*") if p.is_file()) if cache.exists() else 0
-    result = {"status": "timed out" if status is None else "ok" if status == 0 else "failed", "wall_s": wall,
-              "command": "eqx-resnet " + " ".join(command[len(EQX_RESNET):]), "cache_entries_after": entries}
+    result = {
+        "status": "timed out" if status is None else "ok" if status == 0 else "failed",
+        "wall_s": wall,
+        "command": "eqx-resnet " + " ".join(command[len(EQX_RESNET) :]),
+        "cache_entries_after": entries,
+    }
     if status == 0:
-        final = json.loads(next(line for line in reversed(lines) if line.startswith("{")))  # --json's line; logs may follow
-        result.update({k: final[k] for k in ("test_acc", "epoch", "model", "images_per_s", "epoch_time_s") if k in final})
+        final = json.loads(
+            next(line for line in reversed(lines) if line.startswith("{"))
+        )  # --json's line; logs may follow
+        result.update(
+            {k: final[k] for k in ("test_acc", "epoch", "model", "images_per_s", "epoch_time_s") if k in final}
+        )
         if not dry_run:
-            result["targets"] = {"test_acc >= 0.995": final["test_acc"] >= MNIST_TARGETS["test_acc"],
-                                 f"wall_s <= {MNIST_TARGETS[run + '_s']:.0f}": wall <= MNIST_TARGETS[run + "_s"]}
+            result["targets"] = {
+                "test_acc >= 0.995": final["test_acc"] >= MNIST_TARGETS["test_acc"],
+                f"wall_s <= {MNIST_TARGETS[run + '_s']:.0f}": wall <= MNIST_TARGETS[run + "_s"],
+            }
     return result
 
 
@@ -242,15 +297,21 @@ def bench_rows(check: Check, platform_name: str, frameworks: list[str]) -> None:
                 need = ROW_SECONDS[model] + (TORCH_COMPILE_SECONDS if "torch" in here else 0)
             settings = replace(settings, models=(model,))
             for step in steps:
+
                 def run(cap, settings=settings, step=step, here=here):
                     [records] = measure_rows(settings, here, steps=(step,))
                     check.report["records"] += records
-                    return {"frameworks": here, "images_per_s": {r["framework"]: round(r["images_per_s"], 1) for r in records},
-                            "compile_s": {r["framework"]: round(r["compile_s"], 1) for r in records}}
+                    return {
+                        "frameworks": here,
+                        "images_per_s": {r["framework"]: round(r["images_per_s"], 1) for r in records},
+                        "compile_s": {r["framework"]: round(r["compile_s"], 1) for r in records},
+                    }
 
                 entry = check.stage(f"{model} {step} {precision}", need * (0.7 if step == "inference" else 1.0), run)
                 if not with_torch and entry["status"] == "ok" and "torch" in frameworks:
-                    entry["note"] = "torch.compile left out: at this depth it compiled for over 150 s on an H100 (REFERENCE.md)"
+                    entry["note"] = (
+                        "torch.compile left out: at this depth it compiled for over 150 s on an H100 (REFERENCE.md)"
+                    )
                     check.save()
 
 
@@ -265,8 +326,17 @@ def targets(records: list[dict]) -> list[dict]:
         peers = [v for k, v in speeds.items() if k != "eqx-resnet" and (peer == "best peer" or k == peer)]
         if "eqx-resnet" in speeds and peers:
             ratio = speeds["eqx-resnet"] / max(peers)
-            found.append({"model": row["model"], "step": row["step"], "precision": row["precision"], "versus": peer,
-                          "ratio": round(ratio, 3), "target": target, "met": ratio >= target})
+            found.append(
+                {
+                    "model": row["model"],
+                    "step": row["step"],
+                    "precision": row["precision"],
+                    "versus": peer,
+                    "ratio": round(ratio, 3),
+                    "target": target,
+                    "met": ratio >= target,
+                }
+            )
     return found
 
 
@@ -284,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tier", nargs="?", choices=sorted(BENCH))
     parser.add_argument("--out", type=Path, help="Where TIER.json, and the chart, are written.")
-    parser.add_argument("--budget", type=float, help="Seconds the tier may take; stages that would not fit are skipped.")
+    parser.add_argument(
+        "--budget", type=float, help="Seconds the tier may take; stages that would not fit are skipped."
+    )
     parser.add_argument("--dry-run", action="store_true", help="The same stages on the CPU at toy sizes.")
     parser.add_argument("--finalize", type=Path, metavar="JSON", help="Mark a report whose run was killed, and exit.")
     args = parser.parse_args(argv)
@@ -320,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     # MNIST before the benchmarks: its process gets the GPU's memory as a user's would.
     if args.tier == "tier1":
         with tempfile.TemporaryDirectory(prefix="gpu-check-") as workdir:
+
             def mnist(run, cap_s):
                 return lambda cap: mnist_stage(run, args.dry_run, Path(workdir), environment, min(cap, cap_s))
 
@@ -335,10 +408,14 @@ def main(argv: list[str] | None = None) -> int:
     status = check.finish()
     say(markdown(check.report["records"]) if check.report["records"] else "no benchmark rows")
     for s in check.report["stages"]:
-        say(f"{s['status']:>9}  {s['seconds']:7.1f} s  {s['name']}  {s.get('reason') or s.get('error') or s.get('summary') or ''}")
+        say(
+            f"{s['status']:>9}  {s['seconds']:7.1f} s  {s['name']}  {s.get('reason') or s.get('error') or s.get('summary') or ''}"
+        )
     for t in check.report["targets"]:
-        say(f"{'dry run, toy sizes on a CPU: ' if check.dry_run else ''}target {t['model']} {t['step']} {t['precision']}: "
-            f"{t['ratio']:.2f}x {t['versus']} (target {t['target']}x) {'met' if t['met'] else 'MISSED'}")
+        say(
+            f"{'dry run, toy sizes on a CPU: ' if check.dry_run else ''}target {t['model']} {t['step']} {t['precision']}: "
+            f"{t['ratio']:.2f}x {t['versus']} (target {t['target']}x) {'met' if t['met'] else 'MISSED'}"
+        )
     say(f"{check.tier}: {check.report['status']} in {check.report['elapsed_s']} s; {check.path}")
     return status
 

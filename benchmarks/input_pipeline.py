@@ -82,8 +82,9 @@ def pipeline(root: Path, workers: int, batch_size: int) -> dict[str, float]:
 
     from eqx_resnet.data.stream import folder_sources
 
-    source, _ = folder_sources("imagefolder", root, batch_size=batch_size, eval_batch_size=1, image_size=224,
-                               augment=True, workers=workers)
+    source, _ = folder_sources(
+        "imagefolder", root, batch_size=batch_size, eval_batch_size=1, image_size=224, augment=True, workers=workers
+    )
     start = time.perf_counter()
     chunks = source.chunks(jax.random.key(0), 0, 1)
     jax.block_until_ready(next(chunks)[1])
@@ -96,8 +97,12 @@ def pipeline(root: Path, workers: int, batch_size: int) -> dict[str, float]:
     # The source puts the next batch on the device before handing over this one: the second batch was
     # read before the first came out, so `steps - 1` were read after it.
     rate = (steps - 1) * batch_size / (end - first) if steps > 1 else None  # None: too few batches to tell
-    return {"workers": workers, "start_s": first - start, "images_per_s": rate,
-            "loader_estimate": source.throughput.get("loader_images_per_s")}
+    return {
+        "workers": workers,
+        "start_s": first - start,
+        "images_per_s": rate,
+        "loader_estimate": source.throughput.get("loader_images_per_s"),
+    }
 
 
 def main() -> None:
@@ -106,8 +111,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1], help="worker counts for the pipeline")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--target", type=float, default=IMAGENET_RATE, help="images/s the workers must feed")
-    parser.add_argument("--size", default="500x375", help="the JPEGs' width x height (default ImageNet's typical 500x375)")
-    parser.add_argument("--dir", type=Path, help="where the JPEGs are written, in a folder per size (kept for the next run)")
+    parser.add_argument(
+        "--size", default="500x375", help="the JPEGs' width x height (default ImageNet's typical 500x375)"
+    )
+    parser.add_argument(
+        "--dir", type=Path, help="where the JPEGs are written, in a folder per size (kept for the next run)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -121,8 +130,13 @@ def main() -> None:
         runs = [pipeline(root, w, args.batch_size) for w in args.workers]
     per_core = single["train (RandomResizedCrop 224 + flip), reduced decoding"]
     result = {
-        "cpus": os.cpu_count(), "images": len(paths), "size": args.size, "mean_kb": sum(sizes) / len(sizes) / 1024,
-        "per_image": single, "pipeline": runs, "target": args.target,
+        "cpus": os.cpu_count(),
+        "images": len(paths),
+        "size": args.size,
+        "mean_kb": sum(sizes) / len(sizes) / 1024,
+        "per_image": single,
+        "pipeline": runs,
+        "target": args.target,
         "workers_for_target": math.ceil(args.target / per_core),
     }
     if args.json:
@@ -133,9 +147,13 @@ def main() -> None:
         print(f"  one core, {name}: {rate:,.0f} images/s")
     for run in runs:
         rate = "too few batches to measure" if run["images_per_s"] is None else f"{run['images_per_s']:,.0f} images/s"
-        print(f"  pipeline, {run['workers']} workers, batch {args.batch_size}: {rate} after a start of {run['start_s']:.1f} s")
-    print(f"feeding {args.target:,.0f} images/s takes about {result['workers_for_target']} workers "
-          f"(one core each, at {per_core:,.0f} images/s per core)")
+        print(
+            f"  pipeline, {run['workers']} workers, batch {args.batch_size}: {rate} after a start of {run['start_s']:.1f} s"
+        )
+    print(
+        f"feeding {args.target:,.0f} images/s takes about {result['workers_for_target']} workers "
+        f"(one core each, at {per_core:,.0f} images/s per core)"
+    )
 
 
 if __name__ == "__main__":

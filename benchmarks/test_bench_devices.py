@@ -13,8 +13,13 @@ def test_train_step_by_device_count(benchmark, scaling_case, settings, scaling_r
     workload = build_scaled(model, settings, devices)
     runner = workload.runner
     benchmark.group = f"{model}/train/{settings.precision}/by-devices"
-    benchmark.pedantic(runner.call, teardown=lambda: check_finite(runner, workload.label), rounds=settings.rounds,
-                       warmup_rounds=settings.warmup, iterations=1)
+    benchmark.pedantic(
+        runner.call,
+        teardown=lambda: check_finite(runner, workload.label),
+        rounds=settings.rounds,
+        warmup_rounds=settings.warmup,
+        iterations=1,
+    )
     check_finite(runner, workload.label)
     if not benchmark.disabled:
         stats = benchmark.stats.stats

@@ -43,4 +43,6 @@ for i in range(steps):
     images, labels = shard_batch((train.images[start : start + rows], train.labels[start : start + rows]), mesh)
     model, state, opt_state, metrics = step(model, state, opt_state, images, labels, jax.random.key(i))
     print(f"step {i}: loss {float(metrics['loss']):.5f}")
-print(f"data-parallel over {mesh.size} device(s); each holds a replica of the model and {batch // mesh.size} images a step")
+print(
+    f"data-parallel over {mesh.size} device(s); each holds a replica of the model and {batch // mesh.size} images a step"
+)

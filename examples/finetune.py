@@ -33,9 +33,13 @@ DATA = Path(__file__).resolve().parents[1] / "data"  # the repository ships MNIS
 CHUNK = 256  # images per backbone call
 
 
-def main(weights: str = "imagenet", train_size: int = 1024, test_size: int = 512, steps: int = 100, size: int = 32) -> float:
+def main(
+    weights: str = "imagenet", train_size: int = 1024, test_size: int = 512, steps: int = 100, size: int = 32
+) -> float:
     try:
-        model, state, info = create_pretrained("resnet18", weights, num_classes=10, in_channels=1, key=jax.random.key(0))
+        model, state, info = create_pretrained(
+            "resnet18", weights, num_classes=10, in_channels=1, key=jax.random.key(0)
+        )
     except WeightsError as e:
         sys.exit(f"error: {e}")
     print(f"weights: {info.name or info.path} (sha256 {info.sha256[:12]}, revision {info.revision})", flush=True)
@@ -80,7 +84,9 @@ def main(weights: str = "imagenet", train_size: int = 1024, test_size: int = 512
             print(f"step {i}: loss {float(loss):.4f}", flush=True)
 
     model = eqx.tree_at(lambda m: m.fc, model, head)
-    predictions = jnp.concatenate([jnp.argmax(classify(model, test.images[i : i + CHUNK]), -1) for i in range(0, test_size, CHUNK)])
+    predictions = jnp.concatenate(
+        [jnp.argmax(classify(model, test.images[i : i + CHUNK]), -1) for i in range(0, test_size, CHUNK)]
+    )
     accuracy = float(jnp.mean(predictions == test.labels[:test_size]))
     print(f"test accuracy on {test_size} images: {accuracy:.2%}")
     return accuracy

@@ -45,10 +45,18 @@ for epoch in range(1, args.epochs + 1):
     order = jax.random.permutation(perm_key, len(y_train))
     for i in range(steps):
         idx = order[i * batch : (i + 1) * batch]
-        model, state, opt_state, metrics = step(model, state, opt_state, x_train[idx], y_train[idx], jax.random.fold_in(key, i))
+        model, state, opt_state, metrics = step(
+            model, state, opt_state, x_train[idx], y_train[idx], jax.random.fold_in(key, i)
+        )
     result = evaluate(model, state)
     print(f"epoch {epoch}: last batch loss {float(metrics['loss']):.4f}, test accuracy {result['test_acc']:.2%}")
 
-meta = {"model": "preact_resnet", "model_options": {"widths": [8, 16, 32]}, "dataset": "mnist", "image_size": 28, "epoch": args.epochs}
+meta = {
+    "model": "preact_resnet",
+    "model_options": {"widths": [8, 16, 32]},
+    "dataset": "mnist",
+    "image_size": 28,
+    "epoch": args.epochs,
+}
 eqx_resnet.save_checkpoint("runs/example-mnist", model, state, opt_state, metadata=meta)
 print("saved runs/example-mnist; evaluate it with: eqx-resnet eval runs/example-mnist")

@@ -12,8 +12,18 @@ from PIL import Image
 CLASSES = ("cat", "dog", "owl")
 # (mode, suffix): what the loader meets in users' folders.
 KINDS = (
-    ("RGB", ".jpg"), ("RGB", ".png"), ("RGB", ".webp"), ("L", ".png"), ("RGBA", ".png"), ("P", ".png"),
-    ("CMYK", ".jpg"), ("I;16", ".png"), ("LA", ".png"), ("1", ".bmp"), ("RGB", ".JPEG"), ("L", ".jpg"),
+    ("RGB", ".jpg"),
+    ("RGB", ".png"),
+    ("RGB", ".webp"),
+    ("L", ".png"),
+    ("RGBA", ".png"),
+    ("P", ".png"),
+    ("CMYK", ".jpg"),
+    ("I;16", ".png"),
+    ("LA", ".png"),
+    ("1", ".bmp"),
+    ("RGB", ".JPEG"),
+    ("L", ".jpg"),
 )
 
 

@@ -38,7 +38,11 @@ def most_activations_read_by_one_fusion(batch: int = 8, channels: int = 8, size:
     shapes = dict(re.findall(r"%([\w.\-]+) = \w+\[([\d,]+)\]", entry))
     activation = batch * channels * size * size
     return max(
-        sum(1 for name in re.findall(r"%([\w.\-]+)", operands) if math.prod(map(int, shapes.get(name, "0").split(","))) == activation)
+        sum(
+            1
+            for name in re.findall(r"%([\w.\-]+)", operands)
+            if math.prod(map(int, shapes.get(name, "0").split(","))) == activation
+        )
         for operands in re.findall(r"= \S+ fusion\((.*?)\), kind", entry)
     )
 
@@ -58,5 +62,9 @@ def weight_gradient_operands_that_compute(batch: int = 6) -> tuple[int, int]:
         if int(leading) != batch
         for name in (lhs, rhs)
     ]
-    computing = [name for name in operands if name in calls and set(re.findall(r"= \S+ ([a-z][\w-]*)\(", bodies[calls[name]])) - moves]
+    computing = [
+        name
+        for name in operands
+        if name in calls and set(re.findall(r"= \S+ ([a-z][\w-]*)\(", bodies[calls[name]])) - moves
+    ]
     return len(computing), len(operands)

@@ -44,8 +44,7 @@ def corr(a, b):
 
 
 def test_registry_covers_every_dataset_held_in_memory():
-    assert AUGMENTATIONS == {"mnist": augment_mnist, "fashion-mnist": augment_mnist,
-                             "cifar10": augment_cifar}
+    assert AUGMENTATIONS == {"mnist": augment_mnist, "fashion-mnist": augment_mnist, "cifar10": augment_cifar}
     assert set(AUGMENTATIONS) == set(DATASETS) - set(STREAMING_DATASETS)  # image folders augment in workers
 
 

@@ -18,8 +18,16 @@ COLOURS = {"eqx-resnet": (0x1F, 0x77, 0xB4), "flax": (0xFF, 0x7F, 0x0E), "torch"
 
 
 def records(frameworks=("eqx-resnet", "flax", "torch"), models=("resnet18", "resnet50", "resnet152", "preact_resnet")):
-    base = dict(precision="bf16", batch=256, input="3x224x224", device="NVIDIA H200", platform="gpu", compile_s=12.0,
-                tflops_per_s=100.0, host_load_1min=1.0)
+    base = dict(
+        precision="bf16",
+        batch=256,
+        input="3x224x224",
+        device="NVIDIA H200",
+        platform="gpu",
+        compile_s=12.0,
+        tflops_per_s=100.0,
+        host_load_1min=1.0,
+    )
     speed = {"resnet18": 16000.0, "resnet50": 5600.0, "resnet152": 2700.0, "preact_resnet": 90000.0}
     return [
         dict(base, framework=f, model=m, step=s, images_per_s=speed[m] * (3 if s == "inference" else 1) * (1 + 0.1 * k))
@@ -52,8 +60,20 @@ def test_from_json_joins_several_runs(tmp_path):
     first, second = tmp_path / "tier1.json", tmp_path / "tier2.json"
     first.write_text(json.dumps({"records": records(models=("resnet50",)), "date": "2026-11-30"}))
     second.write_text(json.dumps({"records": records(models=("resnet18", "resnet152")), "date": "2026-11-30"}))
-    result = runner.invoke(app, ["bench", "--from-json", str(first), "--from-json", str(second),
-                                 "--markdown", str(tmp_path / "table.md"), "--plot", str(tmp_path / "chart.png")])
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--from-json",
+            str(first),
+            "--from-json",
+            str(second),
+            "--markdown",
+            str(tmp_path / "table.md"),
+            "--plot",
+            str(tmp_path / "chart.png"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = (tmp_path / "table.md").read_text()
     assert all(f"| {m} | train |" in table for m in ("resnet18", "resnet50", "resnet152"))
@@ -117,7 +137,11 @@ def test_the_title_names_device_date_and_a_busy_host(tmp_path, monkeypatch):
     import matplotlib.figure
 
     titles, savefig = [], matplotlib.figure.Figure.savefig
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: (titles.append(fig.get_suptitle()), savefig(fig, *a, **k)))
+    monkeypatch.setattr(
+        matplotlib.figure.Figure,
+        "savefig",
+        lambda fig, *a, **k: (titles.append(fig.get_suptitle()), savefig(fig, *a, **k)),
+    )
     plot(records(), tmp_path / "quiet.png", date="2026-11-30")
     plot([dict(r, platform="cpu", host_load_1min=7.9) for r in records()], tmp_path / "busy.png", date="2026-11-30")
     assert "NVIDIA H200, 2026-11-30" in titles[0] and "busy host" not in titles[0]

@@ -36,8 +36,19 @@ SMOKE_GROUPS = {f"{m}/{s}/fp32" for m in ("resnet18", "preact_resnet") for s in 
 def smoke(tmp_path_factory):
     """`pytest benchmarks/ --benchmark-only --eqx-smoke`, run once: (its JSON, its output)."""
     out = tmp_path_factory.mktemp("bench") / "smoke.json"
-    command = [sys.executable, "-m", "pytest", "benchmarks/", "--benchmark-only", "--eqx-smoke",
-               f"--benchmark-json={out}", "-q", "-rs", "-p", "no:cacheprovider"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "benchmarks/",
+        "--benchmark-only",
+        "--eqx-smoke",
+        f"--benchmark-json={out}",
+        "-q",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+    ]
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout
@@ -120,7 +131,9 @@ def test_torch_peers_have_the_zoo_parameter_counts(name):
     assert peers_torch.count_parameters(peers_torch.build_module(MODELS[name])) == model_parameters(name)
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m not in ("resnet101", "resnet152")])  # resnet50's blocks, slow to trace
+@pytest.mark.parametrize(
+    "name", [m for m in MODELS if m not in ("resnet101", "resnet152")]
+)  # resnet50's blocks, slow to trace
 def test_flax_peers_have_the_zoo_parameter_counts(name):
     pytest.importorskip("flax")
     from eqx_resnet.benchmarking import peers_flax
@@ -133,9 +146,21 @@ def test_flax_peers_have_the_zoo_parameter_counts(name):
 
 
 def test_rows_put_frameworks_side_by_side_with_the_ratio_to_the_best_peer():
-    base = dict(model="resnet18", step="train", precision="fp32", batch=8, input="3x64x64", compile_s=1.0, tflops_per_s=0.1,
-                device="cpu", platform="cpu", host_load_1min=99.0)
-    records = [dict(base, framework=f, images_per_s=v) for f, v in (("eqx-resnet", 30.0), ("flax", 40.0), ("torch", 20.0))]
+    base = dict(
+        model="resnet18",
+        step="train",
+        precision="fp32",
+        batch=8,
+        input="3x64x64",
+        compile_s=1.0,
+        tflops_per_s=0.1,
+        device="cpu",
+        platform="cpu",
+        host_load_1min=99.0,
+    )
+    records = [
+        dict(base, framework=f, images_per_s=v) for f, v in (("eqx-resnet", 30.0), ("flax", 40.0), ("torch", 20.0))
+    ]
     [row] = rows(records)
     assert row["images_per_s"] == {"eqx-resnet": 30.0, "flax": 40.0, "torch": 20.0}
     assert row["ratio_vs_best_peer"] == pytest.approx(0.75)

@@ -198,7 +198,9 @@ def test_failed_rename_restores_the_previous_checkpoint(tmp_path, trained, monke
         rename(src, dst)
 
     monkeypatch.setattr(checkpoint.os, "rename", second_rename_fails)
-    message = f"^cannot save checkpoint {path}: I/O error; the previous checkpoint there is unchanged; save to another path$"
+    message = (
+        f"^cannot save checkpoint {path}: I/O error; the previous checkpoint there is unchanged; save to another path$"
+    )
     with pytest.raises(CheckpointError, match=message):
         save_checkpoint(path, model, state, metadata={**METADATA, "epoch": 4})
     monkeypatch.undo()
@@ -338,8 +340,14 @@ def test_missing_files(tmp_path, trained):
         ('{"model": "preact_resnet", "format": 1}', r"lacks the keys \['model_options'\]"),
         ('{"model": "preact_resnet", "model_options": {}, "format": 3}', r"has format 3.*pip install -U eqx-resnet"),
         ('{"model_options": {}}', "lacks the key 'format'"),
-        ('{"model": "resnet9000", "model_options": {}, "format": 1}', r"unknown model 'resnet9000'; known .*preact_resnet.*resnet18"),
-        ('{"model": "preact_resnet", "model_options": {"depth": 9}, "format": 1}', r"fails \(TypeError.*fix 'model_options'"),
+        (
+            '{"model": "resnet9000", "model_options": {}, "format": 1}',
+            r"unknown model 'resnet9000'; known .*preact_resnet.*resnet18",
+        ),
+        (
+            '{"model": "preact_resnet", "model_options": {"depth": 9}, "format": 1}',
+            r"fails \(TypeError.*fix 'model_options'",
+        ),
     ],
 )
 def test_bad_metadata(tmp_path, trained, text, match):

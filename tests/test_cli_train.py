@@ -22,8 +22,23 @@ runner = CliRunner()
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
     cache = out.parent / "cache"
-    args = ["train", "mnist", "--max-train-samples", "512", "--epochs", "1", "--batch-size", "64",
-            "--data-dir", DATA, "--out", str(out), "--compilation-cache", str(cache), "--json"]
+    args = [
+        "train",
+        "mnist",
+        "--max-train-samples",
+        "512",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--data-dir",
+        DATA,
+        "--out",
+        str(out),
+        "--compilation-cache",
+        str(cache),
+        "--json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     final = json.loads(result.stdout.strip().splitlines()[-1])
@@ -35,7 +50,10 @@ def test_a_run_fills_the_compilation_cache_and_records_itself(run_dir):
     out, _ = run_dir
     assert any((out.parent / "cache").iterdir())  # the next run of the same command skips compiling
     meta = RunMetadata.from_dict(read_metadata(out / "last"))
-    assert (meta.model, meta.model_options) == ("preact_resnet", {"num_classes": 10, "in_channels": 1, "widths": [8, 16, 32]})
+    assert (meta.model, meta.model_options) == (
+        "preact_resnet",
+        {"num_classes": 10, "in_channels": 1, "widths": [8, 16, 32]},
+    )
     assert meta.parameters == 68_530 and meta.dataset == "mnist" and meta.data_dir == str(Path(DATA).absolute())
     assert meta.class_names == [str(d) for d in range(10)] and meta.precision == "fp32"
     assert meta.preprocessing == {"image_size": 28, "source_size": 28, "channels": 1, "mean": [0.1307], "std": [0.3081]}
@@ -44,8 +62,23 @@ def test_a_run_fills_the_compilation_cache_and_records_itself(run_dir):
 
 
 def test_explicit_model_trains_with_its_own_defaults(tmp_path):
-    args = ["train", "mnist", "--model", "preact_resnet", "--max-train-samples", "64", "--epochs", "1", "--batch-size", "64",
-            "--data-dir", DATA, "--out", str(tmp_path / "run"), "--no-compilation-cache"]
+    args = [
+        "train",
+        "mnist",
+        "--model",
+        "preact_resnet",
+        "--max-train-samples",
+        "64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--data-dir",
+        DATA,
+        "--out",
+        str(tmp_path / "run"),
+        "--no-compilation-cache",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "model preact_resnet(num_classes=10, in_channels=1): 271,962 parameters" in result.output

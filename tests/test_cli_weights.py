@@ -53,7 +53,9 @@ def test_convert_then_predict_agree_with_predict_from_the_weights(weights_file, 
     assert meta.preprocessing["crop_size"] == 224 and meta.preprocessing["interpolation"] == "bilinear"
 
     from_checkpoint = runner.invoke(app, ["predict", str(tmp_path / "ckpt"), str(image), "--top", "3", "--json"])
-    from_weights = runner.invoke(app, ["predict", "--model", "resnet18", "--weights", str(weights_file), str(image), "--json"])
+    from_weights = runner.invoke(
+        app, ["predict", "--model", "resnet18", "--weights", str(weights_file), str(image), "--json"]
+    )
     assert from_checkpoint.exit_code == from_weights.exit_code == 0, from_checkpoint.output + from_weights.output
     a, b = json.loads(from_checkpoint.stdout), json.loads(from_weights.stdout)
     assert len(a["top"]) == 3 and len(b["top"]) == 5

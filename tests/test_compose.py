@@ -32,7 +32,9 @@ class Classifier(eqx.Module):
 
     def __init__(self, num_classes: int, *, key):
         k_backbone, k_head = jax.random.split(key)
-        self.backbone = eqx_resnet.PreActResNet(num_classes=0, in_channels=3, widths=(4, 8, 8), blocks_per_stage=1, key=k_backbone)
+        self.backbone = eqx_resnet.PreActResNet(
+            num_classes=0, in_channels=3, widths=(4, 8, 8), blocks_per_stage=1, key=k_backbone
+        )
         self.norm = eqx.nn.BatchNorm(8, axis_name="batch", mode="batch")
         self.head = eqx.nn.Linear(8, num_classes, key=k_head)
 
@@ -63,8 +65,13 @@ def test_a_module_of_your_own_with_its_own_batchnorm_trains_and_evaluates():
     for _ in range(4):
         model, new_state, opt_state, loss = step(model, state, opt_state)
         # Both BatchNorms' statistics move: the backbone's and the module's own.
-        assert not np.allclose(new_state.get(model.norm.batch_state_index)[1], state.get(model.norm.batch_state_index)[1])
-        assert not np.allclose(new_state.get(model.backbone.layer1[0].bn1.statistics)[0], state.get(model.backbone.layer1[0].bn1.statistics)[0])
+        assert not np.allclose(
+            new_state.get(model.norm.batch_state_index)[1], state.get(model.norm.batch_state_index)[1]
+        )
+        assert not np.allclose(
+            new_state.get(model.backbone.layer1[0].bn1.statistics)[0],
+            state.get(model.backbone.layer1[0].bn1.statistics)[0],
+        )
         state = new_state
         losses.append(float(loss))
     assert losses[-1] < losses[0], losses
@@ -77,7 +84,9 @@ def test_a_module_of_your_own_with_its_own_batchnorm_trains_and_evaluates():
 
 def test_model_alone_builds_with_make_with_state_like_the_builder():
     by_builder = eqx.filter_eval_shape(eqx_resnet.resnet18, num_classes=10, key=key(0))
-    by_constructor = eqx.filter_eval_shape(eqx.nn.make_with_state(eqx_resnet.ResNet.resnet18), num_classes=10, key=key(0))
+    by_constructor = eqx.filter_eval_shape(
+        eqx.nn.make_with_state(eqx_resnet.ResNet.resnet18), num_classes=10, key=key(0)
+    )
     by_class = eqx.filter_eval_shape(
         eqx.nn.make_with_state(eqx_resnet.ResNet), eqx_resnet.BasicBlock, (2, 2, 2, 2), num_classes=10, key=key(0)
     )
@@ -103,7 +112,9 @@ def test_builders_show_their_options(name):
 
 def small_preact(axis_name="batch"):
     """A small PreActResNet: traced, not initialised (quicker), then given the same random arrays."""
-    model, state = eqx.filter_eval_shape(eqx_resnet.preact_resnet, widths=(4, 8, 8), blocks_per_stage=1, axis_name=axis_name, key=key(0))
+    model, state = eqx.filter_eval_shape(
+        eqx_resnet.preact_resnet, widths=(4, 8, 8), blocks_per_stage=1, axis_name=axis_name, key=key(0)
+    )
     rng = np.random.default_rng(0)
 
     def fill(x):
@@ -122,10 +133,14 @@ def test_a_custom_axis_name_batches_the_same():
     for logits, new_state in (
         eqx.filter_jit(eqx_resnet.forward)(custom, custom_state, images),  # forward takes the model's axis
         run(custom, custom_state, images),
-        eqx.filter_jit(eqx.filter_vmap(custom, in_axes=(0, None), out_axes=(0, None), axis_name="examples"))(images, custom_state),
+        eqx.filter_jit(eqx.filter_vmap(custom, in_axes=(0, None), out_axes=(0, None), axis_name="examples"))(
+            images, custom_state
+        ),
     ):
         np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
         for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(expected_state)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     with pytest.raises(NameError, match="'examples'"):  # the default "batch" axis is not this model's
-        eqx.filter_eval_shape(jax.vmap(custom, axis_name="batch", in_axes=(0, None), out_axes=(0, None)), images, custom_state)
+        eqx.filter_eval_shape(
+            jax.vmap(custom, axis_name="batch", in_axes=(0, None), out_axes=(0, None)), images, custom_state
+        )

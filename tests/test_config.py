@@ -61,7 +61,12 @@ def test_explicit_model_gets_its_own_defaults():
     assert given.model == "preact_resnet" and given.model_options == {"widths": [4, 8, 8]}
     assert with_defaults(TrainConfig(), "accelerator").model_options == {}
     cifar = with_defaults(TrainConfig(dataset="cifar10"), "cpu")
-    assert (cifar.model, cifar.optimizer, cifar.weight_decay, cifar.model_options) == ("resnet18", "adamw", 5e-4, {"stem": "cifar"})
+    assert (cifar.model, cifar.optimizer, cifar.weight_decay, cifar.model_options) == (
+        "resnet18",
+        "adamw",
+        5e-4,
+        {"stem": "cifar"},
+    )
     assert with_defaults(TrainConfig(dataset="cifar10", optimizer="sgd"), "cpu").optimizer == "sgd"
 
 
@@ -70,8 +75,14 @@ def test_every_setting_is_a_cli_option_with_the_same_default():
     options = {p.name: p for p in command.params}
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert set(options) - set(RUN_OPTIONS) == set(fields) - {"dataset", "model_options"}
-    choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "monitor": MONITORS, "precision": PRECISIONS,
-               "model": tuple(list_models()), "dataset": tuple(DATASETS)}
+    choices = {
+        "optimizer": OPTIMIZERS,
+        "schedule": SCHEDULES,
+        "monitor": MONITORS,
+        "precision": PRECISIONS,
+        "model": tuple(list_models()),
+        "dataset": tuple(DATASETS),
+    }
     for name, param in options.items():
         if name in fields and name != "dataset":  # the dataset is a required argument
             assert getattr(param.default, "value", param.default) == fields[name].default, name
@@ -84,6 +95,9 @@ def test_every_setting_is_a_cli_option_with_the_same_default():
 
 def test_model_options_parse_as_json_else_text():
     assert parse_model_options(["widths=[16,32,64]", "stem=cifar", "zero_init_residual=true"]) == {
-        "widths": [16, 32, 64], "stem": "cifar", "zero_init_residual": True}
+        "widths": [16, 32, 64],
+        "stem": "cifar",
+        "zero_init_residual": True,
+    }
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_model_options(["widths"])

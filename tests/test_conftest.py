@@ -30,4 +30,8 @@ def test_only_a_failed_xla_structure_test_gets_the_note(pytester):
     notes = output.split("XLA:CPU compiled structure")[1:]
     assert len(notes) == 1 and "without a bug in eqx-resnet" in notes[0] and "benchmarks/README.md" in notes[0]
     # The note follows the marked test's own failure, not the unmarked one's.
-    assert output.index("test_marked_fails") < output.index("XLA:CPU compiled structure") < output.index("_ test_unmarked_fails _")
+    assert (
+        output.index("test_marked_fails")
+        < output.index("XLA:CPU compiled structure")
+        < output.index("_ test_unmarked_fails _")
+    )

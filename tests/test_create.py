@@ -13,12 +13,15 @@ def test_weights_fill_the_model_and_a_new_head_is_drawn(tmp_path):
     source = eqx_resnet.create_model("resnet18", key=key, num_classes=10, in_channels=1, stem="cifar")
     path = tmp_path / "weights.npz"
     np.savez(path, **to_state_dict(*source))
-    model, state = eqx_resnet.create_model("resnet18", key=jax.random.key(1, impl="rbg"), weights=path,
-                                           num_classes=10, in_channels=1, stem="cifar")
+    model, state = eqx_resnet.create_model(
+        "resnet18", key=jax.random.key(1, impl="rbg"), weights=path, num_classes=10, in_channels=1, stem="cifar"
+    )
     for a, b in zip(jax.tree.leaves((source[0], source[1])), jax.tree.leaves((model, state))):
         np.testing.assert_array_equal(a, b)
     with pytest.warns(UserWarning, match="freshly initialised"):
-        model, _ = eqx_resnet.create_model("resnet18", key=key, weights=path, num_classes=4, in_channels=1, stem="cifar")
+        model, _ = eqx_resnet.create_model(
+            "resnet18", key=key, weights=path, num_classes=4, in_channels=1, stem="cifar"
+        )
     assert model.fc.out_features == 4
     np.testing.assert_array_equal(model.layer1[0].conv1.weight, source[0].layer1[0].conv1.weight)
     with pytest.raises(WeightsError, match="no published weights for 'preact_resnet'"):

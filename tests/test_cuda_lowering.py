@@ -65,7 +65,9 @@ def lowered(name: str, precision: str, step: str, platform: str = "cuda") -> str
         train_step = eqx_resnet.make_train_step(optimizer, precision=precision)
 
         def train(params, state, opt_state, images, labels, key):
-            model, state, opt_state, metrics = train_step(eqx.combine(params, static), state, opt_state, images, labels, key)
+            model, state, opt_state, metrics = train_step(
+                eqx.combine(params, static), state, opt_state, images, labels, key
+            )
             return eqx.filter(model, eqx.is_array), state, opt_state, metrics
 
         key = jax.eval_shape(lambda: jax.random.key(0))
@@ -82,11 +84,21 @@ def _cpu_branches() -> tuple[tuple[str, str, tuple[int, int], tuple[int, int]], 
         tree = ast.parse(path.read_text())
         functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
         for call in ast.walk(tree):
-            if isinstance(call, ast.Call) and getattr(call.func, "attr", getattr(call.func, "id", None)) == "platform_dependent":
+            if (
+                isinstance(call, ast.Call)
+                and getattr(call.func, "attr", getattr(call.func, "id", None)) == "platform_dependent"
+            ):
                 for branch in (k.value for k in call.keywords if k.arg == "cpu"):
                     node = functions[branch.id] if isinstance(branch, ast.Name) else branch
                     label = branch.id if isinstance(branch, ast.Name) else ast.unparse(branch)
-                    found.append((str(path.resolve()), label, (node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset)))
+                    found.append(
+                        (
+                            str(path.resolve()),
+                            label,
+                            (node.lineno, node.col_offset),
+                            (node.end_lineno, node.end_col_offset),
+                        )
+                    )
     return tuple(found)
 
 
@@ -101,7 +113,9 @@ def _located_in(text: str, branch) -> int:
 
 def _matrix_ops(text: str) -> list[tuple[str, str, str]]:
     """(op, lhs element type, rhs element type) of every convolution and dot product."""
-    return re.findall(r"stablehlo\.(convolution|dot_general)\b.*?: \(tensor<(?:\d+x)*(\w+)>, tensor<(?:\d+x)*(\w+)>\)", text)
+    return re.findall(
+        r"stablehlo\.(convolution|dot_general)\b.*?: \(tensor<(?:\d+x)*(\w+)>, tensor<(?:\d+x)*(\w+)>\)", text
+    )
 
 
 def test_the_cpu_hints_are_found_and_lowered_on_cpu():
@@ -154,14 +168,26 @@ def lowered_engine(precision: str, steps: int) -> str:
     params, static = eqx.partition(model, lambda x: isinstance(x, jax.ShapeDtypeStruct))
     optimizer = optax.adam(1e-3)
     run_steps = make_run_steps(
-        eqx_resnet.make_train_step(optimizer, precision=precision), static, source.take,
-        lambda images, key: prepare(images, info, None, key=key, augment=AUGMENTATIONS["mnist"]), steps,
+        eqx_resnet.make_train_step(optimizer, precision=precision),
+        static,
+        source.take,
+        lambda images, key: prepare(images, info, None, key=key, augment=AUGMENTATIONS["mnist"]),
+        steps,
     )
     n = 60_000  # the whole split on the device, and the epoch's order: what `source.chunks` hands each call
-    chunk = (jax.ShapeDtypeStruct((n, 1, 28, 28), jnp.uint8), jax.ShapeDtypeStruct((n,), jnp.int32),
-             jax.ShapeDtypeStruct((n // batch * batch,), jnp.int32))
-    args = (chunk, params, state, jax.eval_shape(optimizer.init, params), jax.ShapeDtypeStruct((), jnp.int32),
-            jax.eval_shape(lambda: jax.random.key(0, impl="rbg")))
+    chunk = (
+        jax.ShapeDtypeStruct((n, 1, 28, 28), jnp.uint8),
+        jax.ShapeDtypeStruct((n,), jnp.int32),
+        jax.ShapeDtypeStruct((n // batch * batch,), jnp.int32),
+    )
+    args = (
+        chunk,
+        params,
+        state,
+        jax.eval_shape(optimizer.init, params),
+        jax.ShapeDtypeStruct((), jnp.int32),
+        jax.eval_shape(lambda: jax.random.key(0, impl="rbg")),
+    )
     # `eqx.filter_jit` lowers for the host only: lower the function it wraps (all its arguments are arrays).
     return jax.jit(run_steps.__wrapped__).trace(*args).lower(lowering_platforms=("cuda",)).as_text(debug_info=True)
 
@@ -174,7 +200,9 @@ def test_the_engine_runs_several_steps_per_call_on_a_gpu(precision):
     ops = _matrix_ops(text)
     assert ops and {(lhs, rhs) for _, lhs, rhs in ops} == {(ELEMENT[precision],) * 2}
     # One loop body: the step's convolutions once, not once per step.
-    assert sum(op == "convolution" for op, _, _ in ops) == lowered("preact_resnet", precision, "train").count("stablehlo.convolution")
+    assert sum(op == "convolution" for op, _, _ in ops) == lowered("preact_resnet", precision, "train").count(
+        "stablehlo.convolution"
+    )
 
 
 def test_the_engine_calls_one_step_without_a_loop():

@@ -83,8 +83,7 @@ def no_network(monkeypatch):
 
 @pytest.fixture(scope="module")
 def mnist():
-    return {split: load_dataset("mnist", split, REPO_DATA, download=False)
-            for split in ("train", "test")}
+    return {split: load_dataset("mnist", split, REPO_DATA, download=False) for split in ("train", "test")}
 
 
 def test_real_mnist(mnist):
@@ -122,7 +121,9 @@ def test_registry():
     assert set(DATASETS) == {"mnist", "fashion-mnist", "cifar10", "imagefolder", "imagenet"}
     for name, info in DATASETS.items():
         # imagefolder's classes are its folder's (tests/test_folder.py)
-        assert info.name == name and info.num_classes == len(info.classes) == {"imagefolder": 0, "imagenet": 1000}.get(name, 10)
+        assert info.name == name and info.num_classes == len(info.classes) == {"imagefolder": 0, "imagenet": 1000}.get(
+            name, 10
+        )
         assert len(info.mean) == len(info.std) == info.image_shape[0]
     with pytest.raises(DatasetError, match="known datasets: mnist, fashion-mnist, cifar10, imagefolder, imagenet"):
         dataset_info("svhn")
@@ -161,16 +162,14 @@ def test_fashion_mnist_from_local_files(tmp_path, small_sizes, no_network):
 def cifar_batch(n: int, seed: int, labels=None) -> dict:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n) if labels is None else labels
-    return {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"labels": [int(y) for y in labels]}
+    return {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [int(y) for y in labels]}
 
 
 def cifar_members(train_per_batch: int = 4, test: int = 10) -> dict[str, dict]:
     """Batches whose splits are balanced, as CIFAR-10's are, when 10 divides their sizes."""
     rng = np.random.default_rng(0)
     train = rng.permutation(np.arange(5 * train_per_batch) % 10).reshape(5, -1)
-    members = {f"data_batch_{i}": cifar_batch(train_per_batch, i, train[i - 1])
-               for i in range(1, 6)}
+    members = {f"data_batch_{i}": cifar_batch(train_per_batch, i, train[i - 1]) for i in range(1, 6)}
     return members | {"test_batch": cifar_batch(test, 9, rng.permutation(np.arange(test) % 10))}
 
 
@@ -187,9 +186,11 @@ def write_cifar_tar(path: Path, members: dict[str, dict]) -> None:
 @pytest.fixture
 def official(monkeypatch):
     """Take the archive at a path for the official one: its hash becomes the known hash."""
+
     def register(archive: Path) -> None:
         sha = hashlib.sha256(archive.read_bytes()).hexdigest()
         monkeypatch.setitem(datasets._DOWNLOAD_SHA256, "cifar10", {archive.name: sha})
+
     return register
 
 
@@ -365,8 +366,9 @@ def test_missing_files_and_no_network(tmp_path, no_network, name):
         load_dataset(name, "test", tmp_path)
     message = str(info.value)
     assert len(no_network) == 1 and f"the download of {no_network[0]} failed" in message
-    files = ["cifar-10-python.tar.gz"] if name == "cifar10" else [
-        f"{n}.gz" for n in IDX_NAMES["train"] + IDX_NAMES["test"]]
+    files = (
+        ["cifar-10-python.tar.gz"] if name == "cifar10" else [f"{n}.gz" for n in IDX_NAMES["train"] + IDX_NAMES["test"]]
+    )
     assert all(datasets._MIRRORS[name] + f in message for f in files)
     assert f"into {(tmp_path / name).resolve()}" in message
     assert "ConnectionError" in message and "check the network" in message
@@ -375,6 +377,7 @@ def test_missing_files_and_no_network(tmp_path, no_network, name):
 
 def test_partial_download_names_the_rest(tmp_path, monkeypatch):
     """The first file arrives, the second fails: the message lists what is still missing."""
+
     def retrieve(url, known_hash, fname, path, progressbar):
         if fname.startswith("t10k-labels"):
             raise requests.exceptions.ConnectionError("Connection reset\nby peer")
@@ -426,10 +429,15 @@ def test_download_fetches_only_missing_files(tmp_path, monkeypatch, small_sizes)
     ds = load_dataset("fashion-mnist", "test", tmp_path)
     np.testing.assert_array_equal(ds.labels, labels)
     sha = datasets._DOWNLOAD_SHA256["fashion-mnist"]["t10k-labels-idx1-ubyte.gz"]
-    assert calls == [(
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
-        f"sha256:{sha}", "t10k-labels-idx1-ubyte.gz", directory, False,
-    )]
+    assert calls == [
+        (
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
+            f"sha256:{sha}",
+            "t10k-labels-idx1-ubyte.gz",
+            directory,
+            False,
+        )
+    ]
 
 
 def test_download_and_extract_cifar(tmp_path, monkeypatch, small_sizes):

@@ -22,8 +22,24 @@ import pytest
 
 from eqx_resnet.training import ConfigError, TrainConfig, TrainingError, initialize_distributed, load_checkpoint, train
 
-TINY = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1", "--max-train-samples", "512",
-        "--batch-size", "64", "--lr", "0.01", "--schedule", "constant", "--no-augment", "--no-compilation-cache"]
+TINY = [
+    "--model",
+    "preact_resnet",
+    "-o",
+    "widths=[4,8,8]",
+    "-o",
+    "blocks_per_stage=1",
+    "--max-train-samples",
+    "512",
+    "--batch-size",
+    "64",
+    "--lr",
+    "0.01",
+    "--schedule",
+    "constant",
+    "--no-augment",
+    "--no-compilation-cache",
+]
 DEVICES_PER_PROCESS = 2  # two processes of two CPU devices: a mesh of four
 HEARTBEAT_S = 5
 CHILD_TIMEOUT_S = 240
@@ -36,10 +52,31 @@ def free_port() -> int:
 
 
 def launch(process_id: int, port: int, args: list[str], die_at: int | None = None) -> subprocess.Popen:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES_PER_PROCESS}"}
-    command = [sys.executable, __file__, *(["--die-at", str(die_at)] if die_at else []), "--", "train", "mnist", *TINY,
-               *args, "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(process_id),
-               "--join-timeout", "120", "--heartbeat-timeout", str(HEARTBEAT_S)]
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES_PER_PROCESS}",
+    }
+    command = [
+        sys.executable,
+        __file__,
+        *(["--die-at", str(die_at)] if die_at else []),
+        "--",
+        "train",
+        "mnist",
+        *TINY,
+        *args,
+        "--coordinator",
+        f"localhost:{port}",
+        "--num-processes",
+        "2",
+        "--process-id",
+        str(process_id),
+        "--join-timeout",
+        "120",
+        "--heartbeat-timeout",
+        str(HEARTBEAT_S),
+    ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -73,8 +110,12 @@ def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
     run_dir = tmp_path / "two"
     # Process 1 dies at its 3rd step; process 0 wrote last/ at step 2 and must end with one line.
     port = free_port()
-    first = finish([launch(0, port, ["--epochs", "1", "--checkpoint-every", "2", "--out", str(run_dir)]),
-                    launch(1, port, ["--epochs", "1", "--checkpoint-every", "2", "--out", str(run_dir)], die_at=3)])
+    first = finish(
+        [
+            launch(0, port, ["--epochs", "1", "--checkpoint-every", "2", "--out", str(run_dir)]),
+            launch(1, port, ["--epochs", "1", "--checkpoint-every", "2", "--out", str(run_dir)], die_at=3),
+        ]
+    )
     (status0, _, err0, ended0), (status1, _, _, ended1) = first
     assert status1 == -signal.SIGKILL, first[1][2][-3000:]
     assert status0 == 1, err0[-3000:]
@@ -92,8 +133,16 @@ def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
     assert reported[1] == []  # process 1 reports nothing; gloo itself prints its connections
     final = json.loads(reported[0][-1])
 
-    config = TrainConfig(model="preact_resnet", model_options={"widths": [4, 8, 8], "blocks_per_stage": 1}, epochs=1,
-                         max_train_samples=512, batch_size=64, lr=0.01, schedule="constant", augment=False)
+    config = TrainConfig(
+        model="preact_resnet",
+        model_options={"widths": [4, 8, 8], "blocks_per_stage": 1},
+        epochs=1,
+        max_train_samples=512,
+        batch_size=64,
+        lr=0.01,
+        schedule="constant",
+        augment=False,
+    )
     reference = train(config, tmp_path / "one")
     assert abs(final["train_loss"] - reference.final["train_loss"]) < 1e-5 * reference.final["train_loss"]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -106,29 +155,62 @@ def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
 def test_a_missing_coordinator_or_peer_is_one_line_within_the_join_timeout(tmp_path):
     port = free_port()
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    common = ["eqx-resnet", "train", "mnist", "--out", str(tmp_path), "--coordinator", f"localhost:{port}",
-              "--num-processes", "2", "--join-timeout", "2"]
+    common = [
+        "eqx-resnet",
+        "train",
+        "mnist",
+        "--out",
+        str(tmp_path),
+        "--coordinator",
+        f"localhost:{port}",
+        "--num-processes",
+        "2",
+        "--join-timeout",
+        "2",
+    ]
     started = time.monotonic()
-    alone = [subprocess.Popen([*common, "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env) for i in (1,)]
+    alone = [
+        subprocess.Popen(
+            [*common, "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for i in (1,)
+    ]
     no_coordinator = finish(alone)[0]
     assert no_coordinator[0] == 1
-    assert no_coordinator[2].startswith("error: cannot reach the coordinator at localhost:") and "--process-id 0" in no_coordinator[2]
+    assert (
+        no_coordinator[2].startswith("error: cannot reach the coordinator at localhost:")
+        and "--process-id 0" in no_coordinator[2]
+    )
     assert no_coordinator[3] - started < 2 + 30
-    no_peer = finish([subprocess.Popen([*common, "--process-id", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True, env=env)])[0]
+    no_peer = finish(
+        [
+            subprocess.Popen(
+                [*common, "--process-id", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+        ]
+    )[0]
     assert no_peer[0] == 1
-    assert no_peer[2].startswith("error: the processes of the run did not all join the coordinator") and "--join-timeout" in no_peer[2]
+    assert (
+        no_peer[2].startswith("error: the processes of the run did not all join the coordinator")
+        and "--join-timeout" in no_peer[2]
+    )
 
 
 def test_bad_coordinator_settings_are_refused_before_jax_starts():
     with socket.socket() as taken:
         taken.bind(("", 0))
         taken.listen()
-        with pytest.raises(TrainingError, match=rf"process 0 cannot serve on port {taken.getsockname()[1]} .*another --coordinator port"):
+        with pytest.raises(
+            TrainingError,
+            match=rf"process 0 cannot serve on port {taken.getsockname()[1]} .*another --coordinator port",
+        ):
             initialize_distributed(f"localhost:{taken.getsockname()[1]}", 2, 0)
-    for args, message in [(("10.0.0.1", 2, 0), "--coordinator takes HOST:PORT"), (("h:1", None, 0), "needs --num-processes"),
-                          (("h:1", 2, 2), "--process-id must be 0 to 1"), ((None, 2, 0), "go with --coordinator")]:
+    for args, message in [
+        (("10.0.0.1", 2, 0), "--coordinator takes HOST:PORT"),
+        (("h:1", None, 0), "needs --num-processes"),
+        (("h:1", 2, 2), "--process-id must be 0 to 1"),
+        ((None, 2, 0), "go with --coordinator"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             initialize_distributed(*args)
     jax.devices()  # JAX has started in this process
@@ -140,7 +222,7 @@ def _worker(argv: list[str]) -> None:
     """Run the CLI with `argv` (after `--`): a checkpoint from a process other than 0 fails it;
     `--die-at N` SIGKILLs this process at its N-th step."""
     split = argv.index("--")
-    options, cli_args = argv[:split], argv[split + 1:]
+    options, cli_args = argv[:split], argv[split + 1 :]
     die_at = int(options[options.index("--die-at") + 1]) if "--die-at" in options else None
     from eqx_resnet.cli import app
     from eqx_resnet.training import engine

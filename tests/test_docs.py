@@ -16,7 +16,11 @@ PAGES = sorted(DOCS.glob("*.md"))
 
 def documented() -> set[str]:
     """The last part of every `::: target` of every page."""
-    return {target.rsplit(".", 1)[-1] for page in PAGES for target in re.findall(r"^::: (\S+)", page.read_text(), re.MULTILINE)}
+    return {
+        target.rsplit(".", 1)[-1]
+        for page in PAGES
+        for target in re.findall(r"^::: (\S+)", page.read_text(), re.MULTILINE)
+    }
 
 
 def test_every_public_name_has_api_docs():

@@ -14,7 +14,12 @@ def test_backbone_example_trains():
     # the old scheme halves the example's time here. Other numbers, same code.
     env = {**os.environ, "JAX_THREEFRY_PARTITIONABLE": "0"}
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "backbone.py")], capture_output=True, text=True, timeout=300, cwd=EXAMPLES.parent, env=env
+        [sys.executable, str(EXAMPLES / "backbone.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=EXAMPLES.parent,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [float(x) for x in re.findall(r"^step \d+: loss ([\d.]+)$", result.stdout, re.MULTILINE)]

@@ -44,15 +44,27 @@ def test_default_data_dir_holds_the_dataset_in_its_own_folder(tmp_path):
     assert len(open_splits("imagefolder", tmp_path)[0]) == 3
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", r"imagefolder: .* does not exist: pass --data-dir pointing at a folder laid out as DIR/train/<class>/\*.jpg"),
-    ("no train", "has no train/ folder"),
-    ("flat", "holds no class folders: its images lie directly in it; move them into one folder per class"),
-    ("empty class", r"train/dog/ holds no images \(.jpg, .jpeg, .png.*add images or remove the empty class folder"),
-    ("no images", r"train/cat/, .*train/dog/, .*train/owl/ hold no images"),
-    ("other val classes", "val has classes train/ lacks: bird; .*val lacks classes of train/: owl: the validation split"),
-    ("no val", r"has no validation folder \(val/, validation/, test/\): add val/.*or hold out part of train/ with --val-fraction 0.1"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        (
+            "missing",
+            r"imagefolder: .* does not exist: pass --data-dir pointing at a folder laid out as DIR/train/<class>/\*.jpg",
+        ),
+        ("no train", "has no train/ folder"),
+        ("flat", "holds no class folders: its images lie directly in it; move them into one folder per class"),
+        ("empty class", r"train/dog/ holds no images \(.jpg, .jpeg, .png.*add images or remove the empty class folder"),
+        ("no images", r"train/cat/, .*train/dog/, .*train/owl/ hold no images"),
+        (
+            "other val classes",
+            "val has classes train/ lacks: bird; .*val lacks classes of train/: owl: the validation split",
+        ),
+        (
+            "no val",
+            r"has no validation folder \(val/, validation/, test/\): add val/.*or hold out part of train/ with --val-fraction 0.1",
+        ),
+    ],
+)
 def test_unusable_folders_are_refused_naming_the_fix(tmp_path, case, message):
     root = tmp_path / "data"
     if case != "missing":
@@ -113,8 +125,19 @@ def make_imagenet(root, *, flat_val: bool):
 def devkit(labels):
     """The devkit's meta.mat (ILSVRC2012_IDs that are not the sorted order, a non-leaf synset) and ground truth."""
     ids = {SYNSETS[0]: 3, SYNSETS[1]: 1, SYNSETS[2]: 2}
-    fields = ("ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images")
-    rows = [(ids[s], s, "w", "g", 0, np.zeros(0), 0, 2) for s in SYNSETS] + [(1001, "n00001740", "entity", "g", 3, np.ones(3), 9, 0)]
+    fields = (
+        "ILSVRC2012_ID",
+        "WNID",
+        "words",
+        "gloss",
+        "num_children",
+        "children",
+        "wordnet_height",
+        "num_train_images",
+    )
+    rows = [(ids[s], s, "w", "g", 0, np.zeros(0), 0, 2) for s in SYNSETS] + [
+        (1001, "n00001740", "entity", "g", 3, np.ones(3), 9, 0)
+    ]
     synsets = np.array(rows, dtype=[(f, object) for f in fields])
     meta = io.BytesIO()
     savemat(meta, {"synsets": synsets})
@@ -127,8 +150,15 @@ def test_imagenet_class_folders_are_named_by_their_lemmas(tmp_path):
     train, val = open_splits("imagenet", tmp_path)
     assert train.classes == SYNSETS and val.labels.tolist() == [0, 0, 1, 1, 2, 2, 2]
     info = info_for("imagenet", tmp_path, None)
-    assert info.classes == IMAGENET_CLASSES[:3] == ("tench, Tinca tinca", "goldfish, Carassius auratus",
-                                                    "great white shark, white shark, man-eater, man-eating shark, Carcharodon carcharias")
+    assert (
+        info.classes
+        == IMAGENET_CLASSES[:3]
+        == (
+            "tench, Tinca tinca",
+            "goldfish, Carassius auratus",
+            "great white shark, white shark, man-eater, man-eating shark, Carcharodon carcharias",
+        )
+    )
     assert info.num_classes == 3 and info.image_shape == (3, 224, 224)
     (tmp_path / "train" / "cats").mkdir()
     with pytest.raises(DatasetError, match="not ImageNet synset ids .*: cats; train on other classes as imagefolder"):

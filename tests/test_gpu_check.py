@@ -58,8 +58,14 @@ def _environment(**extra) -> dict:
 def dry_run(tmp_path_factory):
     """`bash benchmarks/gpu_check.sh --dry-run`, run once: (the folder it wrote, its exit status, its output)."""
     out = tmp_path_factory.mktemp("gpu_check")
-    proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry-run"], cwd=REPO, env=_environment(OUT=str(out)),
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--dry-run"],
+        cwd=REPO,
+        env=_environment(OUT=str(out)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return out, proc.returncode, proc.stdout + proc.stderr
 
 
@@ -83,7 +89,8 @@ def test_dry_run_writes_a_complete_report_of_every_stage(dry_run, tier):
     assert date == report["date"] and len(records) == sum(len(s.get("frameworks", ())) for s in stages.values())
     assert all(r["images_per_s"] > 0 and r["compile_s"] >= 0 and r["device"] == report["device"] for r in records)
     assert {(t["model"], t["step"], t["precision"]) for t in report["targets"]} == {
-        (r["model"], r["step"], r["precision"]) for r in records}
+        (r["model"], r["step"], r["precision"]) for r in records
+    }
     assert Image.open(out / f"{tier}.png").width > 800 and stages["chart"]["file"] == f"{tier}.png"
     log = (out / f"{tier}.log").read_text()
     assert all(f"== {name}:" in log for name in stages) and f"{tier}: complete" in log
@@ -102,8 +109,14 @@ def test_dry_run_tier1_runs_the_tests_and_mnist_cold_then_warm(dry_run):
 
 
 def test_the_time_guard_skips_what_does_not_fit_and_still_reports(tmp_path):
-    proc = subprocess.run([sys.executable, str(DRIVER), "tier2", "--dry-run", "--out", str(tmp_path), "--budget", "0.5"],
-                          cwd=REPO, env=_environment(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), "tier2", "--dry-run", "--out", str(tmp_path), "--budget", "0.5"],
+        cwd=REPO,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "tier2.json").read_text())
     assert report["status"] == "stopped by the time guard" and report["records"] == []
@@ -114,12 +127,16 @@ def test_the_time_guard_skips_what_does_not_fit_and_still_reports(tmp_path):
 def test_a_report_killed_by_the_backstop_is_marked(tmp_path):
     path = tmp_path / "tier1.json"
     path.write_text(json.dumps({"tier": "tier1", "status": "running", "stages": [{"name": "tests", "status": "ok"}]}))
-    proc = subprocess.run([sys.executable, str(DRIVER), "--finalize", str(path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), "--finalize", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(path.read_text())
     assert report["status"].startswith("killed") and report["stages"] == [{"name": "tests", "status": "ok"}]
 
 
 def test_a_gpu_run_needs_a_tier():
-    proc = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=REPO, env=_environment(), capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh"], cwd=REPO, env=_environment(), capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "usage: bash benchmarks/gpu_check.sh tier1|tier2" in proc.stderr

@@ -41,7 +41,9 @@ def test_lazy_names_are_the_submodules_own():
 @pytest.mark.parametrize("name", ["BatchNorm", "Conv2d", "MaxPool2d"])
 def test_layers_moved_to_their_namespace_warn_at_the_old_name(name):
     for module, old_name in ((eqx_resnet, f"eqx_resnet.{name}"), (eqx_resnet.models, f"eqx_resnet.models.{name}")):
-        with pytest.warns(DeprecationWarning, match=rf"{old_name} is deprecated.*eqx_resnet\.layers\.{name} \(channels-last"):
+        with pytest.warns(
+            DeprecationWarning, match=rf"{old_name} is deprecated.*eqx_resnet\.layers\.{name} \(channels-last"
+        ):
             old = getattr(module, name)
         assert old is getattr(eqx_resnet.layers, name)
     with warnings.catch_warnings():

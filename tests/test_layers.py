@@ -20,7 +20,11 @@ def make_norm(seed=0):
     """A BatchNorm with random scale, shift and running statistics (not the trivial initial ones)."""
     rng = np.random.default_rng(seed)
     norm, state = eqx.nn.make_with_state(BatchNorm)(C)
-    norm = eqx.tree_at(lambda m: (m.weight, m.bias), norm, (jnp.asarray(rng.uniform(0.5, 2, C), jnp.float32), jnp.asarray(rng.normal(size=C), jnp.float32)))
+    norm = eqx.tree_at(
+        lambda m: (m.weight, m.bias),
+        norm,
+        (jnp.asarray(rng.uniform(0.5, 2, C), jnp.float32), jnp.asarray(rng.normal(size=C), jnp.float32)),
+    )
     stats = (jnp.asarray(rng.normal(size=C), jnp.float32), jnp.asarray(rng.uniform(0.5, 2, C), jnp.float32))
     return norm, state.set(norm.statistics, stats)
 
@@ -76,7 +80,9 @@ def test_batch_norm_inference_uses_running_statistics_and_keeps_them(dtype):
     x = images(dtype)
     y, new_state = run(eqx.nn.inference_mode(norm), x, state)
     mean, var = (np.asarray(s, np.float64) for s in state.get(norm.statistics))
-    expected = numpy_batch_norm(np.asarray(x.astype(jnp.float32), np.float64), np.asarray(norm.weight), np.asarray(norm.bias), mean, var)
+    expected = numpy_batch_norm(
+        np.asarray(x.astype(jnp.float32), np.float64), np.asarray(norm.weight), np.asarray(norm.bias), mean, var
+    )
     assert y.dtype == dtype
     tolerance = 1e-5 if dtype == jnp.float32 else 2e-2
     np.testing.assert_allclose(np.asarray(y, np.float64), expected, rtol=tolerance, atol=tolerance)
@@ -101,7 +107,9 @@ def test_batch_norm_running_statistics_converge_to_the_data():
 
 @pytest.mark.parametrize("momentum, converted", [(0.9, "0.1"), (0.99, "0.01"), (0.999, "0.001")])
 def test_batch_norm_refuses_a_momentum_in_flax_convention_with_the_conversion(momentum, converted):
-    with pytest.raises(ValueError, match=rf"momentum={momentum} looks like Flax's/Equinox's convention.*momentum={converted}$"):
+    with pytest.raises(
+        ValueError, match=rf"momentum={momentum} looks like Flax's/Equinox's convention.*momentum={converted}$"
+    ):
         BatchNorm(4, momentum=momentum)
 
 
@@ -200,7 +208,9 @@ def test_batch_norm_variance_of_data_far_from_zero():
 
 def test_layers_reject_a_channels_first_example_with_the_fix():
     conv = Conv2d(4, 6, 3, key=jax.random.key(0))
-    with pytest.raises(ValueError, match=r"channels-last example \(height, width, 4\), got shape \(4, 9, 9\).*moveaxis"):
+    with pytest.raises(
+        ValueError, match=r"channels-last example \(height, width, 4\), got shape \(4, 9, 9\).*moveaxis"
+    ):
         conv(jnp.zeros((4, 9, 9)))
     norm, state = make_norm()
     with pytest.raises(ValueError, match=r"BatchNorm\(4\) takes channels-last.*got shape \(4, 5, 3\)"):
@@ -209,9 +219,15 @@ def test_layers_reject_a_channels_first_example_with_the_fix():
 
 def reference_max_pool(x, kernel, stride, padding):
     """PyTorch's MaxPool2d in numpy: -inf padding, so a padded cell never wins."""
-    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf)
+    xp = np.pad(
+        np.asarray(x, np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf
+    )
     h_out, w_out = ((d + 2 * padding - kernel) // stride + 1 for d in x.shape[2:])
-    windows = [xp[..., i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride] for i in range(kernel) for j in range(kernel)]
+    windows = [
+        xp[..., i : i + stride * (h_out - 1) + 1 : stride, j : j + stride * (w_out - 1) + 1 : stride]
+        for i in range(kernel)
+        for j in range(kernel)
+    ]
     return np.max(windows, axis=0)
 
 

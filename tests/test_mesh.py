@@ -27,7 +27,12 @@ def random_model():
     """The small model with random arrays: traced, not initialised, which compiles nothing."""
     model, state = eqx.filter_eval_shape(eqx_resnet.preact_resnet, **OPTIONS)
     rng = np.random.default_rng(0)
-    model = jax.tree.map(lambda x: jnp.asarray(0.3 * rng.standard_normal(x.shape, np.float32)) if isinstance(x, jax.ShapeDtypeStruct) else x, model)
+    model = jax.tree.map(
+        lambda x: (
+            jnp.asarray(0.3 * rng.standard_normal(x.shape, np.float32)) if isinstance(x, jax.ShapeDtypeStruct) else x
+        ),
+        model,
+    )
     return model, jax.tree.map(lambda x: jnp.full(x.shape, 1.0, x.dtype), state)
 
 
@@ -88,7 +93,12 @@ def compare(result, reference):
 def traces(mesh):
     """Errors, if any, tracing the other families' training steps on the mesh (no compiling)."""
     families = {
-        "resnet": (lambda: eqx.nn.make_with_state(eqx_resnet.ResNet)(eqx_resnet.BasicBlock, (1, 1, 1, 1), key=jax.random.key(0)), (8, 3, 32, 32)),
+        "resnet": (
+            lambda: eqx.nn.make_with_state(eqx_resnet.ResNet)(
+                eqx_resnet.BasicBlock, (1, 1, 1, 1), key=jax.random.key(0)
+            ),
+            (8, 3, 32, 32),
+        ),
         "alexnet": (lambda: eqx_resnet.alexnet(key=jax.random.key(0)), (8, 1, 96, 96)),  # dropout: per-example keys
     }
     errors = {}
@@ -120,7 +130,9 @@ def main():
                 report["errors"].update(traces(mesh))
     mesh = jax.make_mesh((DEVICES,), ("data",))
     with jax.set_mesh(mesh):
-        report["shard_map"] = compare(shard_map_step(mesh, *replicated(mesh, (model, state)), images, labels), reference)
+        report["shard_map"] = compare(
+            shard_map_step(mesh, *replicated(mesh, (model, state)), images, labels), reference
+        )
         try:  # the state as made, off the mesh
             step(replicated(mesh, model), state, *on_mesh(mesh, images, labels))
             report["outside"] = "no error"

@@ -33,9 +33,26 @@ from eqx_resnet.training.mesh import accumulate_gradients, run_mesh
 DEVICES = 4
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(widths=(4, 8, 8), blocks_per_stage=1)
-TINY_CLI = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1", "--max-train-samples", "256",
-            "--batch-size", "64", "--lr", "0.01", "--schedule", "constant", "--no-augment", "--no-compilation-cache",
-            "--eval-batch-size", "2500"]
+TINY_CLI = [
+    "--model",
+    "preact_resnet",
+    "-o",
+    "widths=[4,8,8]",
+    "-o",
+    "blocks_per_stage=1",
+    "--max-train-samples",
+    "256",
+    "--batch-size",
+    "64",
+    "--lr",
+    "0.01",
+    "--schedule",
+    "constant",
+    "--no-augment",
+    "--no-compilation-cache",
+    "--eval-batch-size",
+    "2500",
+]
 TOLERANCE = 1e-5
 
 
@@ -65,7 +82,9 @@ def run(step, model, state, opt_state, images, labels, put=lambda batch: batch):
     """`step` over the batches: the losses, and the model and state at the end."""
     step, losses = eqx.filter_jit(step, compiler_options=eqx_resnet.compiler_options()), []
     for i in range(images.shape[0]):
-        model, state, opt_state, metrics = step(model, state, opt_state, *put((images[i], labels[i])), jax.random.key(i))
+        model, state, opt_state, metrics = step(
+            model, state, opt_state, *put((images[i], labels[i])), jax.random.key(i)
+        )
         losses.append(float(metrics["loss"]))
     return losses, model, state
 
@@ -83,23 +102,36 @@ def api_checks() -> dict:
     report = {}
 
     def compare(name, got, want):
-        report[name] = {"loss": max(relative(a, b) for a, b in zip(got[0], want[0])),
-                        "params": worst(got[1], want[1]), "state": worst(got[2], want[2])}
+        report[name] = {
+            "loss": max(relative(a, b) for a, b in zip(got[0], want[0])),
+            "params": worst(got[1], want[1]),
+            "state": worst(got[2], want[2]),
+        }
 
     one = run(make_train_step(optimizer), model, state, opt_state, images, labels)
     compare("global", run(shard_train_step(make_train_step(optimizer), mesh), *on_mesh, images, labels, sharded), one)
     # Per-device statistics = one device's micro-batches, each a device's quarter: micro-batch k is
     # rows k::4, so the quarters are interleaved. (The running statistics differ: averaged vs in turn.)
     quarters = lambda x: x.reshape(x.shape[0], DEVICES, -1, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
-    per_device = run(shard_train_step(make_train_step(optimizer, axis_name="data"), mesh, batch_stats="per_device"),
-                     *on_mesh, images, labels, sharded)
-    micro = run(make_train_step(optimizer, accumulate=DEVICES), model, state, opt_state, quarters(images), quarters(labels))
+    per_device = run(
+        shard_train_step(make_train_step(optimizer, axis_name="data"), mesh, batch_stats="per_device"),
+        *on_mesh,
+        images,
+        labels,
+        sharded,
+    )
+    micro = run(
+        make_train_step(optimizer, accumulate=DEVICES), model, state, opt_state, quarters(images), quarters(labels)
+    )
     compare("per_device", per_device, micro)
     report["per_device"].pop("state")
     report["per_device_differs"] = relative(per_device[0], one[0])
     accumulated = run(make_train_step(optimizer, accumulate=2), model, state, opt_state, images, labels)
-    compare("accumulate", run(shard_train_step(make_train_step(optimizer, accumulate=2), mesh), *on_mesh, images, labels,
-                              sharded), accumulated)
+    compare(
+        "accumulate",
+        run(shard_train_step(make_train_step(optimizer, accumulate=2), mesh), *on_mesh, images, labels, sharded),
+        accumulated,
+    )
     return report
 
 
@@ -121,11 +153,19 @@ def cli_checks(tmp: Path) -> dict:
         "resumed on two": train("--devices", "2", "--epochs", "2", "--resume", "--out", str(tmp / "four")),
         "batch 66": train("--devices", "4", "--batch-size", "66", "--out", str(tmp / "bad")),
     }
-    report = {"exit": {k: code for k, (code, _) in outcomes.items()}, "output": {k: out[-2000:] for k, (_, out) in outcomes.items()}}
+    report = {
+        "exit": {k: code for k, (code, _) in outcomes.items()},
+        "output": {k: out[-2000:] for k, (_, out) in outcomes.items()},
+    }
     one, four = (eqx_resnet.load_checkpoint(tmp / name / "last") for name in ("one", "four"))
-    rows = [[json.loads(line) for line in (tmp / name / "metrics.jsonl").read_text().splitlines()] for name in ("one", "four")]
+    rows = [
+        [json.loads(line) for line in (tmp / name / "metrics.jsonl").read_text().splitlines()]
+        for name in ("one", "four")
+    ]
     report["params"], report["state"] = worst(four[0], one[0]), worst(four[1], one[1])
-    report["train_loss"] = max(relative(a["train_loss"], b["train_loss"]) for a, b in zip(rows[1], rows[0], strict=True))
+    report["train_loss"] = max(
+        relative(a["train_loss"], b["train_loss"]) for a, b in zip(rows[1], rows[0], strict=True)
+    )
     report["epochs"] = [len(r) for r in rows]
     return report
 
@@ -145,8 +185,12 @@ def bench_checks() -> dict:
         times = measure({"step": workload.runner}, rounds=1, warmup=1)["step"]
         records.append(scaled_record(workload, median(times), min(times), devices))
     too_many = CliRunner().invoke(app, ["bench", "--devices", str(DEVICES + 1), "--smoke"])
-    return {"counts": [device_counts(DEVICES), device_counts(3)], "records": records, "markdown": scaling_markdown(records),
-            "too many": [too_many.exit_code, too_many.output]}
+    return {
+        "counts": [device_counts(DEVICES), device_counts(3)],
+        "records": records,
+        "markdown": scaling_markdown(records),
+        "too many": [too_many.exit_code, too_many.output],
+    }
 
 
 def main(tmp: str):
@@ -189,8 +233,14 @@ def test_bench_devices_reports_images_per_second_by_device_count(report):
     assert four["batch_per_device"] == 2 and four["images_per_s"] > 0 and four["compile_s"] > 0
     # XLA counts one device's share of a partitioned step: scaled back, the FLOPs per image agree.
     assert abs(four["flops_per_image"] / no_mesh["flops_per_image"] - 1) < 0.05
-    assert "| preact_resnet | fp32 | 2 | 1x28x28 |" in bench["markdown"] and "| no mesh img/s | 4 devices img/s |" in bench["markdown"]
-    assert bench["too many"][0] == 1 and "--devices 5: JAX sees 4 local device(s) here; give 1 to 4" in bench["too many"][1]
+    assert (
+        "| preact_resnet | fp32 | 2 | 1x28x28 |" in bench["markdown"]
+        and "| no mesh img/s | 4 devices img/s |" in bench["markdown"]
+    )
+    assert (
+        bench["too many"][0] == 1
+        and "--devices 5: JAX sees 4 local device(s) here; give 1 to 4" in bench["too many"][1]
+    )
 
 
 def test_four_micro_batches_of_32_make_one_step_of_128():
@@ -222,13 +272,23 @@ def test_batches_that_do_not_split_are_refused():
 
 def test_the_example_prints_the_same_losses_on_one_and_four_devices():
     env = {**os.environ, "JAX_THREEFRY_PARTITIONABLE": "0", "JAX_PLATFORMS": "cpu"}
-    runs = [subprocess.Popen([sys.executable, str(ROOT / "examples" / "data_parallel.py")], cwd=ROOT, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env={**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}) for n in (1, DEVICES)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "examples" / "data_parallel.py")],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"},
+        )
+        for n in (1, DEVICES)
+    ]
     outputs = [p.communicate(timeout=300) for p in runs]
     for p, (_, err) in zip(runs, outputs):
         assert p.returncode == 0, err[-3000:]
-    losses = [[float(line.split("loss ")[1]) for line in out.splitlines() if line.startswith("step ")] for out, _ in outputs]
+    losses = [
+        [float(line.split("loss ")[1]) for line in out.splitlines() if line.startswith("step ")] for out, _ in outputs
+    ]
     # Float rounding differs with the device count, and Adam's steps amplify it: the first steps agree closely.
     assert len(losses[0]) == 10 and np.allclose(losses[0][:5], losses[1][:5], rtol=1e-5, atol=1e-5), losses
     assert np.allclose(losses[0], losses[1], rtol=1e-2), losses

@@ -119,7 +119,11 @@ def materialize(tree, scale, offset, seed=0):
     rng = np.random.default_rng(seed)
 
     def fill(x):
-        return jnp.asarray(offset + scale * rng.standard_normal(x.shape, np.float32)) if isinstance(x, jax.ShapeDtypeStruct) else x
+        return (
+            jnp.asarray(offset + scale * rng.standard_normal(x.shape, np.float32))
+            if isinstance(x, jax.ShapeDtypeStruct)
+            else x
+        )
 
     return jax.tree.map(fill, tree)
 
@@ -214,16 +218,22 @@ def test_num_classes_zero_is_the_headless_model(name, options, features, paramet
 
 @pytest.mark.parametrize("name", eqx_resnet.list_models())
 def test_a_negative_number_of_classes_is_refused(name):
-    with pytest.raises(ValueError, match=r"num_classes=-1 must be a positive number of classes, or 0 for the headless model"):
+    with pytest.raises(
+        ValueError, match=r"num_classes=-1 must be a positive number of classes, or 0 for the headless model"
+    ):
         abstract(name, num_classes=-1)
 
 
 def test_a_channels_last_image_is_named_with_the_fix():
     model, state = abstract("resnet18")
-    with pytest.raises(ValueError, match=r"\(224, 224, 3\), which looks channels-last \(H, W, 3\).*jnp\.moveaxis\(x, -1, 0\)"):
+    with pytest.raises(
+        ValueError, match=r"\(224, 224, 3\), which looks channels-last \(H, W, 3\).*jnp\.moveaxis\(x, -1, 0\)"
+    ):
         call_one(model, jax.ShapeDtypeStruct((224, 224, 3), jnp.float32), state)
     # A batch fails jaxtyping's "c h w" first when its hook is on, as here; without it, this check speaks.
-    with pytest.raises(ValueError, match=r"\(2, 32, 32, 3\).*eqx_resnet\.forward.*channels-last.*jnp\.moveaxis\(images, -1, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"\(2, 32, 32, 3\).*eqx_resnet\.forward.*channels-last.*jnp\.moveaxis\(images, -1, 1\)"
+    ):
         check_image(jnp.zeros((2, 32, 32, 3)), 3, "ResNet")
 
 

@@ -122,8 +122,11 @@ def test_stem_names_the_stem_layers_as_feature_maps_does(name, layers):
 
 def test_a_pattern_and_a_type_freeze_every_match():
     model, _ = abstract("resnet18")
-    norms = [x for x in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, eqx_resnet.layers.BatchNorm))
-             if isinstance(x, eqx_resnet.layers.BatchNorm)]
+    norms = [
+        x
+        for x in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, eqx_resnet.layers.BatchNorm))
+        if isinstance(x, eqx_resnet.layers.BatchNorm)
+    ]
     all_norms = sum(count_parameters(bn) for bn in norms)
     assert trainable_count(model, trainable_filter(model, eqx_resnet.layers.BatchNorm)) == 11_689_512 - all_norms
     # The blocks' own BatchNorms (bn1, bn2): not the stem's bn1, not the shortcuts' bn.
@@ -135,7 +138,9 @@ def test_a_pattern_and_a_type_freeze_every_match():
 def test_feature_map_and_summary_names_are_parts():
     model, state = abstract("preact_resnet", blocks_per_stage=1)
     image = jax.ShapeDtypeStruct(model.input_shape, jnp.float32)
-    features, _ = eqx.filter_eval_shape(lambda m, x, s: eqx.nn.inference_mode(m).feature_maps(x, s), model, image, state)
+    features, _ = eqx.filter_eval_shape(
+        lambda m, x, s: eqx.nn.inference_mode(m).feature_maps(x, s), model, image, state
+    )
     paths = [row.path for row in eqx_resnet.summarize(model, state)[1:]]
     assert "layer2.0.shortcut.conv" in paths and set(features) == {"stem", "layer1", "layer2", "layer3"}
     for part in [*features, *paths]:
@@ -176,8 +181,18 @@ def test_freeze_batch_stats_keeps_the_frozen_statistics_and_moves_the_others():
     for bn in (frozen.backbone.layer1[0].bn1, frozen.backbone.layer1[0].bn2):
         for old, new in zip(state.get(bn.statistics), new_state.get(bn.statistics)):
             np.testing.assert_array_equal(old, new)
-    np.testing.assert_array_equal(state.get(frozen.norm.batch_state_index)[0], new_state.get(frozen.norm.batch_state_index)[0])
-    assert not np.allclose(state.get(frozen.backbone.layer2[0].bn1.statistics)[0], new_state.get(frozen.backbone.layer2[0].bn1.statistics)[0])
+    np.testing.assert_array_equal(
+        state.get(frozen.norm.batch_state_index)[0], new_state.get(frozen.norm.batch_state_index)[0]
+    )
+    assert not np.allclose(
+        state.get(frozen.backbone.layer2[0].bn1.statistics)[0],
+        new_state.get(frozen.backbone.layer2[0].bn1.statistics)[0],
+    )
     # Evaluation puts every BatchNorm in inference mode, as usual.
-    assert all(bn.inference for bn in jax.tree.leaves(eqx.nn.inference_mode(frozen), is_leaf=lambda x: isinstance(x, eqx_resnet.layers.BatchNorm))
-               if isinstance(bn, eqx_resnet.layers.BatchNorm))
+    assert all(
+        bn.inference
+        for bn in jax.tree.leaves(
+            eqx.nn.inference_mode(frozen), is_leaf=lambda x: isinstance(x, eqx_resnet.layers.BatchNorm)
+        )
+        if isinstance(bn, eqx_resnet.layers.BatchNorm)
+    )

@@ -125,8 +125,12 @@ else:
 def run_script(hub: FakeHub, hf_home: Path, offline: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(
-        HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_OFFLINE="1" if offline else "0", HF_HUB_DISABLE_PROGRESS_BARS="1",
-        HF_HUB_DISABLE_TELEMETRY="1", JAX_PLATFORMS="cpu",
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(hf_home),
+        HF_HUB_OFFLINE="1" if offline else "0",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        JAX_PLATFORMS="cpu",
     )
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -156,7 +160,13 @@ def test_weights_download_into_the_hub_cache_then_load_offline(hub, downloaded, 
     assert info["revision"] == COMMIT
     assert info["sha256"] == hashlib.sha256(served).hexdigest()
     assert (info["name"], info["repo_id"]) == ("resnet18.a1_in1k", REPO)
-    assert info["preprocessing"] == {"crop_size": 288, "crop_pct": 1.0, "interpolation": "bicubic", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    assert info["preprocessing"] == {
+        "crop_size": 288,
+        "crop_pct": 1.0,
+        "interpolation": "bicubic",
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+    }
     assert Path(info["path"]).is_relative_to(hf_home) and Path(info["path"]).parent.name == COMMIT
     np.testing.assert_array_equal(online["fc_bias"], read_state_dict(hub.file)["fc.bias"])
     assert ("GET", f"/{REPO}/resolve/main/{FILE}") in hub.requests
@@ -183,7 +193,9 @@ def test_a_damaged_cached_file_is_caught_by_its_sha256(downloaded, tmp_path):
     # A commit revision that is cached is served from the cache without any request.
     path, info = download_weights("resnet18.a1_in1k", revision=COMMIT, cache_dir=hub_cache)
     assert info.sha256 == downloaded[1]["info"]["sha256"]
-    assert prefetch_weights(["resnet18", "resnet18.a1_in1k"], revision=COMMIT, cache_dir=hub_cache) == [info]  # "resnet18": its best set
+    assert prefetch_weights(["resnet18", "resnet18.a1_in1k"], revision=COMMIT, cache_dir=hub_cache) == [
+        info
+    ]  # "resnet18": its best set
     blob = Path(os.path.realpath(path))
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -224,7 +236,9 @@ def test_a_local_file_sets_the_number_of_classes_and_adapts_the_first_conv(tmp_p
     path = weights_file(tmp_path / "ten.safetensors", num_classes=10)
     model, _, info = create_pretrained("resnet18", str(path), in_channels=1, key=jax.random.key(0))
     assert model.fc.weight.shape == (10, 512) and info.name is None
-    np.testing.assert_allclose(model.conv1.weight, read_state_dict(path)["conv1.weight"].sum(1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.conv1.weight, read_state_dict(path)["conv1.weight"].sum(1, keepdims=True), rtol=1e-6
+    )
 
 
 def test_the_table_names_timm_sets_and_imagenet_is_the_best_of_each():
@@ -243,7 +257,9 @@ def test_the_table_names_timm_sets_and_imagenet_is_the_best_of_each():
     # Preprocessing survives a JSON round trip (run metadata): lists come back as tuples.
     ra4 = get_pretrained("resnet34").preprocessing
     assert Preprocessing(**json.loads(json.dumps(dataclasses.asdict(ra4)))) == ra4 and ra4.mean == (0.5, 0.5, 0.5)
-    with pytest.raises(WeightsError, match=r"unknown weights 'b9_in1k' for resnet50: choose 'imagenet' or a tag \(a1_in1k, tv2_in1k"):
+    with pytest.raises(
+        WeightsError, match=r"unknown weights 'b9_in1k' for resnet50: choose 'imagenet' or a tag \(a1_in1k, tv2_in1k"
+    ):
         get_pretrained("resnet50", "b9_in1k")
     with pytest.raises(WeightsError, match="no published weights for 'preact_resnet'"):
         create_pretrained("preact_resnet", key=jax.random.key(0))
@@ -281,7 +297,12 @@ def test_finetune_example_runs_offline_on_a_local_file(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     example = Path(__file__).resolve().parents[1] / "examples" / "finetune.py"
     result = subprocess.run(
-        [sys.executable, str(example), "--weights", str(path)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+        [sys.executable, str(example), "--weights", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "its head 'fc' is freshly initialised" in result.stderr

@@ -23,8 +23,16 @@ from eqx_resnet.data.transforms import EvalTransform, TrainTransform
 from eqx_resnet.training import Interrupted, TrainConfig, load_checkpoint, train
 
 runner = CliRunner()
-TINY = dict(model="preact_resnet", model_options={"widths": [4, 8, 8], "blocks_per_stage": 1}, image_size=16,
-            batch_size=8, epochs=2, lr=3e-3, schedule="constant", workers=0)
+TINY = dict(
+    model="preact_resnet",
+    model_options={"widths": [4, 8, 8], "blocks_per_stage": 1},
+    image_size=16,
+    batch_size=8,
+    epochs=2,
+    lr=3e-3,
+    schedule="constant",
+    workers=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +50,9 @@ def source(folder, *, workers=0, split=0, batch_size=8, **kwargs):
 
 def epoch(src, key, start=0, steps=1):
     """`[(first step, images, labels)]` of an epoch from `start`, as numpy."""
-    return [(first, np.asarray(images), np.asarray(labels)) for first, (images, labels) in src.chunks(key, start, steps)]
+    return [
+        (first, np.asarray(images), np.asarray(labels)) for first, (images, labels) in src.chunks(key, start, steps)
+    ]
 
 
 def test_an_epoch_depends_on_its_key_alone_and_resumes_at_any_step(folder):
@@ -102,24 +112,56 @@ def test_an_unreadable_image_is_skipped_with_a_warning(tmp_path):
     assert labels.tolist() == [0, -1, 1, 1, 2, 2]
     # More than 1% of a split unreadable stops the run.
     (root / "train" / "owl" / "000.jpg").write_bytes(b"junk")
-    with pytest.raises(DatasetError, match=r"2 of the 120 images in .*train are unreadable, more than 1% \(the last: .*: "
-                                           r".*\): repair or remove them"), pytest.warns(BadImageWarning):
+    with (
+        pytest.raises(
+            DatasetError,
+            match=r"2 of the 120 images in .*train are unreadable, more than 1% \(the last: .*: "
+            r".*\): repair or remove them",
+        ),
+        pytest.warns(BadImageWarning),
+    ):
         epoch(source(root), key)
 
 
 def test_train_eval_and_predict_an_image_folder_from_the_cli(folder, tmp_path):
     out = tmp_path / "run"
-    args = ["train", "imagefolder", "--data-dir", str(folder), "--model", "preact_resnet", "-o", "widths=[4,8,8]",
-            "-o", "blocks_per_stage=1", "--image-size", "16", "--batch-size", "8", "--epochs", "1", "--workers", "0",
-            "--out", str(out), "--no-compilation-cache", "--json"]
+    args = [
+        "train",
+        "imagefolder",
+        "--data-dir",
+        str(folder),
+        "--model",
+        "preact_resnet",
+        "-o",
+        "widths=[4,8,8]",
+        "-o",
+        "blocks_per_stage=1",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+        "--no-compilation-cache",
+        "--json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     final = json.loads(result.stdout.strip().splitlines()[-1])
     assert final["dataset"] == "imagefolder" and final["epoch"] == 1
     meta = json.loads((out / "best" / "metadata.json").read_text())
     assert meta["class_names"] == list(CLASSES) and meta["model_options"]["num_classes"] == 3
-    assert meta["preprocessing"] == {"crop_size": 16, "crop_pct": 0.875, "interpolation": "bilinear",
-                                     "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    assert meta["preprocessing"] == {
+        "crop_size": 16,
+        "crop_pct": 0.875,
+        "interpolation": "bilinear",
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
     result = runner.invoke(app, ["eval", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["test_acc"] == pytest.approx(final["test_acc"])  # all 18 validation images
@@ -149,8 +191,13 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_same_bytes(folder, tmp_path):
     resumed = train(TrainConfig(workers=2), tmp_path / "cut", resume=True)  # workers may change on resume
     untimed = lambda h: [{k: v for k, v in row.items() if k not in ("images_per_s", "epoch_time_s")} for row in h]
     assert untimed(resumed.history) == untimed(straight.history)
-    for a, b in zip(*(jax.tree.leaves(eqx.filter(load_checkpoint(d / "last")[:2], eqx.is_array))
-                      for d in (tmp_path / "straight", tmp_path / "cut")), strict=True):
+    for a, b in zip(
+        *(
+            jax.tree.leaves(eqx.filter(load_checkpoint(d / "last")[:2], eqx.is_array))
+            for d in (tmp_path / "straight", tmp_path / "cut")
+        ),
+        strict=True,
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -167,7 +214,9 @@ class SlowTransform:
 def test_a_device_waiting_on_data_is_warned_about_once(folder):
     src = source(folder, batch_size=2)
     src.transform = SlowTransform()
-    with pytest.warns(DataWaitWarning, match=r"the device waited on data \d+% of the time: .* raise --workers") as caught:
+    with pytest.warns(
+        DataWaitWarning, match=r"the device waited on data \d+% of the time: .* raise --workers"
+    ) as caught:
         for _ in src.chunks(jax.random.key(0), 0, 1):
             pass  # a step that takes no time
     assert len(caught) == 1 and src.throughput["data_wait"] > 0.5

@@ -125,7 +125,12 @@ def test_transcription_matches_seed_002_file():
 
 @pytest.mark.parametrize(
     "name, options",
-    [("preact_resnet", {}), ("alexnet", {}), ("resnet18", {"stem": "cifar", "num_classes": 10}), ("resnext50_32x4d", {})],
+    [
+        ("preact_resnet", {}),
+        ("alexnet", {}),
+        ("resnet18", {"stem": "cifar", "num_classes": 10}),
+        ("resnext50_32x4d", {}),
+    ],
 )
 def test_totals_equal_the_counts(name, options):
     model, state = abstract(name, **options)
@@ -189,7 +194,9 @@ class Vanishing(eqx.Module):
 
 
 def test_a_layer_that_leaves_nothing_is_named():
-    model = Vanishing(eqx_resnet.layers.Conv2d(1, 4, 11, 4, key=jax.random.key(0)), eqx.nn.Linear(4, 2, key=jax.random.key(1)))
+    model = Vanishing(
+        eqx_resnet.layers.Conv2d(1, 4, 11, 4, key=jax.random.key(0)), eqx.nn.Linear(4, 2, key=jax.random.key(1))
+    )
     with pytest.raises(ValueError, match=r"\(1, 8, 8\).*conv turns 8x8x1 into 0x0x4 \(the input is too small\)"):
         summarize(model, eqx.nn.State(model))
 

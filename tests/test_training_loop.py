@@ -87,16 +87,22 @@ def test_interrupted_run_resumes_to_the_same_end(finished, tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     # Epoch 1 at a sane rate, then the step schedule multiplies it by 1e12.
     config = tiny(epochs=2, lr=1e-3, schedule="step", step_size=1, gamma=1e12, max_train_samples=512)
-    with pytest.raises(TrainingError, match=r"diverged.* in epoch 2 .*last \(epoch 1, step 8\) is the last good checkpoint; "
-                                            r"resume from it with a lower learning rate: --resume --lr 0.0001"):
+    with pytest.raises(
+        TrainingError,
+        match=r"diverged.* in epoch 2 .*last \(epoch 1, step 8\) is the last good checkpoint; "
+        r"resume from it with a lower learning rate: --resume --lr 0.0001",
+    ):
         train(config, tmp_path)
     assert load_checkpoint(tmp_path / "last")[2]["epoch"] == 1
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def test_an_exploding_loss_stops_the_run_before_any_checkpoint(tmp_path):
-    with pytest.raises(TrainingError, match=r"diverged: its mean loss (became nan|reached .* over 100x that of chance).*"
-                                            r"no checkpoint was written; start again with .*--lr 100000 .*--clip-norm 1.0"):
+    with pytest.raises(
+        TrainingError,
+        match=r"diverged: its mean loss (became nan|reached .* over 100x that of chance).*"
+        r"no checkpoint was written; start again with .*--lr 100000 .*--clip-norm 1.0",
+    ):
         train(tiny(epochs=1, lr=1e6, max_train_samples=512), tmp_path)
     assert not (tmp_path / "last").exists()
 
@@ -136,8 +142,12 @@ def test_a_failed_save_leaves_no_metrics_row(tmp_path, monkeypatch):
 
 def test_resume_refuses_settings_that_define_the_run(finished):
     _, run_dir = finished
-    for change, saved in [(dict(model="alexnet"), "'preact_resnet'"), (dict(batch_size=32), "64"), (dict(seed=1), "0"),
-                          (dict(optimizer="sgd"), "'adam'")]:
+    for change, saved in [
+        (dict(model="alexnet"), "'preact_resnet'"),
+        (dict(batch_size=32), "64"),
+        (dict(seed=1), "0"),
+        (dict(optimizer="sgd"), "'adam'"),
+    ]:
         name = next(iter(change)).replace("_", "-")
         with pytest.raises(ConfigError, match=rf"--{name} .* differs from the resumed run's {saved}: .*another --out"):
             train(TrainConfig(**change), run_dir, resume=True)
@@ -236,5 +246,7 @@ def test_pretrained_weights_get_a_new_head_for_other_classes(tmp_path):
     model, state, info = engine._pretrained(config, model, state, notices.append)
     assert "a new head 'fc' is trained" in notices[0]["message"] and model.fc.out_features == 10
     assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    np.testing.assert_allclose(model.conv1.weight[:, 0], imagenet[0].conv1.weight.sum(1), rtol=1e-6)  # RGB summed for grey
+    np.testing.assert_allclose(
+        model.conv1.weight[:, 0], imagenet[0].conv1.weight.sum(1), rtol=1e-6
+    )  # RGB summed for grey
     np.testing.assert_array_equal(model.layer4[1].conv2.weight, imagenet[0].layer4[1].conv2.weight)

@@ -46,8 +46,11 @@ def test_modes_without_an_rgb_conversion_and_non_images_are_refused(tmp_path):
     jpeg = tmp_path / "whole.jpg"
     Image.fromarray(photo(np.random.default_rng(0), 0, (64, 64))).save(jpeg)
     (tmp_path / "cut.jpg").write_bytes(jpeg.read_bytes()[:300])
-    for name, reason in (("float.tiff", "mode F has no RGB conversion"), ("text.jpg", "cannot identify image file"),
-                         ("cut.jpg", "(?i)truncated")):
+    for name, reason in (
+        ("float.tiff", "mode F has no RGB conversion"),
+        ("text.jpg", "cannot identify image file"),
+        ("cut.jpg", "(?i)truncated"),
+    ):
         with pytest.raises(BadImage, match=reason):
             TrainTransform(16)(tmp_path / name, np.random.default_rng(0))
 

@@ -79,7 +79,9 @@ PARITY = [
 ]
 
 
-@pytest.mark.parametrize("name, options", PARITY, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for n, o in PARITY])
+@pytest.mark.parametrize(
+    "name, options", PARITY, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for n, o in PARITY]
+)
 def test_torch_state_dict_gives_torch_logits_and_running_statistics(name, options, tmp_path):
     import torch
     from safetensors.torch import load_file
@@ -104,7 +106,9 @@ def test_torch_state_dict_gives_torch_logits_and_running_statistics(name, option
     save_safetensors(model, new_state, tmp_path / "w.safetensors")
     fresh = torch_resnet(name, seed=1, **options)
     fresh.load_state_dict(load_file(tmp_path / "w.safetensors"), strict=True)
-    assert_close(torch_forward(fresh, x, train=False), forward(eqx.nn.inference_mode(model), new_state, jnp.asarray(x))[0])
+    assert_close(
+        torch_forward(fresh, x, train=False), forward(eqx.nn.inference_mode(model), new_state, jnp.asarray(x))[0]
+    )
 
 
 def test_state_dict_names_are_torchvisions_and_round_trip_exactly():
@@ -145,7 +149,10 @@ def test_pth_npz_and_safetensors_files_load_alike(resnet18_entries, tmp_path):
     torch.save({k: torch.from_numpy(v) for k, v in resnet18_entries.items()}, tmp_path / "w.pth")
     np.savez(tmp_path / "w.npz", **resnet18_entries)
     save_file(resnet18_entries, tmp_path / "w.safetensors")
-    loaded = [to_state_dict(*load_state_dict(*skeleton("resnet18"), tmp_path / f)) for f in ("w.pth", "w.npz", "w.safetensors")]
+    loaded = [
+        to_state_dict(*load_state_dict(*skeleton("resnet18"), tmp_path / f))
+        for f in ("w.pth", "w.npz", "w.safetensors")
+    ]
     for k in loaded[0]:
         np.testing.assert_array_equal(loaded[0][k], resnet18_entries[k])
         np.testing.assert_array_equal(loaded[1][k], loaded[0][k])
@@ -166,7 +173,9 @@ def test_resnet50_weights_do_not_load_into_a_resnet18():
 
 def test_a_1000_class_head_does_not_load_into_a_10_class_model_unless_excluded(resnet18_entries):
     model, state = skeleton("resnet18", num_classes=10)
-    with pytest.raises(WeightsError, match=r"fc.weight \[1000, 512\] in the weights vs \[10, 512\] in the model.*exclude=\('fc',\)"):
+    with pytest.raises(
+        WeightsError, match=r"fc.weight \[1000, 512\] in the weights vs \[10, 512\] in the model.*exclude=\('fc',\)"
+    ):
         load_state_dict(model, state, resnet18_entries)
     # Excluded, the head keeps the model's values: a skeleton has none to keep.
     with pytest.raises(WeightsError, match="fc.weight, fc.bias unfilled"):
@@ -184,7 +193,9 @@ def test_a_1000_class_head_does_not_load_into_a_10_class_model_unless_excluded(r
 def test_strict_lists_missing_and_unexpected_keys_and_non_strict_loads_the_rest(resnet18_entries):
     entries = dict(resnet18_entries, extra=np.zeros(3, np.float32))
     del entries["layer4.1.bn2.running_var"]
-    with pytest.raises(WeightsError, match=r"1 missing key\(s\): layer4.1.bn2.running_var; 1 unexpected key\(s\): extra"):
+    with pytest.raises(
+        WeightsError, match=r"1 missing key\(s\): layer4.1.bn2.running_var; 1 unexpected key\(s\): extra"
+    ):
         load_state_dict(*skeleton("resnet18"), entries)
     model, state = load_state_dict(*skeleton("resnet18"), resnet18_entries)
     partial = {k: v + 1 for k, v in entries.items() if k.startswith("layer4.1.")}
@@ -194,7 +205,9 @@ def test_strict_lists_missing_and_unexpected_keys_and_non_strict_loads_the_rest(
     np.testing.assert_array_equal(got["layer4.1.bn2.running_var"], resnet18_entries["layer4.1.bn2.running_var"])
     np.testing.assert_array_equal(got["layer4.0.conv1.weight"], resnet18_entries["layer4.0.conv1.weight"])
     # The arguments are untouched: equinox invalidates a State once set, so loading works on a copy.
-    np.testing.assert_array_equal(to_state_dict(model, state)["layer4.1.bn2.running_var"], resnet18_entries["layer4.1.bn2.running_var"])
+    np.testing.assert_array_equal(
+        to_state_dict(model, state)["layer4.1.bn2.running_var"], resnet18_entries["layer4.1.bn2.running_var"]
+    )
 
 
 def test_num_batches_tracked_is_ignored(resnet18_entries):
@@ -243,7 +256,9 @@ def test_a_pth_pickle_that_runs_code_is_refused_not_executed(writer, tmp_path):
 def test_a_pth_training_checkpoint_is_refused_with_the_fix(resnet18_entries, tmp_path):
     import torch
 
-    torch.save({"epoch": 3, "state_dict": {k: torch.from_numpy(v) for k, v in resnet18_entries.items()}}, tmp_path / "c.pth")
+    torch.save(
+        {"epoch": 3, "state_dict": {k: torch.from_numpy(v) for k, v in resnet18_entries.items()}}, tmp_path / "c.pth"
+    )
     with pytest.raises(WeightsError, match=r"not a flat mapping of names to tensors.*checkpoint\['state_dict'\]"):
         read_state_dict(tmp_path / "c.pth")
 
@@ -264,7 +279,9 @@ def test_unknown_and_missing_files_are_clear_errors(tmp_path):
         read_state_dict({"conv1.weight": "zeros"})
 
 
-@pytest.mark.parametrize("name, expected", [("preact_resnet", "layer2.0.shortcut.bn.running_var"), ("alexnet", "fc3.weight")])
+@pytest.mark.parametrize(
+    "name, expected", [("preact_resnet", "layer2.0.shortcut.bn.running_var"), ("alexnet", "fc3.weight")]
+)
 def test_models_without_torchvision_counterpart_round_trip_with_their_own_names(name, expected):
     rng = np.random.default_rng(0)
 

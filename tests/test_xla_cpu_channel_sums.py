@@ -35,7 +35,9 @@ def test_sum_and_broadcast_match_the_plain_forms_under_every_transformation(shap
         close(wrap(lambda x, u: jax.jvp(channel_sum, (x,), (u,))[1])(x, u), plain_sum(u))
         close(wrap(lambda x, v: jax.vjp(channel_sum, x)[1](v)[0])(x, v), jnp.broadcast_to(v, shape))
         close(wrap(lambda v, x: jax.vjp(broadcast, v)[1](x)[0])(v, x), plain_sum(x))
-        np.testing.assert_array_equal(wrap(lambda v, w: jax.jvp(broadcast, (v,), (w,))[1])(v, w), jnp.broadcast_to(w, shape))
+        np.testing.assert_array_equal(
+            wrap(lambda v, w: jax.jvp(broadcast, (v,), (w,))[1])(v, w), jnp.broadcast_to(w, shape)
+        )
     batch = jnp.stack([x, u])
     close(jax.jit(jax.vmap(channel_sum))(batch), jnp.stack([plain_sum(x), plain_sum(u)]))
 
@@ -65,7 +67,10 @@ def _batch_norm_gradient_hlo(batch: int = 40, shape: tuple[int, ...] = (28, 28, 
 
 def _windows_over_several_dimensions(hlo: str) -> int:
     """`reduce-window`s summing over more than one dimension at once: the merged batch-and-space sums."""
-    return sum(sum(int(d) > 1 for d in size.split("x")) > 1 for size in re.findall(r"reduce-window\(.*?window=\{size=([\dx]+)", hlo))
+    return sum(
+        sum(int(d) > 1 for d in size.split("x")) > 1
+        for size in re.findall(r"reduce-window\(.*?window=\{size=([\dx]+)", hlo)
+    )
 
 
 cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu", reason="the row sums target XLA:CPU's reductions")
@@ -88,7 +93,9 @@ def test_batch_norm_sums_are_not_merged_over_batch_and_space(use_plain_sums):
     # Batch 40 > 32, so XLA:CPU's tree-reduction rewrite applies, as at batch 128.
     assert _windows_over_several_dimensions(_batch_norm_gradient_hlo()) == 0
     use_plain_sums()
-    assert _windows_over_several_dimensions(_batch_norm_gradient_hlo()) > 0, "XLA no longer merges plain sums: the rows may be unneeded"
+    assert _windows_over_several_dimensions(_batch_norm_gradient_hlo()) > 0, (
+        "XLA no longer merges plain sums: the rows may be unneeded"
+    )
 
 
 @cpu_only

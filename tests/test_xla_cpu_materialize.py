@@ -60,4 +60,6 @@ def test_weight_gradients_copy_stored_tensors_instead_of_recomputing_them(monkey
     computing, operands = weight_gradient_operands_that_compute()
     assert operands >= 40 and computing <= 3
     monkeypatch.setattr(layers, "materialize", lambda x: x)
-    assert weight_gradient_operands_that_compute()[0] >= computing + 8, "XLA no longer recomputes: materialize may be unneeded"
+    assert weight_gradient_operands_that_compute()[0] >= computing + 8, (
+        "XLA no longer recomputes: materialize may be unneeded"
+    )

@@ -27,4 +27,6 @@ def test_cpu_options_keep_convolutions_and_their_gradients_off_ynnpack():
 
 def test_other_platforms_get_no_options():
     assert eqx_resnet.compiler_options("gpu") == {}
-    assert eqx_resnet.compiler_options("cpu") == {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+    assert eqx_resnet.compiler_options("cpu") == {
+        "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+    }

@@ -104,7 +104,9 @@ def _path(parent: str, key_path) -> str:
 def _describe(module: eqx.Module, state: eqx.nn.State, path: str, depth: int, table: dict) -> None:
     """Fill `table[path] = (kind, depth, group, parameters, statistics)` for `module` and below."""
     children = [
-        (key_path, x) for key_path, x in jax.tree_util.tree_leaves_with_path(module, is_leaf=_outermost(module)) if _is_layer(x)
+        (key_path, x)
+        for key_path, x in jax.tree_util.tree_leaves_with_path(module, is_leaf=_outermost(module))
+        if _is_layer(x)
     ]
     for key_path, child in children:
         _describe(child, state, _path(path, key_path), depth + 1, table)
@@ -157,7 +159,9 @@ def summarize(model: eqx.Module, state: eqx.nn.State, input_shape: Sequence[int]
     try:
         eqx.filter_eval_shape(forward, _wrap(model, "", log), state, images)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{type(model).__name__} cannot take an input of shape {shape}: {_diagnose(log.calls, err)}") from err
+        raise ValueError(
+            f"{type(model).__name__} cannot take an input of shape {shape}: {_diagnose(log.calls, err)}"
+        ) from err
     rows = []
     for path, x_shape, y_shape in log.calls:
         kind, depth, group, parameters, statistics = table[path]
@@ -165,7 +169,9 @@ def summarize(model: eqx.Module, state: eqx.nn.State, input_shape: Sequence[int]
     return rows
 
 
-def format_summary(rows: Sequence[LayerRow], *, title: str | None = None, max_depth: int | None = None) -> "rich.table.Table":
+def format_summary(
+    rows: Sequence[LayerRow], *, title: str | None = None, max_depth: int | None = None
+) -> "rich.table.Table":
     """A rich table of `rows` (from `summarize`): path, module, input and output shape,
     parameters, BatchNorm statistics, then the totals. `max_depth=1` keeps the top-level rows."""
     from rich import box
@@ -199,4 +205,3 @@ def format_summary(rows: Sequence[LayerRow], *, title: str | None = None, max_de
         f"= {model.parameters + model.statistics:,} in all."
     )
     return table
-

@@ -40,6 +40,4 @@ def _identity(x):
 
 def materialize(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
     """The identity; on CPU XLA computes `x` once and stores it."""
-    return lax.custom_linear_solve(
-        _identity, x, solve=lambda _, v: _stored(v), transpose_solve=lambda _, v: v
-    )
+    return lax.custom_linear_solve(_identity, x, solve=lambda _, v: _stored(v), transpose_solve=lambda _, v: v)

@@ -22,7 +22,9 @@ from .workloads import init_key
 
 
 def _conv(features: int, kernel: int, stride: int = 1, padding: int = 0, *, dtype, bias: bool = False) -> nn.Conv:
-    return nn.Conv(features, (kernel, kernel), (stride, stride), padding=[(padding, padding)] * 2, use_bias=bias, dtype=dtype)
+    return nn.Conv(
+        features, (kernel, kernel), (stride, stride), padding=[(padding, padding)] * 2, use_bias=bias, dtype=dtype
+    )
 
 
 def _norm(train: bool, dtype) -> nn.BatchNorm:
@@ -120,8 +122,13 @@ class AlexNet(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool):
-        for out, kernel, stride, padding, pool in ((96, 11, 4, 0, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False),
-                                                   (384, 3, 1, 1, False), (256, 3, 1, 1, True)):
+        for out, kernel, stride, padding, pool in (
+            (96, 11, 4, 0, True),
+            (256, 5, 1, 2, True),
+            (384, 3, 1, 1, False),
+            (384, 3, 1, 1, False),
+            (256, 3, 1, 1, True),
+        ):
             x = _conv(out, kernel, stride, padding, dtype=self.dtype, bias=True)(x)
             x = nn.relu(_norm(train, self.dtype)(x))
             x = _max_pool(x, 0) if pool else x
@@ -131,8 +138,13 @@ class AlexNet(nn.Module):
         return nn.Dense(self.num_classes, dtype=self.dtype)(x).astype(jnp.float32)
 
 
-_RESNETS = {18: ((2, 2, 2, 2), False), 34: ((3, 4, 6, 3), False), 50: ((3, 4, 6, 3), True),
-            101: ((3, 4, 23, 3), True), 152: ((3, 8, 36, 3), True)}
+_RESNETS = {
+    18: ((2, 2, 2, 2), False),
+    34: ((3, 4, 6, 3), False),
+    50: ((3, 4, 6, 3), True),
+    101: ((3, 4, 23, 3), True),
+    152: ((3, 8, 36, 3), True),
+}
 
 
 def build_module(spec, dtype=jnp.float32) -> nn.Module:
@@ -181,8 +193,9 @@ def build(spec, step: str, settings, images: np.ndarray, labels: np.ndarray) -> 
         params, stats, opt_state = carry
 
         def loss_fn(params):
-            logits, new = module.apply({"params": params, "batch_stats": stats}, x, train=True,
-                                       mutable=["batch_stats"], rngs={"dropout": key})
+            logits, new = module.apply(
+                {"params": params, "batch_stats": stats}, x, train=True, mutable=["batch_stats"], rngs={"dropout": key}
+            )
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), new["batch_stats"]
 
         (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

@@ -69,11 +69,21 @@ class ResNet(nn.Module):
     """torchvision's ResNet, with its names; `stem="cifar"` is a 3x3/1 conv without max-pool."""
 
     def __init__(
-        self, block, layers, *, num_classes: int, in_channels: int, stem: str, groups: int = 1, width_per_group: int = 64
+        self,
+        block,
+        layers,
+        *,
+        num_classes: int,
+        in_channels: int,
+        stem: str,
+        groups: int = 1,
+        width_per_group: int = 64,
     ):
         super().__init__()
         imagenet = stem == "imagenet"
-        self.conv1 = nn.Conv2d(in_channels, 64, 7 if imagenet else 3, 2 if imagenet else 1, 3 if imagenet else 1, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels, 64, 7 if imagenet else 3, 2 if imagenet else 1, 3 if imagenet else 1, bias=False
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
@@ -101,7 +111,9 @@ class PreActBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
         self.shortcut = (
-            nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, out_channels, 1, 2, bias=False))
+            nn.Sequential(
+                nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, out_channels, 1, 2, bias=False)
+            )
             if subsample
             else None
         )
@@ -136,15 +148,24 @@ class AlexNet(nn.Module):
     def __init__(self, *, num_classes: int, in_channels: int, dropout: float = 0.5):
         super().__init__()
         layers, channels = [], in_channels
-        for out, kernel, stride, padding, pool in ((96, 11, 4, 0, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False),
-                                                   (384, 3, 1, 1, False), (256, 3, 1, 1, True)):
+        for out, kernel, stride, padding, pool in (
+            (96, 11, 4, 0, True),
+            (256, 5, 1, 2, True),
+            (384, 3, 1, 1, False),
+            (384, 3, 1, 1, False),
+            (256, 3, 1, 1, True),
+        ):
             layers += [nn.Conv2d(channels, out, kernel, stride, padding), nn.BatchNorm2d(out), nn.ReLU()]
             layers += [nn.MaxPool2d(3, 2)] if pool else []
             channels = out
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Linear(channels, 4096), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(channels, 4096),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(4096, num_classes),
         )
 
@@ -253,5 +274,6 @@ def build(spec, step: str, settings, images: np.ndarray, labels: np.ndarray) -> 
     def output() -> np.ndarray:
         return last["out"].float().cpu().numpy()
 
-    return Runner(call, output, count_parameters(module), compile_s, float(flops), "torch FlopCounterMode (convs, matmuls)")
-
+    return Runner(
+        call, output, count_parameters(module), compile_s, float(flops), "torch FlopCounterMode (convs, matmuls)"
+    )

@@ -38,7 +38,9 @@ def read_records(path: Path) -> tuple[list[dict], str]:
     except FileNotFoundError:
         raise ValueError(f"{path} does not exist: pass a file written by `eqx-resnet bench --json`") from None
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(f"{path} is not a benchmark JSON with a 'records' list (as `eqx-resnet bench --json` writes)") from None
+        raise ValueError(
+            f"{path} is not a benchmark JSON with a 'records' list (as `eqx-resnet bench --json` writes)"
+        ) from None
     date = data.get("date") or datetime.date.fromtimestamp(Path(path).stat().st_mtime).isoformat()
     return records, date
 
@@ -62,7 +64,9 @@ def plot(records: list[dict], path: Path, *, date: str, dpi: int = 100) -> Path:
         raise ValueError("no ImageNet ResNet (resnet18 ... resnet152) among the records: nothing to plot by depth")
     plt = pyplot()
     settings = sorted({panel[:3] for panel in by_panel}, key=lambda s: (s[0] != "bf16", s))
-    frameworks = [f for f in FRAMEWORKS if any(f in row["images_per_s"] for p in by_panel.values() for row in p.values())]
+    frameworks = [
+        f for f in FRAMEWORKS if any(f in row["images_per_s"] for p in by_panel.values() for row in p.values())
+    ]
     fig, axes = plt.subplots(len(settings), 2, figsize=(11, 3.8 * len(settings)), squeeze=False)
     for (precision, batch, shape), axes_row in zip(settings, axes):
         for step, ax in zip(_STEP_TITLES, axes_row):
@@ -71,7 +75,9 @@ def plot(records: list[dict], path: Path, *, date: str, dpi: int = 100) -> Path:
     devices = ", ".join(sorted({r["device"] for r in records}))
     title = f"images/s by ResNet depth (eqx-resnet / best peer above the bars)\n{devices}, {date}"
     if busy_host_warning(records):  # say so on the chart too: it travels without the table's warning
-        title += f"; busy host (1-minute load up to {max(r['host_load_1min'] for r in records):.1f}): CPU figures distorted"
+        title += (
+            f"; busy host (1-minute load up to {max(r['host_load_1min'] for r in records):.1f}): CPU figures distorted"
+        )
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
@@ -85,12 +91,24 @@ def _draw(ax, by_depth: dict[int, dict], frameworks: list[str]) -> None:
     width = 0.8 / len(frameworks)
     for k, framework in enumerate(frameworks):
         speeds = [by_depth[d]["images_per_s"].get(framework, 0.0) for d in depths]
-        ax.bar([i + (k - (len(frameworks) - 1) / 2) * width for i in range(len(depths))], speeds, width,
-               label=framework, color=f"C{FRAMEWORKS.index(framework)}")
+        ax.bar(
+            [i + (k - (len(frameworks) - 1) / 2) * width for i in range(len(depths))],
+            speeds,
+            width,
+            label=framework,
+            color=f"C{FRAMEWORKS.index(framework)}",
+        )
     for i, d in enumerate(depths):
         if (ratio := by_depth[d]["ratio_vs_best_peer"]) is not None:
-            ax.annotate(f"{ratio:.2f}x", (i, max(by_depth[d]["images_per_s"].values())), ha="center", va="bottom",
-                        xytext=(0, 2), textcoords="offset points", fontsize=8)
+            ax.annotate(
+                f"{ratio:.2f}x",
+                (i, max(by_depth[d]["images_per_s"].values())),
+                ha="center",
+                va="bottom",
+                xytext=(0, 2),
+                textcoords="offset points",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(depths)), [f"resnet{d}" for d in depths])
     ax.set_ylabel("images/s")
     ax.margins(y=0.12)

@@ -67,8 +67,10 @@ def busy_host_warning(records: list[dict]) -> str | None:
     loads = [r["host_load_1min"] for r in records if r["platform"] == "cpu"]
     if not loads or max(loads) <= cpu_cores() + 0.5:  # the run itself keeps every core busy
         return None
-    return (f"warning: the host was busy (1-minute load up to {max(loads):.1f} on {cpu_cores()} cores): other jobs "
-            "slowed these CPU numbers, PyTorch's most; measure on a quiet machine to compare frameworks")
+    return (
+        f"warning: the host was busy (1-minute load up to {max(loads):.1f} on {cpu_cores()} cores): other jobs "
+        "slowed these CPU numbers, PyTorch's most; measure on a quiet machine to compare frameworks"
+    )
 
 
 def _cells(row: dict) -> list[str]:
@@ -76,14 +78,27 @@ def _cells(row: dict) -> list[str]:
     ratio = row["ratio_vs_best_peer"]
     compile_s = row.get("eqx_compile_s")
     return [
-        row["model"], row["step"], row["precision"], str(row["batch"]), row["input"], *speeds,
+        row["model"],
+        row["step"],
+        row["precision"],
+        str(row["batch"]),
+        row["input"],
+        *speeds,
         "-" if ratio is None else f"{ratio:.2f}",
         "-" if compile_s is None else f"{compile_s:.1f}",
     ]
 
 
-_HEADERS = ["model", "step", "precision", "batch", "input", *(f"{f} img/s" for f in FRAMEWORKS),
-            "eqx / best peer", "eqx compile s"]
+_HEADERS = [
+    "model",
+    "step",
+    "precision",
+    "batch",
+    "input",
+    *(f"{f} img/s" for f in FRAMEWORKS),
+    "eqx / best peer",
+    "eqx compile s",
+]
 
 
 def rich_table(records: list[dict], title: str = "") -> Table:

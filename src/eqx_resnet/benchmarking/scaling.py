@@ -53,21 +53,40 @@ def build_scaled(model: str, settings: Settings, devices: int | None) -> Workloa
 
     def train(carry, images, labels, key):
         params, state, opt_state = carry
-        model, state, opt_state, metrics = train_step(eqx.combine(params, static), state, opt_state, images, labels, key)
+        model, state, opt_state, metrics = train_step(
+            eqx.combine(params, static), state, opt_state, images, labels, key
+        )
         return (eqx.filter(model, eqx.is_array), state, opt_state), metrics["loss"]
 
-    runner = jax_runner(train, carry, inputs, train=True, parameters=count_parameters(net),
-                        compiler_options=compiler_options(settings.platform))
+    runner = jax_runner(
+        train,
+        carry,
+        inputs,
+        train=True,
+        parameters=count_parameters(net),
+        compiler_options=compiler_options(settings.platform),
+    )
     # XLA's cost analysis of a partitioned step counts one device's share.
     runner = dataclasses.replace(runner, flops=runner.flops * count)
-    return Workload("eqx-resnet", model, "train", scaled, spec.input_shape(settings.resolution),
-                    describe_device(settings.platform), runner)
+    return Workload(
+        "eqx-resnet",
+        model,
+        "train",
+        scaled,
+        spec.input_shape(settings.resolution),
+        describe_device(settings.platform),
+        runner,
+    )
 
 
 def scaled_record(workload: Workload, median_s: float, min_s: float, devices: int | None) -> dict:
     """`report.record` of a scaled step, with its device count (0: no mesh) and batch per device."""
     count = devices or 1
-    return {**record(workload, median_s, min_s), "devices": devices or 0, "batch_per_device": workload.settings.batch // count}
+    return {
+        **record(workload, median_s, min_s),
+        "devices": devices or 0,
+        "batch_per_device": workload.settings.batch // count,
+    }
 
 
 def scaling_rows(records: list[dict]) -> list[dict]:
@@ -76,7 +95,9 @@ def scaling_rows(records: list[dict]) -> list[dict]:
     grouped: dict[tuple, dict] = {}
     for r in records:
         key = (r["model"], r["precision"], r["batch_per_device"], r["input"])
-        row = grouped.setdefault(key, dict(zip(("model", "precision", "batch_per_device", "input"), key), images_per_s={}))
+        row = grouped.setdefault(
+            key, dict(zip(("model", "precision", "batch_per_device", "input"), key), images_per_s={})
+        )
         row["images_per_s"][r["devices"]] = r["images_per_s"]
     for row in grouped.values():
         one = row["images_per_s"].get(1)
@@ -94,8 +115,12 @@ def _header(count: int) -> str:
 
 def _cells(row: dict, counts: list[int]) -> list[str]:
     speeds = row["images_per_s"]
-    cells = [f"{speeds[n]:,.1f}" + (f" ({row['efficiency'][n]:.0%})" if n > 1 and n in row["efficiency"] else "")
-             if n in speeds else "-" for n in counts]
+    cells = [
+        f"{speeds[n]:,.1f}" + (f" ({row['efficiency'][n]:.0%})" if n > 1 and n in row["efficiency"] else "")
+        if n in speeds
+        else "-"
+        for n in counts
+    ]
     return [row["model"], row["precision"], str(row["batch_per_device"]), row["input"], *cells]
 
 
@@ -113,8 +138,12 @@ def scaling_markdown(records: list[dict]) -> str:
     counts = _counts(records)
     headers = ["model", "precision", "batch per device", "input", *map(_header, counts)]
     warning = busy_host_warning(records)
-    lines = [f"Device: {', '.join(sorted({r['device'] for r in records}))}; training step, images/s "
-             "(efficiency: over the count times one device's)", *([warning] if warning else []), ""]
+    lines = [
+        f"Device: {', '.join(sorted({r['device'] for r in records}))}; training step, images/s "
+        "(efficiency: over the count times one device's)",
+        *([warning] if warning else []),
+        "",
+    ]
     lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(_cells(row, counts)) + " |" for row in scaling_rows(records)]
     return "\n".join(lines) + "\n"

@@ -102,8 +102,12 @@ class Settings:
 # GPU: the standard batch and resolution. CPU: small enough that the default run takes minutes,
 # but at least 96x96: XLA:CPU runs 3x3 convs on the 2x2 maps of a 64x64 input at ~1 GFLOP/s.
 _DEFAULTS = {
-    "gpu": dict(batch=256, resolution=224, precision="bf16", depths=DEPTHS, extra=NATURAL_INPUT_MODELS, rounds=20, warmup=3),
-    "cpu": dict(batch=8, resolution=128, precision="fp32", depths=(18, 50), extra=NATURAL_INPUT_MODELS, rounds=5, warmup=1),
+    "gpu": dict(
+        batch=256, resolution=224, precision="bf16", depths=DEPTHS, extra=NATURAL_INPUT_MODELS, rounds=20, warmup=3
+    ),
+    "cpu": dict(
+        batch=8, resolution=128, precision="fp32", depths=(18, 50), extra=NATURAL_INPUT_MODELS, rounds=5, warmup=1
+    ),
     "smoke": dict(batch=2, resolution=32, precision="fp32", depths=(18,), extra=("preact_resnet",), rounds=1, warmup=1),
 }
 
@@ -122,7 +126,9 @@ def default_settings(
     if platform not in ("cpu", "gpu"):
         raise ValueError(f"platform must be 'cpu' or 'gpu', got {platform!r}")
     if platform == "gpu" and jax_platform() != "gpu":
-        raise ValueError("JAX sees no GPU here: install jax with CUDA support (pip install 'jax[cuda12]') or use the CPU")
+        raise ValueError(
+            "JAX sees no GPU here: install jax with CUDA support (pip install 'jax[cuda12]') or use the CPU"
+        )
     d = _DEFAULTS["smoke" if smoke else platform]
     depths = d["depths"] if depths is None else tuple(depths)
     if unknown := sorted(set(depths) - set(DEPTHS)):
@@ -140,7 +146,9 @@ def default_settings(
         warmup=d["warmup"],
     )
     if settings.batch < 1 or settings.rounds < 1 or settings.resolution < 32:
-        raise ValueError(f"need batch >= 1, rounds >= 1 and resolution >= 32 (the ResNets downsample 32x), got {settings}")
+        raise ValueError(
+            f"need batch >= 1, rounds >= 1 and resolution >= 32 (the ResNets downsample 32x), got {settings}"
+        )
     return settings
 
 
@@ -157,7 +165,9 @@ def peer_missing(framework: str, platform: str) -> str | None:
     try:
         module = importlib.import_module(package)
     except Exception as e:  # a broken install (missing CUDA libraries, ...) counts as missing
-        return f"{framework} is not usable ({type(e).__name__}: {e}); install the peers: pip install 'eqx-resnet[peers]'"
+        return (
+            f"{framework} is not usable ({type(e).__name__}: {e}); install the peers: pip install 'eqx-resnet[peers]'"
+        )
     if framework == "torch" and platform == "gpu" and not module.cuda.is_available():
         return "this torch build has no CUDA: install a CUDA build of torch to compare on the GPU"
     return None
@@ -251,8 +261,14 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
     if step == "inference":
         params, static = eqx.partition(eqx.nn.inference_mode(model), eqx.is_array)
         infer = _eqx_inference(static, settings.precision)
-        return jax_runner(infer, jax.device_put((params, state), device), (x,), train=False, parameters=parameters,
-                          compiler_options=options)
+        return jax_runner(
+            infer,
+            jax.device_put((params, state), device),
+            (x,),
+            train=False,
+            parameters=parameters,
+            compiler_options=options,
+        )
 
     optimizer = settings.optax_optimizer()
     train_step = make_train_step(optimizer, precision=settings.precision)
@@ -260,7 +276,9 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
 
     def train(carry, images, labels, key):
         params, state, opt_state = carry
-        model, state, opt_state, metrics = train_step(eqx.combine(params, static), state, opt_state, images, labels, key)
+        model, state, opt_state, metrics = train_step(
+            eqx.combine(params, static), state, opt_state, images, labels, key
+        )
         return (eqx.filter(model, eqx.is_array), state, opt_state), metrics["loss"]
 
     carry = jax.device_put((params, state, optimizer.init(eqx.filter(model, eqx.is_inexact_array))), device)
@@ -271,8 +289,10 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
 def build_workload(framework: str, model: str, step: str, settings: Settings) -> Workload:
     """Build, compile and check one framework's step; raise `BenchmarkError` on a mismatched model."""
     if framework not in FRAMEWORKS or step not in STEPS or model not in MODELS:
-        raise ValueError(f"unknown workload {framework}/{model}/{step}: frameworks {FRAMEWORKS}, steps {STEPS}, "
-                         f"models {tuple(MODELS)}")
+        raise ValueError(
+            f"unknown workload {framework}/{model}/{step}: frameworks {FRAMEWORKS}, steps {STEPS}, "
+            f"models {tuple(MODELS)}"
+        )
     if reason := peer_missing(framework, settings.platform):
         raise BenchmarkError(reason)
     spec = MODELS[model]
@@ -284,6 +304,13 @@ def build_workload(framework: str, model: str, step: str, settings: Settings) ->
         runner = peer.build(spec, step, settings, images, labels)
     check_parameters(model, framework, runner.parameters)
     published = check_flops(model) if framework == "eqx-resnet" and step == "inference" and spec.macs_224 else None
-    return Workload(framework, model, step, settings, spec.input_shape(settings.resolution),
-                    describe_device(settings.platform), runner, published)
-
+    return Workload(
+        framework,
+        model,
+        step,
+        settings,
+        spec.input_shape(settings.resolution),
+        describe_device(settings.platform),
+        runner,
+        published,
+    )

@@ -58,17 +58,52 @@ def measure_rows(settings, frameworks: list[str], steps: tuple[str, ...] | None 
 @app.command("bench")
 def bench_command(
     device: Annotated[Optional[DeviceName], typer.Option(help="Where to run. Default: JAX's default device.")] = None,
-    depths: Annotated[Optional[str], typer.Option(help="Comma-separated ResNet depths, e.g. 18,50. Default: all on a GPU, 18,50 on a CPU.")] = None,
-    batch: Annotated[Optional[int], typer.Option(min=1, help="Images per step. Default: 256 on a GPU, 8 on a CPU.")] = None,
-    resolution: Annotated[Optional[int], typer.Option(min=32, help="Input size of the ImageNet ResNets. Default: 224 on a GPU, 128 on a CPU.")] = None,
-    precision: Annotated[Optional[PrecisionName], typer.Option(help="fp32, or bf16 compute. Default: bf16 on a GPU, fp32 on a CPU.")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Timed steps per measurement (after warm-up); the median is reported.")] = None,
-    smoke: Annotated[bool, typer.Option(help="Tiny run: batch 2, resnet18 at 32x32 and preact_resnet, one step.")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every measurement and the table's rows as JSON.")] = None,
+    depths: Annotated[
+        Optional[str],
+        typer.Option(help="Comma-separated ResNet depths, e.g. 18,50. Default: all on a GPU, 18,50 on a CPU."),
+    ] = None,
+    batch: Annotated[
+        Optional[int], typer.Option(min=1, help="Images per step. Default: 256 on a GPU, 8 on a CPU.")
+    ] = None,
+    resolution: Annotated[
+        Optional[int],
+        typer.Option(min=32, help="Input size of the ImageNet ResNets. Default: 224 on a GPU, 128 on a CPU."),
+    ] = None,
+    precision: Annotated[
+        Optional[PrecisionName], typer.Option(help="fp32, or bf16 compute. Default: bf16 on a GPU, fp32 on a CPU.")
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option(min=1, help="Timed steps per measurement (after warm-up); the median is reported.")
+    ] = None,
+    smoke: Annotated[
+        bool, typer.Option(help="Tiny run: batch 2, resnet18 at 32x32 and preact_resnet, one step.")
+    ] = False,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write every measurement and the table's rows as JSON.")
+    ] = None,
     markdown_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as Markdown.")] = None,
-    plot_out: Annotated[Optional[Path], typer.Option("--plot", help="Draw images/s by ResNet depth for each framework, training and inference side by side, device and date in the title, as a PNG (needs matplotlib: the `plot` extra).")] = None,
-    from_json: Annotated[Optional[list[Path]], typer.Option("--from-json", help="Measure nothing: show the records of earlier --json files (or gpu_check's JSON) again, for --plot or --markdown. Repeat it to join runs.")] = None,
-    devices: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Instead of the frameworks side by side: eqx-resnet's training step data-parallel on 1, 2, 4, ... N local devices, --batch images per device, and without a mesh (what a mesh of one costs).")] = None,
+    plot_out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="Draw images/s by ResNet depth for each framework, training and inference side by side, device and date in the title, as a PNG (needs matplotlib: the `plot` extra).",
+        ),
+    ] = None,
+    from_json: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--from-json",
+            help="Measure nothing: show the records of earlier --json files (or gpu_check's JSON) again, for --plot or --markdown. Repeat it to join runs.",
+        ),
+    ] = None,
+    devices: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Instead of the frameworks side by side: eqx-resnet's training step data-parallel on 1, 2, 4, ... N local devices, --batch images per device, and without a mesh (what a mesh of one costs).",
+        ),
+    ] = None,
 ):
     """Time inference and training steps of the zoo against Flax and PyTorch on the same data.
 
@@ -91,8 +126,15 @@ def bench_command(
     from ..benchmarking.plot import plot, pyplot, read_records
 
     share_gpu_memory()  # before default_settings starts JAX's backend
-    given = {"--device": device, "--depths": depths, "--batch": batch, "--resolution": resolution,
-             "--precision": precision, "--steps": steps, "--smoke": smoke or None}
+    given = {
+        "--device": device,
+        "--depths": depths,
+        "--batch": batch,
+        "--resolution": resolution,
+        "--precision": precision,
+        "--steps": steps,
+        "--smoke": smoke or None,
+    }
     if from_json and (clash := [name for name, value in given.items() if value is not None]):
         error(f"--from-json shows an earlier run and measures nothing: leave out {', '.join(clash)}", 2)
     if devices is not None and (plot_out or from_json):
@@ -105,8 +147,13 @@ def bench_command(
             records, date = [r for run, _ in runs for r in run], ", ".join(dict.fromkeys(d for _, d in runs))
         else:
             settings = default_settings(
-                device.value if device else jax_platform(), smoke=smoke, batch=batch, resolution=resolution,
-                depths=_depths(depths), precision=precision.value if precision else None, rounds=steps,
+                device.value if device else jax_platform(),
+                smoke=smoke,
+                batch=batch,
+                resolution=resolution,
+                depths=_depths(depths),
+                precision=precision.value if precision else None,
+                rounds=steps,
             )
             if devices is not None:
                 return _scaling(settings, devices, json_out, markdown_out)
@@ -143,14 +190,20 @@ def _scaling(settings, devices: int, json_out: Path | None, markdown_out: Path |
 
     counts, records = device_counts(devices), []
     for model in settings.models:
-        with stderr.status(f"{model} training step on {', '.join(str(n or 'no mesh') for n in counts)} device(s): "
-                           "building, compiling and timing"):
+        with stderr.status(
+            f"{model} training step on {', '.join(str(n or 'no mesh') for n in counts)} device(s): "
+            "building, compiling and timing"
+        ):
             workloads = {n: build_scaled(model, settings, n) for n in counts}
-            times = measure({str(n): w.runner for n, w in workloads.items()}, rounds=settings.rounds, warmup=settings.warmup)
+            times = measure(
+                {str(n): w.runner for n, w in workloads.items()}, rounds=settings.rounds, warmup=settings.warmup
+            )
         for n, workload in workloads.items():
             records.append(scaled_record(workload, median(times[str(n)]), min(times[str(n)]), n))
-            stderr.print(f"{model} train on {f'{n} device(s)' if n else 'no mesh'}: {records[-1]['images_per_s']:,.1f} img/s, "
-                         f"compiled in {records[-1]['compile_s']:.1f} s")
+            stderr.print(
+                f"{model} train on {f'{n} device(s)' if n else 'no mesh'}: {records[-1]['images_per_s']:,.1f} img/s, "
+                f"compiled in {records[-1]['compile_s']:.1f} s"
+            )
         del workloads, workload  # free this model's steps before the next
     console().print(scaling_table(records, title=f"training images/s by device count on {records[0]['device']}"))
     if warning := busy_host_warning(records):

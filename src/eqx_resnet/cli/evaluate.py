@@ -22,8 +22,10 @@ def checkpoint_dir(path: Path) -> Path:
     for candidate in (path, path / "best", path / "last"):
         if checkpoint_exists(candidate):
             return candidate
-    raise CheckpointError(f"{path} is neither a checkpoint (no metadata.json) nor a run directory with best/ or last/; "
-                          "pass the --out directory of a training run")
+    raise CheckpointError(
+        f"{path} is neither a checkpoint (no metadata.json) nor a run directory with best/ or last/; "
+        "pass the --out directory of a training run"
+    )
 
 
 def load_run(path: Path):
@@ -35,7 +37,9 @@ def load_run(path: Path):
 
 @app.command("eval")
 def eval_command(
-    path: Annotated[Path, typer.Argument(help="A run directory (its best/ checkpoint is used) or a checkpoint directory.")],
+    path: Annotated[
+        Path, typer.Argument(help="A run directory (its best/ checkpoint is used) or a checkpoint directory.")
+    ],
     data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP + " Default: the run's own.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ):
@@ -45,19 +49,43 @@ def eval_command(
 
         model, state, meta, checkpoint = load_run(path)
         evaluate = run_evaluator(meta, data_dir or meta.data_dir or "data")
-        metrics = {"checkpoint": str(checkpoint), "model": meta.model, "dataset": meta.dataset, **evaluate(model, state)}
+        metrics = {
+            "checkpoint": str(checkpoint),
+            "model": meta.model,
+            "dataset": meta.dataset,
+            **evaluate(model, state),
+        }
     if json_output:
         print(json.dumps(metrics))
     else:
-        console().print(f"{metrics['model']} on {metrics['dataset']} test ({checkpoint}): loss {metrics['test_loss']:.4f}")
+        console().print(
+            f"{metrics['model']} on {metrics['dataset']} test ({checkpoint}): loss {metrics['test_loss']:.4f}"
+        )
         console().print(f"test accuracy: {metrics['test_acc']:.2%}")
 
 
 @app.command("predict")
 def predict_command(
-    paths: Annotated[list[Path], typer.Argument(metavar="[CHECKPOINT] IMAGE...", help="A checkpoint or run directory (its best/ checkpoint), then image files; with --weights, image files only.", show_default=False)],
-    weights: Annotated[Optional[str], typer.Option(help="Classify with published weights instead of a checkpoint: imagenet (the best set of --model), a tag (tv_in1k) or a full name (resnet50.a1_in1k), or a .safetensors/.pth/.npz file (`eqx-resnet models --weights` lists the sets).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="The architecture of --weights, e.g. resnet50 (implied by a full name such as resnet50.a1_in1k).")] = None,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="[CHECKPOINT] IMAGE...",
+            help="A checkpoint or run directory (its best/ checkpoint), then image files; with --weights, image files only.",
+            show_default=False,
+        ),
+    ],
+    weights: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Classify with published weights instead of a checkpoint: imagenet (the best set of --model), a tag (tv_in1k) or a full name (resnet50.a1_in1k), or a .safetensors/.pth/.npz file (`eqx-resnet models --weights` lists the sets)."
+        ),
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The architecture of --weights, e.g. resnet50 (implied by a full name such as resnet50.a1_in1k)."
+        ),
+    ] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show per image, most probable first.")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
 ):
@@ -104,8 +132,10 @@ def _predictor(paths: list[Path], weights: str | None, model: str | None):
         model_, state, meta, _ = load_run(paths[0])
         return model_, state, meta, paths[1:]
     if paths[0].is_dir():
-        raise UsageError(f"with --weights every argument is an image, and {paths[0]} is a directory; "
-                         "to use a checkpoint, drop --weights")
+        raise UsageError(
+            f"with --weights every argument is an image, and {paths[0]} is a directory; "
+            "to use a checkpoint, drop --weights"
+        )
     from .weights import pretrained_run
 
     model_, state, meta = pretrained_run(weights, model)

@@ -53,8 +53,16 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 
 @app.command("models")
 def models_command(
-    names_only: Annotated[bool, typer.Option("--names-only", help="Print only the names, one per line (for scripts).")] = False,
-    weights: Annotated[bool, typer.Option("--weights", help="List the published ImageNet weight sets instead, with their accuracy, preprocessing and licence.")] = False,
+    names_only: Annotated[
+        bool, typer.Option("--names-only", help="Print only the names, one per line (for scripts).")
+    ] = False,
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights",
+            help="List the published ImageNet weight sets instead, with their accuracy, preprocessing and licence.",
+        ),
+    ] = False,
 ):
     """List the models `--model` and `summary` accept, with their size, natural input and pretrained weights.
 
@@ -74,8 +82,15 @@ def models_command(
         for w in list_pretrained():
             best = list_pretrained(w.model)[0] is w
             pre = w.preprocessing
-            table.add_row(w.name, "yes" if best else "", f"{w.top1:.2f}", f"{pre.crop_size} (crop {pre.crop_pct})",
-                          pre.interpolation, w.license, w.repo_id)
+            table.add_row(
+                w.name,
+                "yes" if best else "",
+                f"{w.top1:.2f}",
+                f"{pre.crop_size} (crop {pre.crop_pct})",
+                pre.interpolation,
+                w.license,
+                w.repo_id,
+            )
         console().print(table)
         return
     table = Table(title="eqx-resnet models")
@@ -92,19 +107,26 @@ def models_command(
 
 @app.command("summary")
 def summary_command(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name, as listed by `eqx-resnet models`.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Model name, as listed by `eqx-resnet models`.", show_default=False)
+    ],
     input_shape: Annotated[
         Optional[str],
         typer.Option(metavar="C,H,W", help="One example's shape, channels first. Default: the model's natural input."),
     ] = None,
-    num_classes: Annotated[Optional[int], typer.Option(min=1, help="Classes of the head. Default: the model's own.")] = None,
+    num_classes: Annotated[
+        Optional[int], typer.Option(min=1, help="Classes of the head. Default: the model's own.")
+    ] = None,
     in_channels: Annotated[
-        Optional[int], typer.Option(min=1, help="Input channels. Default: those of --input-shape, else the model's own.")
+        Optional[int],
+        typer.Option(min=1, help="Input channels. Default: those of --input-shape, else the model's own."),
     ] = None,
     stem: Annotated[
         Optional[StemName], typer.Option(help="ResNets only: imagenet (7x7/2 conv + max-pool) or cifar (3x3/1 conv).")
     ] = None,
-    depth: Annotated[Optional[int], typer.Option(min=1, help="Show only rows this deep: 1 for the top-level layers and blocks.")] = None,
+    depth: Annotated[
+        Optional[int], typer.Option(min=1, help="Show only rows this deep: 1 for the top-level layers and blocks.")
+    ] = None,
 ):
     """Print NAME layer by layer: each layer's input and output shape, parameters and BatchNorm statistics.
 
@@ -115,7 +137,9 @@ def summary_command(
     shape = None if input_shape is None else _parse_shape(input_shape)
     if in_channels is None and shape is not None:
         in_channels = shape[0]
-    model, state = _build(name, num_classes=num_classes, in_channels=in_channels, stem=None if stem is None else stem.value)
+    model, state = _build(
+        name, num_classes=num_classes, in_channels=in_channels, stem=None if stem is None else stem.value
+    )
     try:
         rows = summarize(model, state, shape)
     except ValueError as err:

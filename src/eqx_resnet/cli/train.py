@@ -42,8 +42,10 @@ MonitorName = _choices("MonitorName", MONITORS)
 BatchStatsName = _choices("BatchStatsName", BATCH_STATS)
 D = TrainConfig()  # the defaults the options show
 
-DATA_DIR_HELP = ("Where datasets live (DATA_DIR/mnist/...); missing files are downloaded there. imagefolder, imagenet: "
-                 "the folder holding train/<class>/ and val/<class>/ (or DATA_DIR/imagenet/).")
+DATA_DIR_HELP = (
+    "Where datasets live (DATA_DIR/mnist/...); missing files are downloaded there. imagefolder, imagenet: "
+    "the folder holding train/<class>/ and val/<class>/ (or DATA_DIR/imagenet/)."
+)
 CACHE_ENV = "EQX_RESNET_COMPILATION_CACHE"
 
 
@@ -77,74 +79,260 @@ def _value(x):
 def train_command(
     ctx: typer.Context,
     dataset: Annotated[DatasetName, typer.Argument(help="Dataset to train on.")],
-    model: Annotated[Optional[ModelName], typer.Option(help="Model from `eqx-resnet models`, with its own default options. Default: chosen per dataset and device (see README).")] = None,
-    model_option: Annotated[Optional[list[str]], typer.Option("--model-option", "-o", metavar="KEY=VALUE", help="A constructor option of the model, repeatable: -o widths=[16,32,64] -o stem=cifar (the keyword arguments of the model's builder, e.g. help(eqx_resnet.resnet18)).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs. Default: per dataset and device. On --resume, a larger value extends a finished run.")] = None,
+    model: Annotated[
+        Optional[ModelName],
+        typer.Option(
+            help="Model from `eqx-resnet models`, with its own default options. Default: chosen per dataset and device (see README)."
+        ),
+    ] = None,
+    model_option: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--model-option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="A constructor option of the model, repeatable: -o widths=[16,32,64] -o stem=cifar (the keyword arguments of the model's builder, e.g. help(eqx_resnet.resnet18)).",
+        ),
+    ] = None,
+    epochs: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1, help="Epochs. Default: per dataset and device. On --resume, a larger value extends a finished run."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = D.batch_size,
     lr: Annotated[Optional[float], typer.Option(min=0.0, help="Peak learning rate. Default: per dataset.")] = None,
-    optimizer: Annotated[Optional[OptimizerName], typer.Option(help="adam (L2 weight decay, like torch), adamw (decoupled) or sgd (momentum). Default: per dataset.")] = None,
+    optimizer: Annotated[
+        Optional[OptimizerName],
+        typer.Option(
+            help="adam (L2 weight decay, like torch), adamw (decoupled) or sgd (momentum). Default: per dataset."
+        ),
+    ] = None,
     momentum: Annotated[float, typer.Option(min=0.0, max=1.0, help="SGD momentum.")] = D.momentum,
     nesterov: Annotated[bool, typer.Option(help="Nesterov momentum for SGD.")] = D.nesterov,
-    schedule: Annotated[Optional[ScheduleName], typer.Option(help="constant, cosine, step (x GAMMA every STEP_SIZE epochs) or onecycle. Default: per dataset.")] = None,
-    warmup_epochs: Annotated[Optional[float], typer.Option(min=0.0, help="Epochs of linear warm-up before the schedule (not with onecycle, which warms up itself). Default: per dataset (0; 5 for imagenet).")] = None,
-    step_size: Annotated[int, typer.Option(min=1, help="Epochs between learning-rate drops of the step schedule.")] = D.step_size,
+    schedule: Annotated[
+        Optional[ScheduleName],
+        typer.Option(help="constant, cosine, step (x GAMMA every STEP_SIZE epochs) or onecycle. Default: per dataset."),
+    ] = None,
+    warmup_epochs: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            help="Epochs of linear warm-up before the schedule (not with onecycle, which warms up itself). Default: per dataset (0; 5 for imagenet).",
+        ),
+    ] = None,
+    step_size: Annotated[
+        int, typer.Option(min=1, help="Epochs between learning-rate drops of the step schedule.")
+    ] = D.step_size,
     gamma: Annotated[float, typer.Option(min=0.0, help="Factor of each drop of the step schedule.")] = D.gamma,
     weight_decay: Annotated[Optional[float], typer.Option(min=0.0, help="Weight decay. Default: per dataset.")] = None,
-    decay_norm_and_bias: Annotated[Optional[bool], typer.Option(help="Weight decay on BatchNorm and biases too (--no-decay-norm-and-bias: on weight matrices and kernels only). Default: per dataset (no for imagenet).")] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Label smoothing of the cross-entropy. Default: per dataset (0; 0.1 for imagefolder, imagenet).")] = None,
+    decay_norm_and_bias: Annotated[
+        Optional[bool],
+        typer.Option(
+            help="Weight decay on BatchNorm and biases too (--no-decay-norm-and-bias: on weight matrices and kernels only). Default: per dataset (no for imagenet)."
+        ),
+    ] = None,
+    label_smoothing: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Label smoothing of the cross-entropy. Default: per dataset (0; 0.1 for imagefolder, imagenet).",
+        ),
+    ] = None,
     clip_norm: Annotated[Optional[float], typer.Option(min=0.0, help="Clip gradients to this global norm.")] = None,
-    precision: Annotated[Optional[PrecisionName], typer.Option(help="fp32, or bf16 compute with fp32 parameters and statistics. Default: per dataset and device (fp32; bf16 for imagefolder, imagenet on an accelerator).")] = None,
-    augment: Annotated[Optional[bool], typer.Option(help="On-device augmentation (MNIST rotation/translation, CIFAR crop/flip). Default: per dataset and device.")] = None,
-    image_size: Annotated[Optional[int], typer.Option(min=8, help="Resize images to this size (AlexNet: 96 by default).")] = None,
-    max_train_samples: Annotated[Optional[int], typer.Option(min=1, help="Train on a random subset of this many images (quick runs).")] = None,
-    patience: Annotated[Optional[int], typer.Option(min=1, help="Stop early after this many epochs without improving --monitor.")] = None,
-    monitor: Annotated[MonitorName, typer.Option(help="Metric for the best checkpoint and early stopping.")] = MonitorName(D.monitor),
-    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of everything random: runs are repeatable (bitwise on CPU).")] = D.seed,
+    precision: Annotated[
+        Optional[PrecisionName],
+        typer.Option(
+            help="fp32, or bf16 compute with fp32 parameters and statistics. Default: per dataset and device (fp32; bf16 for imagefolder, imagenet on an accelerator)."
+        ),
+    ] = None,
+    augment: Annotated[
+        Optional[bool],
+        typer.Option(
+            help="On-device augmentation (MNIST rotation/translation, CIFAR crop/flip). Default: per dataset and device."
+        ),
+    ] = None,
+    image_size: Annotated[
+        Optional[int], typer.Option(min=8, help="Resize images to this size (AlexNet: 96 by default).")
+    ] = None,
+    max_train_samples: Annotated[
+        Optional[int], typer.Option(min=1, help="Train on a random subset of this many images (quick runs).")
+    ] = None,
+    patience: Annotated[
+        Optional[int], typer.Option(min=1, help="Stop early after this many epochs without improving --monitor.")
+    ] = None,
+    monitor: Annotated[
+        MonitorName, typer.Option(help="Metric for the best checkpoint and early stopping.")
+    ] = MonitorName(D.monitor),
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of everything random: runs are repeatable (bitwise on CPU).")
+    ] = D.seed,
     eval_batch_size: Annotated[int, typer.Option(min=1, help="Images per evaluation step.")] = D.eval_batch_size,
-    init: Annotated[Optional[str], typer.Option(metavar="WEIGHTS", help="Start from pretrained weights: imagenet (the best set of --model, default resnet18), a tag (tv_in1k), a .safetensors/.pth/.npz file, or a checkpoint directory. The ImageNet stem is kept and images are resized to --image-size (default 224); a head of another size is trained anew.")] = None,
-    freeze_backbone: Annotated[bool, typer.Option(help="With --init: train the head only; the backbone keeps its weights.")] = D.freeze_backbone,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="imagefolder, imagenet: processes decoding images (0: a thread of this one). The batches are the same for any value. Default: the CPUs but one.")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="imagefolder, imagenet: evaluate on this share of each class of train/ instead of val/.")] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(min=1, metavar="STEPS", help="Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM and Ctrl-C always write one).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP + " Default: ./data, or the resumed run's own.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory for checkpoints (last/, best/) and metrics.jsonl. Default: runs/DATASET.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint, with its saved settings; options given apply, except those that define the run (dataset, model, optimizer, batch size, seed, ...: see README), which are refused.")] = False,
-    compilation_cache: Annotated[Optional[Path], typer.Option(help=f"JAX's persistent compilation cache: a second run of the same command skips compiling. Default: ${CACHE_ENV}, else ~/.cache/eqx-resnet/jax.")] = None,
-    no_compilation_cache: Annotated[bool, typer.Option("--no-compilation-cache", help="Compile afresh, without the persistent cache.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the final metrics as one JSON object instead of text.")] = False,
-    devices: Annotated[Optional[int], typer.Option(min=1, help="Local devices to train on, in each process: --batch-size is split over them. Default: all (every GPU or TPU core; on a CPU, one).")] = None,
-    accumulate: Annotated[int, typer.Option(min=1, metavar="N", help="Split each step's batch into N micro-batches run in turn, their gradients averaged: a --batch-size larger than the devices hold.")] = D.accumulate,
-    batch_stats: Annotated[BatchStatsName, typer.Option(help="BatchNorm statistics over the global batch (N devices compute what one does) or per_device (no collective inside the network: cheaper across hosts).")] = BatchStatsName(D.batch_stats),
-    coordinator: Annotated[Optional[str], typer.Option(metavar="HOST:PORT", help="Train in several processes (hosts): process 0's address, reachable from all, with --num-processes and --process-id; or auto: found from SLURM, Open MPI or a TPU slice. Only process 0 writes and prints.")] = None,
-    num_processes: Annotated[Optional[int], typer.Option(min=1, help="With --coordinator: the number of processes of the run.")] = None,
-    process_id: Annotated[Optional[int], typer.Option(min=0, help="With --coordinator: this process's number, 0 to N-1 (0 serves the coordinator).")] = None,
-    join_timeout: Annotated[float, typer.Option(min=1.0, metavar="SECONDS", help="With --coordinator: seconds for every process to join before the run fails.")] = JOIN_TIMEOUT_S,
-    heartbeat_timeout: Annotated[float, typer.Option(min=1.0, metavar="SECONDS", help="With --coordinator: a process silent this long is taken for dead, and the run ends in every process.")] = HEARTBEAT_TIMEOUT_S,
+    init: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="WEIGHTS",
+            help="Start from pretrained weights: imagenet (the best set of --model, default resnet18), a tag (tv_in1k), a .safetensors/.pth/.npz file, or a checkpoint directory. The ImageNet stem is kept and images are resized to --image-size (default 224); a head of another size is trained anew.",
+        ),
+    ] = None,
+    freeze_backbone: Annotated[
+        bool, typer.Option(help="With --init: train the head only; the backbone keeps its weights.")
+    ] = D.freeze_backbone,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            min=0,
+            help="imagefolder, imagenet: processes decoding images (0: a thread of this one). The batches are the same for any value. Default: the CPUs but one.",
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="imagefolder, imagenet: evaluate on this share of each class of train/ instead of val/.",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            metavar="STEPS",
+            help="Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM and Ctrl-C always write one).",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help=DATA_DIR_HELP + " Default: ./data, or the resumed run's own.")
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="Run directory for checkpoints (last/, best/) and metrics.jsonl. Default: runs/DATASET."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the run in --out from its last checkpoint, with its saved settings; options given apply, except those that define the run (dataset, model, optimizer, batch size, seed, ...: see README), which are refused."
+        ),
+    ] = False,
+    compilation_cache: Annotated[
+        Optional[Path],
+        typer.Option(
+            help=f"JAX's persistent compilation cache: a second run of the same command skips compiling. Default: ${CACHE_ENV}, else ~/.cache/eqx-resnet/jax."
+        ),
+    ] = None,
+    no_compilation_cache: Annotated[
+        bool, typer.Option("--no-compilation-cache", help="Compile afresh, without the persistent cache.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the final metrics as one JSON object instead of text.")
+    ] = False,
+    devices: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="Local devices to train on, in each process: --batch-size is split over them. Default: all (every GPU or TPU core; on a CPU, one).",
+        ),
+    ] = None,
+    accumulate: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Split each step's batch into N micro-batches run in turn, their gradients averaged: a --batch-size larger than the devices hold.",
+        ),
+    ] = D.accumulate,
+    batch_stats: Annotated[
+        BatchStatsName,
+        typer.Option(
+            help="BatchNorm statistics over the global batch (N devices compute what one does) or per_device (no collective inside the network: cheaper across hosts)."
+        ),
+    ] = BatchStatsName(D.batch_stats),
+    coordinator: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Train in several processes (hosts): process 0's address, reachable from all, with --num-processes and --process-id; or auto: found from SLURM, Open MPI or a TPU slice. Only process 0 writes and prints.",
+        ),
+    ] = None,
+    num_processes: Annotated[
+        Optional[int], typer.Option(min=1, help="With --coordinator: the number of processes of the run.")
+    ] = None,
+    process_id: Annotated[
+        Optional[int],
+        typer.Option(min=0, help="With --coordinator: this process's number, 0 to N-1 (0 serves the coordinator)."),
+    ] = None,
+    join_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            metavar="SECONDS",
+            help="With --coordinator: seconds for every process to join before the run fails.",
+        ),
+    ] = JOIN_TIMEOUT_S,
+    heartbeat_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            metavar="SECONDS",
+            help="With --coordinator: a process silent this long is taken for dead, and the run ends in every process.",
+        ),
+    ] = HEARTBEAT_TIMEOUT_S,
 ):
     """Train a model; print the final test accuracy as the last line.
 
     Evaluates on the test split after every epoch, keeps checkpoints of the last
     and the best epoch, and appends each epoch's metrics to RUN_DIR/metrics.jsonl.
     """
-    with exit_at_once_on_error(), errors("interrupted at once; the last checkpoint written is kept: continue with --resume"):
+    with (
+        exit_at_once_on_error(),
+        errors("interrupted at once; the last checkpoint written is kept: continue with --resume"),
+    ):
         config = TrainConfig(
-            dataset=_value(dataset), model=_value(model),
+            dataset=_value(dataset),
+            model=_value(model),
             model_options=parse_model_options(model_option) if model_option else None,
-            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=_value(optimizer), momentum=momentum,
-            nesterov=nesterov, schedule=_value(schedule), warmup_epochs=warmup_epochs, step_size=step_size,
-            gamma=gamma, weight_decay=weight_decay, decay_norm_and_bias=decay_norm_and_bias, label_smoothing=label_smoothing, clip_norm=clip_norm,
-            precision=_value(precision), augment=augment, image_size=image_size,
-            max_train_samples=max_train_samples, patience=patience, monitor=_value(monitor), seed=seed,
-            eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every, init=init,
-            freeze_backbone=freeze_backbone, workers=workers, val_fraction=val_fraction,
-            devices=devices, accumulate=accumulate, batch_stats=_value(batch_stats),
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=_value(optimizer),
+            momentum=momentum,
+            nesterov=nesterov,
+            schedule=_value(schedule),
+            warmup_epochs=warmup_epochs,
+            step_size=step_size,
+            gamma=gamma,
+            weight_decay=weight_decay,
+            decay_norm_and_bias=decay_norm_and_bias,
+            label_smoothing=label_smoothing,
+            clip_norm=clip_norm,
+            precision=_value(precision),
+            augment=augment,
+            image_size=image_size,
+            max_train_samples=max_train_samples,
+            patience=patience,
+            monitor=_value(monitor),
+            seed=seed,
+            eval_batch_size=eval_batch_size,
+            checkpoint_every=checkpoint_every,
+            init=init,
+            freeze_backbone=freeze_backbone,
+            workers=workers,
+            val_fraction=val_fraction,
+            devices=devices,
+            accumulate=accumulate,
+            batch_stats=_value(batch_stats),
         )
         if coordinator is not None or num_processes is not None or process_id is not None:
-            initialize_distributed(coordinator, num_processes, process_id, join_timeout=join_timeout,
-                                   heartbeat_timeout=heartbeat_timeout)
+            initialize_distributed(
+                coordinator, num_processes, process_id, join_timeout=join_timeout, heartbeat_timeout=heartbeat_timeout
+            )
         # The settings typed on the command line: on --resume, these change the saved run.
-        given = {name: getattr(config, name) for name in TrainConfig.__dataclass_fields__
-                 if name in ctx.params and ctx.get_parameter_source(name).name != "DEFAULT"}
+        given = {
+            name: getattr(config, name)
+            for name in TrainConfig.__dataclass_fields__
+            if name in ctx.params and ctx.get_parameter_source(name).name != "DEFAULT"
+        }
         if model_option:
             given["model_options"] = config.model_options
         if not no_compilation_cache:
@@ -172,8 +360,16 @@ def _enable_compilation_cache(path: Path) -> None:
 
 def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
     progress = Progress(
-        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-        TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True, disable=json_output,
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[rates]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=json_output,
     )
     with progress:
         task = progress.add_task("train", total=None, epoch=0, loss=float("nan"), rates="")
@@ -188,16 +384,27 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
                     changed = "".join(f", {k} now {v!r}" for k, v in event["changed"].items())
                     progress.console.print(f"resuming after epoch {event['epoch']}, step {event['step']}{changed}")
                 if event["devices"] > 1 or event["processes"] > 1:
-                    progress.console.print(f"data-parallel over {event['devices']} devices"
-                                           + (f" of {event['processes']} processes" if event["processes"] > 1 else ""))
+                    progress.console.print(
+                        f"data-parallel over {event['devices']} devices"
+                        + (f" of {event['processes']} processes" if event["processes"] > 1 else "")
+                    )
             elif event["event"] == "notice":
                 progress.console.print(event["message"])
             elif event["event"] == "steps":
                 # Streamed data: which of the loader and the step is the bottleneck.
-                rates = (f"loader {event['loader_images_per_s']:.0f} img/s, step {event['step_images_per_s']:.0f} img/s"
-                         if "loader_images_per_s" in event else "")
-                progress.update(task, completed=event["step"], total=event["steps"], epoch=event["epoch"], loss=event["loss"],
-                                rates=rates)
+                rates = (
+                    f"loader {event['loader_images_per_s']:.0f} img/s, step {event['step_images_per_s']:.0f} img/s"
+                    if "loader_images_per_s" in event
+                    else ""
+                )
+                progress.update(
+                    task,
+                    completed=event["step"],
+                    total=event["steps"],
+                    epoch=event["epoch"],
+                    loss=event["loss"],
+                    rates=rates,
+                )
             else:
                 progress.console.print(
                     f"epoch {event['epoch']:3d}  train loss {event['train_loss']:.4f} acc {event['train_acc']:.2%}  "
@@ -209,5 +416,18 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
 
 
 # Options that are not TrainConfig fields: where the run lives and how it is shown.
-RUN_OPTIONS = ("dataset", "model_option", "data_dir", "out", "resume", "compilation_cache", "no_compilation_cache", "json_output",
-               "coordinator", "num_processes", "process_id", "join_timeout", "heartbeat_timeout")
+RUN_OPTIONS = (
+    "dataset",
+    "model_option",
+    "data_dir",
+    "out",
+    "resume",
+    "compilation_cache",
+    "no_compilation_cache",
+    "json_output",
+    "coordinator",
+    "num_processes",
+    "process_id",
+    "join_timeout",
+    "heartbeat_timeout",
+)

@@ -39,10 +39,15 @@ def pretrained_run(weights: str, model: str | None, **options):
     num_classes = model_.fc.out_features
     pre = info.pretrained.preprocessing if info.pretrained else IMAGENET_PREPROCESSING
     meta = RunMetadata(
-        model=name, model_options={"num_classes": num_classes, **options},
-        dataset="imagenet" if num_classes == 1000 else "", data_dir="",
+        model=name,
+        model_options={"num_classes": num_classes, **options},
+        dataset="imagenet" if num_classes == 1000 else "",
+        data_dir="",
         class_names=list(IMAGENET_CLASSES) if num_classes == 1000 else [str(k) for k in range(num_classes)],
-        preprocessing=dataclasses.asdict(pre), precision="fp32", config={}, parameters=count_parameters(model_),
+        preprocessing=dataclasses.asdict(pre),
+        precision="fp32",
+        config={},
+        parameters=count_parameters(model_),
         weights=info.to_dict(),
     )
     return model_, state, meta
@@ -50,10 +55,21 @@ def pretrained_run(weights: str, model: str | None, **options):
 
 @app.command("convert")
 def convert_command(
-    source: Annotated[str, typer.Argument(metavar="WEIGHTS", help="imagenet (the best set of --model), a tag (tv_in1k), a full name (resnet50.a1_in1k), or a torchvision-named .safetensors/.pth/.npz file.", show_default=False)],
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="WEIGHTS",
+            help="imagenet (the best set of --model), a tag (tv_in1k), a full name (resnet50.a1_in1k), or a torchvision-named .safetensors/.pth/.npz file.",
+            show_default=False,
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="The checkpoint directory to write.", show_default=False)],
-    model: Annotated[Optional[str], typer.Option(help="The architecture, e.g. resnet50 (implied by a full name).")] = None,
-    in_channels: Annotated[int, typer.Option(min=1, help="Input channels; the first convolution is adapted as timm does (summed for 1).")] = 3,
+    model: Annotated[
+        Optional[str], typer.Option(help="The architecture, e.g. resnet50 (implied by a full name).")
+    ] = None,
+    in_channels: Annotated[
+        int, typer.Option(min=1, help="Input channels; the first convolution is adapted as timm does (summed for 1).")
+    ] = 3,
 ):
     """Write published or PyTorch weights as an eqx-resnet checkpoint that `eval`, `predict` and `train --init` read.
 
@@ -66,13 +82,22 @@ def convert_command(
         options = {} if in_channels == 3 else {"in_channels": in_channels}
         model_, state, meta = pretrained_run(source, model, **options)
         save_checkpoint(out, model_, state, metadata=meta)
-    console().print(f"wrote {out}: {meta.model} with {meta.weights['name'] or meta.weights['path']} "
-                    f"(sha256 {meta.weights['sha256'][:12]}...)")
+    console().print(
+        f"wrote {out}: {meta.model} with {meta.weights['name'] or meta.weights['path']} "
+        f"(sha256 {meta.weights['sha256'][:12]}...)"
+    )
 
 
 @app.command("fetch-weights")
 def fetch_weights_command(
-    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Architectures (resnet50: its imagenet set), full names (resnet50.tv_in1k), or all.", show_default=False)],
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="NAME...",
+            help="Architectures (resnet50: its imagenet set), full names (resnet50.tv_in1k), or all.",
+            show_default=False,
+        ),
+    ],
 ):
     """Download weight sets into the Hugging Face cache (HF_HOME), for machines that run offline (HF_HUB_OFFLINE=1).
 

@@ -31,9 +31,7 @@ def affine_warp(
     theta = jnp.deg2rad(angle)
     cos, sin = jnp.cos(theta), jnp.sin(theta)
     cy, cx = (h - 1) / 2, (w - 1) / 2
-    ys, xs = jnp.meshgrid(
-        jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
-    )
+    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     # Sample backwards: each output pixel reads the input point mapped onto it.
     # With y pointing down, the forward counter-clockwise rotation is
     # (x, y) -> (x cos + y sin, -x sin + y cos); its inverse is the transpose.
@@ -57,9 +55,7 @@ def augment_mnist(key: PRNGKeyArray, images: Float[Array, "n c h w"]) -> Float[A
     angle_key, shift_key = jax.random.split(key)
     angles = jax.random.uniform(angle_key, (n,), minval=-MAX_ANGLE, maxval=MAX_ANGLE)
     max_shift = MAX_SHIFT * jnp.array([w, h], jnp.float32)
-    shifts = jnp.round(
-        jax.random.uniform(shift_key, (n, 2), minval=-max_shift, maxval=max_shift)
-    )
+    shifts = jnp.round(jax.random.uniform(shift_key, (n, 2), minval=-max_shift, maxval=max_shift))
     return jax.vmap(affine_warp)(images, angles, shifts)
 
 

@@ -61,21 +61,17 @@ def read_cifar_batch(
         if key not in batch:
             raise DatasetError(f"{path}: missing key {key!r} (found {sorted(batch)}). {fix}")
     data, labels = batch[b"data"], batch[b"labels"]
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
-            and data.shape[1] == _ROW):
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == _ROW):
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DatasetError(f"{path}: b'data' must be a uint8 (n, {_ROW}) array, got {desc}. {fix}")
     if not (isinstance(labels, list) and all(isinstance(y, (int, np.integer)) for y in labels)):
         raise DatasetError(f"{path}: b'labels' must be a list of ints. {fix}")
     if len(labels) != len(data):
-        raise DatasetError(
-            f"{path}: {len(data)} images but {len(labels)} labels. {fix}"
-        )
+        raise DatasetError(f"{path}: {len(data)} images but {len(labels)} labels. {fix}")
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) and not (0 <= labels.min() and labels.max() < NUM_CLASSES):
         raise DatasetError(
-            f"{path}: labels must lie in [0, {NUM_CLASSES}), found "
-            f"[{labels.min()}, {labels.max()}]. {fix}"
+            f"{path}: labels must lie in [0, {NUM_CLASSES}), found [{labels.min()}, {labels.max()}]. {fix}"
         )
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int32)
 

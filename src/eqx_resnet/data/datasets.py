@@ -62,24 +62,27 @@ class Dataset:
             )
         if labels.dtype != np.int32 or labels.shape != (len(images),):
             raise DatasetError(
-                f"{self.info.name}: labels must be int32 ({len(images)},), "
-                f"got {labels.dtype} {labels.shape}."
+                f"{self.info.name}: labels must be int32 ({len(images)},), got {labels.dtype} {labels.shape}."
             )
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo(
-        "mnist", 10, (1, 28, 28), (0.1307,), (0.3081,), tuple(str(d) for d in range(10))
-    ),
+    "mnist": DatasetInfo("mnist", 10, (1, 28, 28), (0.1307,), (0.3081,), tuple(str(d) for d in range(10))),
     "fashion-mnist": DatasetInfo(
-        "fashion-mnist", 10, (1, 28, 28), (0.2860,), (0.3530,),
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        "fashion-mnist",
+        10,
+        (1, 28, 28),
+        (0.2860,),
+        (0.3530,),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     ),
     "cifar10": DatasetInfo(
-        "cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        ("airplane", "automobile", "bird", "cat", "deer",
-         "dog", "frog", "horse", "ship", "truck"),
+        "cifar10",
+        10,
+        (3, 32, 32),
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     ),
     # Image files read as the run trains (data/folder.py, data/stream.py): the classes are the
     # folder's (imagefolder's template has none), image_shape the default crop.
@@ -164,9 +167,7 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-def load_dataset(
-    name: str, split: str, data_dir: str | os.PathLike = "data", *, download: bool = True
-) -> Dataset:
+def load_dataset(name: str, split: str, data_dir: str | os.PathLike = "data", *, download: bool = True) -> Dataset:
     """Load ``split`` ("train" or "test") of dataset ``name`` from ``data_dir/<name>/``.
 
     Missing files are downloaded when ``download`` is true. Every problem
@@ -174,7 +175,9 @@ def load_dataset(
     """
     info = dataset_info(name)
     if name not in SPLIT_SIZES:
-        raise DatasetError(f"{name} is read from its image files as it trains, not loaded whole: see eqx_resnet.data.folder")
+        raise DatasetError(
+            f"{name} is read from its image files as it trains, not loaded whole: see eqx_resnet.data.folder"
+        )
     if split not in SPLIT_SIZES[name]:
         raise DatasetError(f"Unknown split {split!r} for {name}; use 'train' or 'test'.")
     directory = Path(data_dir) / name
@@ -183,15 +186,12 @@ def load_dataset(
     return Dataset(images, labels, info)
 
 
-def normalize(
-    images: Real[Array | np.ndarray, "*batch c h w"], info: DatasetInfo
-) -> Float[Array, "*batch c h w"]:
+def normalize(images: Real[Array | np.ndarray, "*batch c h w"], info: DatasetInfo) -> Float[Array, "*batch c h w"]:
     """Scale 0..255 pixels to [0, 1], then standardise each channel: ``(x/255 - mean) / std``."""
     channels = len(info.mean)
     if images.shape[-3] != channels:
         raise DatasetError(
-            f"normalize: {info.name} images have {channels} channel(s) on axis -3, "
-            f"got shape {images.shape}."
+            f"normalize: {info.name} images have {channels} channel(s) on axis -3, got shape {images.shape}."
         )
     mean = jnp.asarray(info.mean, jnp.float32)[:, None, None]
     std = jnp.asarray(info.std, jnp.float32)[:, None, None]
@@ -214,13 +214,9 @@ def _load_idx(info: DatasetInfo, split: str, directory: Path, download: bool):
     fix = "Delete the file and download it again."
     h, w = info.image_shape[1:]
     if images.shape[1:] != (h, w):
-        raise DatasetError(
-            f"{image_path}: expected {h}x{w} images, got shape {images.shape}. {fix}"
-        )
+        raise DatasetError(f"{image_path}: expected {h}x{w} images, got shape {images.shape}. {fix}")
     if labels.ndim != 1:
-        raise DatasetError(
-            f"{label_path}: expected a 1-d labels file, got shape {labels.shape}. {fix}"
-        )
+        raise DatasetError(f"{label_path}: expected a 1-d labels file, got shape {labels.shape}. {fix}")
     if len(images) != len(labels):
         raise DatasetError(
             f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels; "
@@ -233,9 +229,7 @@ def _load_idx(info: DatasetInfo, split: str, directory: Path, download: bool):
             f"{split} split has {expected}. {fix}"
         )
     if labels.max() >= info.num_classes:
-        raise DatasetError(
-            f"{label_path}: label {labels.max()} out of range [0, {info.num_classes}). {fix}"
-        )
+        raise DatasetError(f"{label_path}: label {labels.max()} out of range [0, {info.num_classes}). {fix}")
 
     # Right shapes and sizes, but are they this dataset's? By hash where it is
     # known, else by class counts.
@@ -247,8 +241,7 @@ def _load_idx(info: DatasetInfo, split: str, directory: Path, download: bool):
         for base, content in contents.items():
             actual = hashlib.sha256(content).hexdigest()
             if actual != hashes[base]:
-                wrong.append(f"{paths[base]}: decompressed content has SHA-256 {actual}, "
-                             f"expected {hashes[base]}")
+                wrong.append(f"{paths[base]}: decompressed content has SHA-256 {actual}, expected {hashes[base]}")
         if wrong:
             raise DatasetError(
                 f"{'; '.join(wrong)}: these are corrupt or not the canonical {info.name} files"
@@ -273,8 +266,10 @@ def _unbalanced(info: DatasetInfo, split: str, labels: np.ndarray) -> str | None
     if off.size == 0:
         return None
     c = off[0]
-    return (f"{counts[c]:,} examples of class {c} ({info.classes[c]}), but the {info.name} "
-            f"{split} split has exactly {per_class:,} of each class")
+    return (
+        f"{counts[c]:,} examples of class {c} ({info.classes[c]}), but the {info.name} "
+        f"{split} split has exactly {per_class:,} of each class"
+    )
 
 
 def _whose(name: str, split: str, contents: dict[str, bytes], labels: np.ndarray) -> str:
@@ -300,8 +295,7 @@ def _load_cifar(info: DatasetInfo, split: str, directory: Path, download: bool):
         extract_cifar_archive(archive, directory)
     paths = [root / batch for batch in _CIFAR_BATCHES[split]]
     absent = [p.name for p in paths if not p.is_file()]
-    redo = (f"Delete the folder so that it is extracted again from {_CIFAR_ARCHIVE} "
-            "(downloaded if needed).")
+    redo = f"Delete the folder so that it is extracted again from {_CIFAR_ARCHIVE} (downloaded if needed)."
     if absent:
         raise DatasetError(f"{root}: incomplete, missing {', '.join(absent)}. {redo}")
     parts = [read_cifar_batch(p) for p in paths]
@@ -311,13 +305,10 @@ def _load_cifar(info: DatasetInfo, split: str, directory: Path, download: bool):
     batches = ", ".join(p.name for p in paths)
     if len(labels) != expected:
         raise DatasetError(
-            f"{root}: {batches} hold {len(labels)} examples, but the "
-            f"{info.name} {split} split has {expected}. {redo}"
+            f"{root}: {batches} hold {len(labels)} examples, but the {info.name} {split} split has {expected}. {redo}"
         )
     if (problem := _unbalanced(info, split, labels)) is not None:
-        raise DatasetError(
-            f"{root}: {batches} hold {problem}: these are not {info.name}'s files. {redo}"
-        )
+        raise DatasetError(f"{root}: {batches} hold {problem}: these are not {info.name}'s files. {redo}")
     return images, labels
 
 
@@ -344,8 +335,12 @@ def _absent_files(name: str, directory: Path) -> list[str]:
     if name == "cifar10":
         present = (directory / BATCHES_DIR).is_dir() or (directory / _CIFAR_ARCHIVE).is_file()
         return [] if present else [_CIFAR_ARCHIVE]
-    return [f"{n}.gz" for pair in _IDX_FILES.values() for n in pair
-            if not ((directory / f"{n}.gz").is_file() or (directory / n).is_file())]
+    return [
+        f"{n}.gz"
+        for pair in _IDX_FILES.values()
+        for n in pair
+        if not ((directory / f"{n}.gz").is_file() or (directory / n).is_file())
+    ]
 
 
 def _how_to_fetch(name: str, directory: Path) -> str:
@@ -372,10 +367,15 @@ def _download(name: str, directory: Path, missing: list[str], download: bool) ->
         url = _MIRRORS[name] + fname
         expected = _DOWNLOAD_SHA256[name][fname]
         try:
-            paths[fname] = Path(pooch.retrieve(
-                url, known_hash=f"sha256:{expected}", fname=fname, path=directory,
-                progressbar=False,
-            ))
+            paths[fname] = Path(
+                pooch.retrieve(
+                    url,
+                    known_hash=f"sha256:{expected}",
+                    fname=fname,
+                    path=directory,
+                    progressbar=False,
+                )
+            )
         except ValueError as exc:
             if "known hash" not in str(exc):
                 raise

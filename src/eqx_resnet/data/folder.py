@@ -73,7 +73,9 @@ def dataset_root(dataset: str, data_dir: str | os.PathLike) -> Path:
         if (root / "train").is_dir():
             return root
     if not data_dir.is_dir():
-        raise DatasetError(f"{dataset}: {data_dir} does not exist: pass --data-dir pointing at a folder laid out as {_LAYOUT}")
+        raise DatasetError(
+            f"{dataset}: {data_dir} does not exist: pass --data-dir pointing at a folder laid out as {_LAYOUT}"
+        )
     raise DatasetError(
         f"{data_dir} has no train/ folder (nor has {data_dir / dataset}): {dataset} reads {_LAYOUT}, "
         "one folder per class; pass --data-dir pointing at such a folder"
@@ -110,7 +112,9 @@ def scan_classes(folder: Path, classes: tuple[str, ...]) -> FileSplit:
         paths += found
         labels += [label] * len(found)
     if empty:
-        shown = ", ".join(f"{folder / e}/" for e in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        shown = ", ".join(f"{folder / e}/" for e in empty[:5]) + (
+            f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+        )
         raise DatasetError(
             f"{shown} hold{'s' if len(empty) == 1 else ''} no images ({', '.join(IMAGE_EXTENSIONS)}): "
             "add images or remove the empty class folder"
@@ -118,7 +122,9 @@ def scan_classes(folder: Path, classes: tuple[str, ...]) -> FileSplit:
     return FileSplit(folder, np.array([os.fsencode(p) for p in paths]), np.array(labels, np.int32), classes)
 
 
-def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: float | None = None) -> tuple[FileSplit, FileSplit]:
+def open_splits(
+    dataset: str, data_dir: str | os.PathLike, *, val_fraction: float | None = None
+) -> tuple[FileSplit, FileSplit]:
     """The training and validation splits of `dataset` ("imagefolder" or "imagenet") in `data_dir`.
 
     The validation split is val/ (or validation/, test/) with the same class folders as
@@ -148,10 +154,17 @@ def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: floa
     val_classes = list_classes(val_dir)
     if val_classes != classes:
         extra, missing = sorted(set(val_classes) - set(classes)), sorted(set(classes) - set(val_classes))
-        what = "; ".join(x for x in (
-            f"{val_dir} has classes train/ lacks: {_few(extra)}" if extra else "",
-            f"{val_dir} lacks classes of train/: {_few(missing)}" if missing else "") if x)
-        raise DatasetError(f"{what}: the validation split needs the class folders of the training split, no more, no fewer")
+        what = "; ".join(
+            x
+            for x in (
+                f"{val_dir} has classes train/ lacks: {_few(extra)}" if extra else "",
+                f"{val_dir} lacks classes of train/: {_few(missing)}" if missing else "",
+            )
+            if x
+        )
+        raise DatasetError(
+            f"{what}: the validation split needs the class folders of the training split, no more, no fewer"
+        )
     return train, scan_classes(val_dir, classes)
 
 
@@ -221,8 +234,10 @@ def _ilsvrc_val(root: Path, val_dir: Path, classes: tuple[str, ...]) -> FileSpli
     index = {name: i for i, name in enumerate(classes)}
     missing = [f for f in files if Path(f).stem not in synset_of]
     if missing:
-        raise DatasetError(f"{val_dir}: no ground truth for {len(missing)} images ({_few(missing, 2)}); "
-                           "the ground-truth file is not this folder's")
+        raise DatasetError(
+            f"{val_dir}: no ground truth for {len(missing)} images ({_few(missing, 2)}); "
+            "the ground-truth file is not this folder's"
+        )
     # Images of synsets train/ lacks (a class subset of ImageNet) are not evaluated.
     keep = [f for f in files if synset_of[Path(f).stem] in index]
     if not keep:
@@ -238,8 +253,9 @@ def _kaggle_labels(path: Path) -> dict[str, str]:
     try:
         return {row["ImageId"]: row["PredictionString"].split()[0] for row in rows}
     except (KeyError, IndexError):
-        raise DatasetError(f"{path}: expected the columns ImageId,PredictionString of Kaggle's ImageNet "
-                           "validation solution") from None
+        raise DatasetError(
+            f"{path}: expected the columns ImageId,PredictionString of Kaggle's ImageNet validation solution"
+        ) from None
 
 
 def _devkit_labels(root: Path, files: list[str]) -> dict[str, str]:
@@ -258,13 +274,17 @@ def _devkit_labels(root: Path, files: list[str]) -> dict[str, str]:
             f"{_DEVKIT}.tar.gz) or Kaggle's {_KAGGLE_SOLUTION} in {root}, or sort the images into class folders"
         )
     if None in contents:
-        raise DatasetError(f"{root / _DEVKIT}: incomplete, missing {members[contents.index(None)]}; extract the devkit again")
+        raise DatasetError(
+            f"{root / _DEVKIT}: incomplete, missing {members[contents.index(None)]}; extract the devkit again"
+        )
     from scipy.io import loadmat  # scipy comes with jax
 
     synsets = loadmat(io.BytesIO(contents[0]), squeeze_me=True)["synsets"]
     wnid = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
     truth = [int(line) for line in contents[1].decode().split()]
     if len(truth) < len(files):
-        raise DatasetError(f"{root / _DEVKIT}: the ground truth lists {len(truth)} images, the folder holds {len(files)}")
+        raise DatasetError(
+            f"{root / _DEVKIT}: the ground truth lists {len(truth)} images, the folder holds {len(files)}"
+        )
     # Line k is the image numbered k (ILSVRC2012_val_0000000k.JPEG).
     return {Path(f).stem: wnid[truth[int(_FLAT_VAL.match(f)[1]) - 1]] for f in files}

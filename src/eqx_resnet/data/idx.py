@@ -40,8 +40,7 @@ def read_idx_bytes(path: str | os.PathLike) -> bytes:
         return gzip.decompress(raw)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(
-            f"{path}: truncated or corrupt gzip stream ({exc}). "
-            "Delete the file and download it again."
+            f"{path}: truncated or corrupt gzip stream ({exc}). Delete the file and download it again."
         ) from exc
 
 
@@ -69,10 +68,7 @@ def parse_idx(content: bytes, path: str | os.PathLike) -> UInt8[np.ndarray, "...
     expected = header + int(np.prod(dims))
     if len(content) != expected:
         problem = "truncated" if len(content) < expected else "has trailing bytes"
-        raise DatasetError(
-            f"{path}: {problem}: header says {dims} needs {expected} bytes, "
-            f"found {len(content)}. {fix}"
-        )
+        raise DatasetError(f"{path}: {problem}: header says {dims} needs {expected} bytes, found {len(content)}. {fix}")
     # Copy so the array is writable and does not pin the whole byte string.
     return np.frombuffer(content, np.uint8, offset=header).reshape(dims).copy()
 

@@ -35,10 +35,20 @@ def preprocessing(info: DatasetInfo, image_size: int | None) -> dict:
     of any size (`info.crop_pct`) record `data.imagenet.Preprocessing`'s fields, as their evaluation
     prepares them (`data.transforms.EvalTransform`)."""
     if info.crop_pct is not None:
-        return {"crop_size": image_size or info.image_shape[-1], "crop_pct": info.crop_pct, "interpolation": "bilinear",
-                "mean": list(info.mean), "std": list(info.std)}
-    return {"image_size": image_size or info.image_shape[-1], "source_size": info.image_shape[-1],
-            "channels": info.image_shape[0], "mean": list(info.mean), "std": list(info.std)}
+        return {
+            "crop_size": image_size or info.image_shape[-1],
+            "crop_pct": info.crop_pct,
+            "interpolation": "bilinear",
+            "mean": list(info.mean),
+            "std": list(info.std),
+        }
+    return {
+        "image_size": image_size or info.image_shape[-1],
+        "source_size": info.image_shape[-1],
+        "channels": info.image_shape[0],
+        "mean": list(info.mean),
+        "std": list(info.std),
+    }
 
 
 def load_image(path: str | os.PathLike, preprocessing: dict) -> Float[np.ndarray, "c s s"]:
@@ -75,5 +85,3 @@ def load_image(path: str | os.PathLike, preprocessing: dict) -> Float[np.ndarray
     std = np.asarray(preprocessing["std"], np.float32)[:, None, None]
     x = np.asarray(resize(jnp.asarray(x[None], jnp.float32), size)[0]) if size != source else x.astype(np.float32)
     return (x / 255.0 - mean) / std
-
-

@@ -51,7 +51,9 @@ class InMemorySource:
         for first in range(start, self.steps_per_epoch, steps):
             yield first, (self.images, self.labels, order)
 
-    def take(self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int) -> tuple[UInt8[Array, "b c h w"], Int32[Array, " b"]]:
+    def take(
+        self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int
+    ) -> tuple[UInt8[Array, "b c h w"], Int32[Array, " b"]]:
         """Step `i`'s batch of the epoch (traced inside the compiled step)."""
         images, labels, order = chunk
         idx = lax.dynamic_slice_in_dim(order, i * self.batch_size, self.batch_size)

@@ -91,8 +91,13 @@ class _Example:
                         f"{MAX_SKIPPED_IN_A_ROW} files in a row of {self.split.root} are unreadable, from "
                         f"{self.split.path(bad)} ({reason}): check that the folder holds images"
                     )
-        return {"image": image, "label": np.int32(label), "bad": np.int32(bad),
-                "reason": np.bytes_(reason.encode()[:_REASON_BYTES]), "seconds": np.float32(time.perf_counter() - start)}
+        return {
+            "image": image,
+            "label": np.int32(label),
+            "bad": np.int32(bad),
+            "reason": np.bytes_(reason.encode()[:_REASON_BYTES]),
+            "seconds": np.float32(time.perf_counter() - start),
+        }
 
 
 class StreamingSource:
@@ -114,14 +119,24 @@ class StreamingSource:
     steps_per_call = 1  # a chunk is host data copied to the device: small chunks, put one ahead
 
     def __init__(
-        self, split: FileSplit, info: DatasetInfo, batch_size: int, transform: Callable, *, workers: int | None = None,
-        shuffle: bool = True, limit: int | None = None, seed: int = 0,
+        self,
+        split: FileSplit,
+        info: DatasetInfo,
+        batch_size: int,
+        transform: Callable,
+        *,
+        workers: int | None = None,
+        shuffle: bool = True,
+        limit: int | None = None,
+        seed: int = 0,
     ):
         if limit is not None and limit < len(split):
             split = split.subset(np.sort(np.random.default_rng(seed).permutation(len(split))[:limit]))
         if shuffle and len(split) < batch_size:
-            raise DatasetError(f"the batch size {batch_size} is larger than the {len(split)} training images of "
-                               f"{split.root}; lower --batch-size")
+            raise DatasetError(
+                f"the batch size {batch_size} is larger than the {len(split)} training images of "
+                f"{split.root}; lower --batch-size"
+            )
         batch_size = batch_size if shuffle else min(batch_size, len(split))
         self.split, self.info, self.batch_size, self.transform = split, info, batch_size, transform
         self.workers = default_workers() if workers is None else workers
@@ -187,10 +202,14 @@ class StreamingSource:
                 f"the device waited on data {t['data_wait']:.0%} of the time: the loader decodes about "
                 f"{t['loader_images_per_s']:.0f} images/s with {self.workers} workers, a training step takes "
                 f"{t['step_images_per_s']:.0f}/s; raise --workers (this machine has {os.cpu_count()} CPUs) "
-                "or lower --image-size", DataWaitWarning, stacklevel=2,
+                "or lower --image-size",
+                DataWaitWarning,
+                stacklevel=2,
             )
 
-    def take(self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int) -> tuple[UInt8[Array, "b c h w"], Int32[Array, " b"]]:
+    def take(
+        self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int
+    ) -> tuple[UInt8[Array, "b c h w"], Int32[Array, " b"]]:
         """The batch at index `j` of the chunk (traced inside the compiled step)."""
         images, labels = chunk
         return images[j], labels[j]
@@ -205,8 +224,11 @@ class StreamingSource:
             flags.FLAGS.mark_as_parsed()
 
         positions = grain.MapDataset.range(start * self.batch_size, self.steps_per_epoch * self.batch_size)
-        dataset = positions.map(example).batch(self.batch_size).to_iter_dataset(
-            grain.ReadOptions(num_threads=1, prefetch_buffer_size=PREFETCH))
+        dataset = (
+            positions.map(example)
+            .batch(self.batch_size)
+            .to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=PREFETCH))
+        )
         if self.workers:
             # Only the images go through shared memory; labels and timings are small enough to pickle.
             options = grain.experimental.DatasetOptions(min_shm_size=1 << 16)
@@ -229,12 +251,23 @@ class StreamingSource:
                         f"{len(self.bad)} of the {len(self.split)} images in {self.split.root} are unreadable, more than "
                         f"{MAX_BAD_FRACTION:.0%} (the last: {path}: {reason}): repair or remove them"
                     )
-                warnings.warn(f"skipped unreadable image {path}: {reason} ({len(self.bad)} so far)", BadImageWarning, stacklevel=2)
+                warnings.warn(
+                    f"skipped unreadable image {path}: {reason} ({len(self.bad)} so far)", BadImageWarning, stacklevel=2
+                )
 
 
 def folder_sources(
-    dataset: str, data_dir: str | os.PathLike, *, batch_size: int, eval_batch_size: int, image_size: int | None,
-    augment: bool, workers: int | None, val_fraction: float | None = None, limit: int | None = None, seed: int = 0,
+    dataset: str,
+    data_dir: str | os.PathLike,
+    *,
+    batch_size: int,
+    eval_batch_size: int,
+    image_size: int | None,
+    augment: bool,
+    workers: int | None,
+    val_fraction: float | None = None,
+    limit: int | None = None,
+    seed: int = 0,
 ) -> tuple[StreamingSource, StreamingSource]:
     """The training and evaluation sources of an image-folder dataset (`data.folder.open_splits`).
 
@@ -246,7 +279,16 @@ def folder_sources(
     info = folder_info(dataset, train.classes, image_size)
     size = info.image_shape[-1]
     return (
-        StreamingSource(train, info, batch_size, TrainTransform(size, augment=augment, crop_pct=info.crop_pct),
-                        workers=workers, limit=limit, seed=seed),
-        StreamingSource(val, info, eval_batch_size, EvalTransform(size, crop_pct=info.crop_pct), workers=workers, shuffle=False),
+        StreamingSource(
+            train,
+            info,
+            batch_size,
+            TrainTransform(size, augment=augment, crop_pct=info.crop_pct),
+            workers=workers,
+            limit=limit,
+            seed=seed,
+        ),
+        StreamingSource(
+            val, info, eval_batch_size, EvalTransform(size, crop_pct=info.crop_pct), workers=workers, shuffle=False
+        ),
     )

@@ -79,7 +79,10 @@ def _chw(image: Image.Image) -> UInt8[np.ndarray, "3 h w"]:
 
 
 def random_resized_crop(
-    width: int, height: int, rng: np.random.Generator, scale: tuple[float, float] = (0.08, 1.0),
+    width: int,
+    height: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
 ) -> tuple[int, int, int, int]:
     """torchvision's `RandomResizedCrop.get_params`: `(left, top, crop width, crop height)` of a region

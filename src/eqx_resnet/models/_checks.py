@@ -16,7 +16,9 @@ def check_image(x: Array, in_channels: int, model: str) -> None:
     if x.ndim != 3:
         hint = _BATCH_HINT if x.ndim == 4 else ""
         if x.ndim == 4 and channels_last:
-            hint += " The images look channels-last (n, H, W, C): move the channels first with jnp.moveaxis(images, -1, 1)."
+            hint += (
+                " The images look channels-last (n, H, W, C): move the channels first with jnp.moveaxis(images, -1, 1)."
+            )
         raise ValueError(
             f"{model} takes one image of shape (channels, height, width) = ({in_channels}, H, W), got an array of shape {shape}.{hint}"
         )

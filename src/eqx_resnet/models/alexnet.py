@@ -21,7 +21,13 @@ from .layers import BatchNorm, Conv2d, MaxPool2d
 from .registry import register_model, with_state
 
 # (out_channels, kernel, stride, padding, max-pool after)
-_FEATURES = ((96, 11, 4, 0, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False), (384, 3, 1, 1, False), (256, 3, 1, 1, True))
+_FEATURES = (
+    (96, 11, 4, 0, True),
+    (256, 5, 1, 2, True),
+    (384, 3, 1, 1, False),
+    (384, 3, 1, 1, False),
+    (256, 3, 1, 1, True),
+)
 
 
 def _feature_size(size: int) -> int:
@@ -62,7 +68,9 @@ class ConvBNReLU(eqx.Module):
         self.bn = BatchNorm(out_channels, axis_name=axis_name)
         self.pool = MaxPool2d(3, 2) if pool else None
 
-    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
+    def __call__(
+        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
+    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         x, state = self.bn(self.conv(x), state)
         x = jax.nn.relu(x)
         return (x if self.pool is None else self.pool(x)), state

@@ -144,7 +144,9 @@ class BatchNorm(eqx.Module):
                 f"eqx-resnet's BatchNorm takes PyTorch's (the weight of the new batch): momentum={1 - momentum:.6g}"
             )
         if not 0.0 < momentum <= 0.5:
-            raise ValueError(f"momentum={momentum} must be in (0, 0.5], the weight of the new batch; PyTorch's default is 0.1")
+            raise ValueError(
+                f"momentum={momentum} must be in (0, 0.5], the weight of the new batch; PyTorch's default is 0.1"
+            )
         self.weight = jnp.zeros((channels,)) if zero_init else jnp.ones((channels,))
         self.bias = jnp.zeros((channels,))
         self.statistics = eqx.nn.StateIndex((jnp.zeros((channels,)), jnp.ones((channels,))))
@@ -153,7 +155,9 @@ class BatchNorm(eqx.Module):
         self.eps = eps
         self.inference = inference
 
-    def __call__(self, x: Float[Array, "*spatial c"], state: eqx.nn.State) -> tuple[Float[Array, "*spatial c"], eqx.nn.State]:
+    def __call__(
+        self, x: Float[Array, "*spatial c"], state: eqx.nn.State
+    ) -> tuple[Float[Array, "*spatial c"], eqx.nn.State]:
         """One channels-last example `(..., c)` and the state -> the normalised example (same dtype) and the new state."""
         running_mean, running_var = state.get(self.statistics)
         if x.shape[-1:] != running_mean.shape:
@@ -199,7 +203,9 @@ class BatchNorm(eqx.Module):
             )
         scale = self.weight.astype(jnp.float32) * lax.rsqrt(var + self.eps)
         shift = self.bias.astype(jnp.float32) - mean * scale
-        return x * channel_broadcast(scale.astype(x.dtype), x.shape) + channel_broadcast(shift.astype(x.dtype), x.shape), state
+        return x * channel_broadcast(scale.astype(x.dtype), x.shape) + channel_broadcast(
+            shift.astype(x.dtype), x.shape
+        ), state
 
 
 class MaxPool2d(eqx.Module):

@@ -33,7 +33,9 @@ class PreActShortcut(eqx.Module):
         self.bn = BatchNorm(in_channels, axis_name=axis_name)
         self.conv = Conv2d(in_channels, out_channels, 1, 2, key=key)
 
-    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
+    def __call__(
+        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
+    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         x, state = self.bn(x, state)
         return self.conv(jax.nn.relu(x)), state
 
@@ -47,7 +49,9 @@ class PreActBlock(eqx.Module):
     conv2: Conv2d
     shortcut: PreActShortcut | None
 
-    def __init__(self, in_channels: int, out_channels: int, subsample: bool, *, axis_name: Hashable = "batch", key: PRNGKeyArray):
+    def __init__(
+        self, in_channels: int, out_channels: int, subsample: bool, *, axis_name: Hashable = "batch", key: PRNGKeyArray
+    ):
         """**Arguments:**
 
         - `in_channels`, `out_channels`: the input's and the output's channels.
@@ -62,7 +66,9 @@ class PreActBlock(eqx.Module):
         self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1, key=k2)
         self.shortcut = PreActShortcut(in_channels, out_channels, axis_name=axis_name, key=k3) if subsample else None
 
-    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
+    def __call__(
+        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
+    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         z, state = self.bn1(x, state)
         z = self.conv1(jax.nn.relu(z))
         z, state = self.bn2(z, state)

@@ -32,11 +32,15 @@ class Downsample(eqx.Module):
     conv: Conv2d
     bn: BatchNorm
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, *, axis_name: Hashable = "batch", key: PRNGKeyArray):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, *, axis_name: Hashable = "batch", key: PRNGKeyArray
+    ):
         self.conv = Conv2d(in_channels, out_channels, 1, stride, key=key)
         self.bn = BatchNorm(out_channels, axis_name=axis_name)
 
-    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
+    def __call__(
+        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
+    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         return self.bn(self.conv(x), state)
 
 
@@ -75,9 +79,13 @@ class BasicBlock(eqx.Module):
         self.conv2 = Conv2d(planes, planes, 3, 1, 1, key=k2)
         self.bn2 = BatchNorm(planes, zero_init=zero_init_residual, axis_name=axis_name)
         needs_projection = stride != 1 or in_channels != planes
-        self.downsample = Downsample(in_channels, planes, stride, axis_name=axis_name, key=k3) if needs_projection else None
+        self.downsample = (
+            Downsample(in_channels, planes, stride, axis_name=axis_name, key=k3) if needs_projection else None
+        )
 
-    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
+    def __call__(
+        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
+    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         y, state = self.bn1(self.conv1(x), state)
         y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
         if self.downsample is not None:
@@ -133,9 +141,13 @@ class Bottleneck(eqx.Module):
         self.conv3 = Conv2d(width, out_channels, 1, key=k3)
         self.bn3 = BatchNorm(out_channels, zero_init=zero_init_residual, axis_name=axis_name)
         needs_projection = stride != 1 or in_channels != out_channels
-        self.downsample = Downsample(in_channels, out_channels, stride, axis_name=axis_name, key=k4) if needs_projection else None
+        self.downsample = (
+            Downsample(in_channels, out_channels, stride, axis_name=axis_name, key=k4) if needs_projection else None
+        )
 
-    def __call__(self, x: Float[Array, "h w c_in"], state: eqx.nn.State) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
+    def __call__(
+        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
+    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
         y, state = self.bn1(self.conv1(x), state)
         y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
         y, state = self.bn3(self.conv3(jax.nn.relu(y)), state)
@@ -222,7 +234,15 @@ class ResNet(eqx.Module):
             for j, kb in enumerate(jax.random.split(k, n_blocks)):
                 first_stride = stride if j == 0 else 1
                 blocks.append(
-                    block(channels, planes, first_stride, zero_init_residual=zero_init_residual, axis_name=axis_name, key=kb, **extra)
+                    block(
+                        channels,
+                        planes,
+                        first_stride,
+                        zero_init_residual=zero_init_residual,
+                        axis_name=axis_name,
+                        key=kb,
+                        **extra,
+                    )
                 )
                 channels = planes * block.expansion
             stages.append(tuple(blocks))
@@ -248,7 +268,9 @@ class ResNet(eqx.Module):
         The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
         `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
         """
-        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        options = dict(
+            num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
+        )
         return cls(BasicBlock, (2, 2, 2, 2), **options, axis_name=axis_name, key=key)
 
     @classmethod
@@ -267,7 +289,9 @@ class ResNet(eqx.Module):
         The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
         `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
         """
-        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        options = dict(
+            num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
+        )
         return cls(BasicBlock, (3, 4, 6, 3), **options, axis_name=axis_name, key=key)
 
     @classmethod
@@ -289,8 +313,18 @@ class ResNet(eqx.Module):
         `stem` ("imagenet" | "cifar"), `zero_init_residual`, `groups`, `width_per_group`,
         `axis_name`, `key`.
         """
-        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
-        return cls(Bottleneck, (3, 4, 6, 3), **options, groups=groups, width_per_group=width_per_group, axis_name=axis_name, key=key)
+        options = dict(
+            num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
+        )
+        return cls(
+            Bottleneck,
+            (3, 4, 6, 3),
+            **options,
+            groups=groups,
+            width_per_group=width_per_group,
+            axis_name=axis_name,
+            key=key,
+        )
 
     @classmethod
     def resnet101(
@@ -311,8 +345,18 @@ class ResNet(eqx.Module):
         `stem` ("imagenet" | "cifar"), `zero_init_residual`, `groups`, `width_per_group`,
         `axis_name`, `key`.
         """
-        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
-        return cls(Bottleneck, (3, 4, 23, 3), **options, groups=groups, width_per_group=width_per_group, axis_name=axis_name, key=key)
+        options = dict(
+            num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
+        )
+        return cls(
+            Bottleneck,
+            (3, 4, 23, 3),
+            **options,
+            groups=groups,
+            width_per_group=width_per_group,
+            axis_name=axis_name,
+            key=key,
+        )
 
     @classmethod
     def resnet152(
@@ -333,8 +377,18 @@ class ResNet(eqx.Module):
         `stem` ("imagenet" | "cifar"), `zero_init_residual`, `groups`, `width_per_group`,
         `axis_name`, `key`.
         """
-        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
-        return cls(Bottleneck, (3, 8, 36, 3), **options, groups=groups, width_per_group=width_per_group, axis_name=axis_name, key=key)
+        options = dict(
+            num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
+        )
+        return cls(
+            Bottleneck,
+            (3, 8, 36, 3),
+            **options,
+            groups=groups,
+            width_per_group=width_per_group,
+            axis_name=axis_name,
+            key=key,
+        )
 
     @classmethod
     def resnext50_32x4d(
@@ -352,7 +406,9 @@ class ResNet(eqx.Module):
         The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
         `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
         """
-        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        options = dict(
+            num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
+        )
         return cls(Bottleneck, (3, 4, 6, 3), **options, groups=32, width_per_group=4, axis_name=axis_name, key=key)
 
     @classmethod
@@ -371,7 +427,9 @@ class ResNet(eqx.Module):
         The arguments are `ResNet`'s: `num_classes` (0: headless), `in_channels`,
         `stem` ("imagenet" | "cifar"), `zero_init_residual`, `axis_name`, `key`.
         """
-        options = dict(num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual)
+        options = dict(
+            num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
+        )
         return cls(Bottleneck, (3, 4, 6, 3), **options, width_per_group=128, axis_name=axis_name, key=key)
 
     @property

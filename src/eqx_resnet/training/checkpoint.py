@@ -104,7 +104,9 @@ def save_checkpoint(
     existed, swapped = False, False
     try:
         if path.exists() and not (path / METADATA_FILE).is_file() and (not path.is_dir() or any(path.iterdir())):
-            raise CheckpointError(f"refusing to overwrite {path}: it exists and is not a checkpoint; choose another path")
+            raise CheckpointError(
+                f"refusing to overwrite {path}: it exists and is not a checkpoint; choose another path"
+            )
         existed = path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".tmp-{path.name}-new-{uuid.uuid4().hex[:12]}")
@@ -278,13 +280,21 @@ def _read_dir(
             if data is None:
                 if name not in hashes:
                     continue  # saved without it: `_deserialise` says so if it is needed
-                fix = "load without opt_state_like, or start the optimiser afresh" if name == OPT_STATE_FILE else "re-save it"
+                fix = (
+                    "load without opt_state_like, or start the optimiser afresh"
+                    if name == OPT_STATE_FILE
+                    else "re-save it"
+                )
                 return None, CheckpointError(f"{directory / name} is missing from the checkpoint; {fix}"), identity
             if name in hashes and hashlib.sha256(data).hexdigest() != hashes[name]:
-                return None, CheckpointError(
-                    f"{directory / name} is corrupt: its SHA-256 does not match the one in {METADATA_FILE}; "
-                    "re-run from `best/` or retrain"
-                ), identity
+                return (
+                    None,
+                    CheckpointError(
+                        f"{directory / name} is corrupt: its SHA-256 does not match the one in {METADATA_FILE}; "
+                        "re-run from `best/` or retrain"
+                    ),
+                    identity,
+                )
             files[name] = data
         return _Snapshot(directory, metadata, files), None, identity
     finally:
@@ -352,7 +362,9 @@ def _resolve(path: Path) -> Path:
         if path.is_dir():  # a save moved its folder into place while we looked
             return path
     if os.path.lexists(path):
-        raise CheckpointError(f"{path} is not a directory: a checkpoint is a directory holding {METADATA_FILE}; pass that")
+        raise CheckpointError(
+            f"{path} is not a directory: a checkpoint is a directory holding {METADATA_FILE}; pass that"
+        )
     message = f"no checkpoint at {path}: it does not exist"
     parent = path.parent
     if parent.is_dir():
@@ -413,7 +425,9 @@ def _leaves(model: eqx.Module, state: eqx.nn.State | None) -> list[tuple[str, tu
     return out
 
 
-def _check_matches(metadata: dict[str, Any], model: eqx.Module, state: eqx.nn.State | None, where: str, fix: str) -> None:
+def _check_matches(
+    metadata: dict[str, Any], model: eqx.Module, state: eqx.nn.State | None, where: str, fix: str
+) -> None:
     """Raise if `(model, state)` differs in structure, shapes or dtypes from the model `metadata` describes."""
     want, got = _leaves(*_skeleton(metadata, where)), _leaves(model, state)
     if want == got:

@@ -96,8 +96,17 @@ class TrainConfig:
         _choice("monitor", self.monitor, MONITORS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("batch_stats", self.batch_stats, BATCH_STATS)
-        for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "max_train_samples", "patience", "checkpoint_every",
-                     "devices", "accumulate"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "step_size",
+            "eval_batch_size",
+            "max_train_samples",
+            "patience",
+            "checkpoint_every",
+            "devices",
+            "accumulate",
+        ):
             _number(name, getattr(self, name), integer=True, low=1)
         _number("image_size", self.image_size, integer=True, low=8)
         _number("workers", self.workers, integer=True, low=0)
@@ -115,10 +124,14 @@ class TrainConfig:
         if self.freeze_backbone and self.init is None:
             raise ConfigError("freeze_backbone needs pretrained weights to keep: add --init imagenet (or a checkpoint)")
         if self.batch_size % self.accumulate:
-            raise ConfigError(f"batch_size {self.batch_size} does not split into {self.accumulate} micro-batches (accumulate): "
-                              f"give a multiple of {self.accumulate}")
+            raise ConfigError(
+                f"batch_size {self.batch_size} does not split into {self.accumulate} micro-batches (accumulate): "
+                f"give a multiple of {self.accumulate}"
+            )
         if self.schedule == "onecycle" and self.warmup_epochs:
-            raise ConfigError("warmup_epochs does not apply to the onecycle schedule, which warms up itself; drop one of them")
+            raise ConfigError(
+                "warmup_epochs does not apply to the onecycle schedule, which warms up itself; drop one of them"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,7 +140,9 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ConfigError(f"unknown settings {sorted(unknown)}; TrainConfig has {[f.name for f in dataclasses.fields(cls)]}")
+            raise ConfigError(
+                f"unknown settings {sorted(unknown)}; TrainConfig has {[f.name for f in dataclasses.fields(cls)]}"
+            )
         return cls(**d)
 
 
@@ -156,28 +171,65 @@ def _number(name, value, *, integer=False, low=None, high=None, open_low=False, 
 # applies to both. `model_options` apply only when the model is the default one; `lr_per_256`
 # is the learning rate per 256 images of batch (the linear scaling rule), for an `lr` not given.
 _IMAGENET = dict(
-    model="resnet50", epochs=90, optimizer="sgd", lr_per_256=0.1, weight_decay=1e-4, decay_norm_and_bias=False,
-    label_smoothing=0.1, schedule="cosine", warmup_epochs=5.0, augment=True, image_size=224,
+    model="resnet50",
+    epochs=90,
+    optimizer="sgd",
+    lr_per_256=0.1,
+    weight_decay=1e-4,
+    decay_norm_and_bias=False,
+    label_smoothing=0.1,
+    schedule="cosine",
+    warmup_epochs=5.0,
+    augment=True,
+    image_size=224,
 )
 DEFAULTS: dict[tuple[str, Device | None], dict[str, Any]] = {
     ("mnist", "cpu"): dict(
-        model="preact_resnet", model_options={"widths": [8, 16, 32]}, epochs=2, lr=3e-3, schedule="onecycle", augment=False
+        model="preact_resnet",
+        model_options={"widths": [8, 16, 32]},
+        epochs=2,
+        lr=3e-3,
+        schedule="onecycle",
+        augment=False,
     ),
     ("mnist", "accelerator"): dict(model="preact_resnet", epochs=10, lr=3e-3, schedule="onecycle", augment=True),
     ("fashion-mnist", None): dict(model="preact_resnet", epochs=15, lr=3e-3, schedule="onecycle", augment=False),
     ("cifar10", None): dict(
-        model="resnet18", model_options={"stem": "cifar"}, epochs=30, lr=1e-3, optimizer="adamw",
-        weight_decay=5e-4, schedule="cosine", augment=True,
+        model="resnet18",
+        model_options={"stem": "cifar"},
+        epochs=30,
+        lr=1e-3,
+        optimizer="adamw",
+        weight_decay=5e-4,
+        schedule="cosine",
+        augment=True,
     ),
     # Image files (data/folder.py), speeds in README's "Your own data": from scratch, a small folder
     # on a CPU (the seed's PreActResNet on 64x64 crops), ResNet-18 at 224x224 on an accelerator.
     ("imagefolder", "cpu"): dict(
-        model="preact_resnet", epochs=30, lr=2e-3, optimizer="adamw", weight_decay=5e-2, schedule="cosine",
-        warmup_epochs=1.0, label_smoothing=0.1, augment=True, image_size=64,
+        model="preact_resnet",
+        epochs=30,
+        lr=2e-3,
+        optimizer="adamw",
+        weight_decay=5e-2,
+        schedule="cosine",
+        warmup_epochs=1.0,
+        label_smoothing=0.1,
+        augment=True,
+        image_size=64,
     ),
     ("imagefolder", "accelerator"): dict(
-        model="resnet18", epochs=30, lr=1e-3, optimizer="adamw", weight_decay=5e-2, schedule="cosine",
-        warmup_epochs=2.0, label_smoothing=0.1, augment=True, image_size=224, precision="bf16",
+        model="resnet18",
+        epochs=30,
+        lr=1e-3,
+        optimizer="adamw",
+        weight_decay=5e-2,
+        schedule="cosine",
+        warmup_epochs=2.0,
+        label_smoothing=0.1,
+        augment=True,
+        image_size=224,
+        precision="bf16",
     ),
     # ImageNet's standard recipe (Goyal et al. 2017; torchvision's and timm's references): SGD
     # with momentum 0.9, 0.1 per 256 images of batch, no decay on BatchNorm and biases.
@@ -189,8 +241,17 @@ PRETRAINED_MODEL = "resnet18"
 PRETRAINED_IMAGE_SIZE = 224
 # Settings no dataset overrides: the value a `None` field takes when its dataset's table lacks it.
 BASE = dict(
-    model="preact_resnet", epochs=10, lr=1e-3, optimizer="adam", weight_decay=0.0, decay_norm_and_bias=True,
-    schedule="cosine", warmup_epochs=0.0, label_smoothing=0.0, precision="fp32", augment=True,
+    model="preact_resnet",
+    epochs=10,
+    lr=1e-3,
+    optimizer="adam",
+    weight_decay=0.0,
+    decay_norm_and_bias=True,
+    schedule="cosine",
+    warmup_epochs=0.0,
+    label_smoothing=0.0,
+    precision="fp32",
+    augment=True,
 )
 
 
@@ -219,7 +280,9 @@ def with_defaults(config: TrainConfig, device: Device | None = None) -> TrainCon
             defaults["image_size"] = PRETRAINED_IMAGE_SIZE
     if "lr_per_256" in defaults:
         defaults["lr"] = defaults.pop("lr_per_256") * config.batch_size / 256
-    filled = {name: value for name, value in defaults.items() if name != "model_options" and getattr(config, name) is None}
+    filled = {
+        name: value for name, value in defaults.items() if name != "model_options" and getattr(config, name) is None
+    }
     if config.model_options is None:
         filled["model_options"] = dict(defaults.get("model_options", {})) if config.model is None else {}
     if config.image_size is None and filled.get("model", config.model) == "alexnet":
@@ -232,8 +295,20 @@ def with_defaults(config: TrainConfig, device: Device | None = None) -> TrainCon
 # resumed step on (`epochs` extends the run; a learning-rate schedule is recomputed for the new
 # settings and continues at the resumed step).
 FIXED_ON_RESUME = (
-    "dataset", "model", "model_options", "optimizer", "batch_size", "seed", "max_train_samples", "image_size",
-    "clip_norm", "augment", "init", "freeze_backbone", "decay_norm_and_bias", "val_fraction",
+    "dataset",
+    "model",
+    "model_options",
+    "optimizer",
+    "batch_size",
+    "seed",
+    "max_train_samples",
+    "image_size",
+    "clip_norm",
+    "augment",
+    "init",
+    "freeze_backbone",
+    "decay_norm_and_bias",
+    "val_fraction",
 )
 
 
@@ -251,5 +326,7 @@ def resume_config(saved: TrainConfig, given: dict[str, Any], epochs_done: int) -
                 f"keeps its {name.replace('_', ' ')}; drop the option, or start a new run with another --out"
             )
     if changes.get("epochs", saved.epochs) < epochs_done:
-        raise ConfigError(f"--epochs {changes['epochs']} is below the {epochs_done} epochs the run has done; give at least {epochs_done}")
+        raise ConfigError(
+            f"--epochs {changes['epochs']} is below the {epochs_done} epochs the run has done; give at least {epochs_done}"
+        )
     return dataclasses.replace(saved, **changes)

@@ -138,8 +138,11 @@ def train(
     run_dir = Path(run_dir)
     if given is None:
         default = TrainConfig()
-        given = {f.name: getattr(config, f.name) for f in fields(TrainConfig)
-                 if getattr(config, f.name) != getattr(default, f.name)}
+        given = {
+            f.name: getattr(config, f.name)
+            for f in fields(TrainConfig)
+            if getattr(config, f.name) != getattr(default, f.name)
+        }
     writer = jax.process_index() == 0  # a run of several processes has one writer: process 0
     with RunLock(run_dir) if writer else contextlib.nullcontext(), _stop_requests() as stop, lost_peers_as_errors():
         if writer:
@@ -173,20 +176,37 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
     if mesh is not None:
         model, state, opt_state = replicate((model, state, opt_state), mesh)
     metadata = RunMetadata(
-        model=config.model, model_options=model_options, dataset=config.dataset, data_dir=str(data_dir),
-        class_names=list(source.info.classes), preprocessing=preprocessing(source.info, config.image_size),
-        precision=config.precision, config=config.to_dict(), parameters=count_parameters(model),
-        history=saved.history if saved else [], partial_epoch=saved.partial_epoch if saved else None,
+        model=config.model,
+        model_options=model_options,
+        dataset=config.dataset,
+        data_dir=str(data_dir),
+        class_names=list(source.info.classes),
+        preprocessing=preprocessing(source.info, config.image_size),
+        precision=config.precision,
+        config=config.to_dict(),
+        parameters=count_parameters(model),
+        history=saved.history if saved else [],
+        partial_epoch=saved.partial_epoch if saved else None,
         weights=saved.weights if saved else weights,
     )
     metadata.epoch = len(metadata.history)
     metadata.step = metadata.epoch * source.steps_per_epoch + (metadata.partial_epoch or {}).get("steps", 0)
     if on_progress:
         changed = {} if saved is None else {k: v for k, v in config.to_dict().items() if v != saved.config.get(k)}
-        on_progress({"event": "start", "model": config.model, "model_options": model_options,
-                     "parameters": metadata.parameters, "epoch": metadata.epoch, "step": metadata.step,
-                     "epochs": config.epochs, "changed": changed, "devices": 1 if mesh is None else mesh.size,
-                     "processes": jax.process_count()})
+        on_progress(
+            {
+                "event": "start",
+                "model": config.model,
+                "model_options": model_options,
+                "parameters": metadata.parameters,
+                "epoch": metadata.epoch,
+                "step": metadata.step,
+                "epochs": config.epochs,
+                "changed": changed,
+                "devices": 1 if mesh is None else mesh.size,
+                "processes": jax.process_count(),
+            }
+        )
 
     augment = AUGMENTATIONS.get(config.dataset) if config.augment else None
     params, static = eqx.partition(model, eqx.is_array)
@@ -195,15 +215,18 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
     def run_steps(steps: int) -> Callable:  # built on first use: usually one size per run
         if steps not in step_functions:
             step_functions[steps] = make_run_steps(
-                _train_step(optimizer, config, mesh), static, source.take,
+                _train_step(optimizer, config, mesh),
+                static,
+                source.take,
                 lambda images, key: prepare(images, source.info, config.image_size, key=key, augment=augment),
                 steps,
             )
         return step_functions[steps]
 
     evaluate = make_source_evaluator(test, image_size=config.image_size, precision=config.precision)
-    record = _Recorder(run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch),
-                       source.steps_per_epoch)
+    record = _Recorder(
+        run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch), source.steps_per_epoch
+    )
     chunk = getattr(source, "steps_per_call", None) or steps_per_call(source.steps_per_epoch, device_kind())
 
     for epoch in range(metadata.epoch + 1, config.epochs + 1):
@@ -225,10 +248,23 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
             loss_sum, correct = loss_sum + float(l_sum), correct + int(c)
             record.check_training_loss(loss_sum / stop_at, epoch, first, stop_at, source.info.num_classes)
             if on_progress:
-                on_progress({"event": "steps", "epoch": epoch, "step": stop_at, "steps": source.steps_per_epoch,
-                             "loss": loss_sum / stop_at, **getattr(source, "throughput", {})})
+                on_progress(
+                    {
+                        "event": "steps",
+                        "epoch": epoch,
+                        "step": stop_at,
+                        "steps": source.steps_per_epoch,
+                        "loss": loss_sum / stop_at,
+                        **getattr(source, "throughput", {}),
+                    }
+                )
             if stop_at < source.steps_per_epoch and (stop.requested or record.checkpoint_due(epoch, first, stop_at)):
-                progress = {"steps": stop_at, "loss_sum": loss_sum, "correct": correct, "seconds": time.perf_counter() - t0}
+                progress = {
+                    "steps": stop_at,
+                    "loss_sum": loss_sum,
+                    "correct": correct,
+                    "seconds": time.perf_counter() - t0,
+                }
                 record.within_epoch(progress, eqx.combine(params, static), state, opt_state)
                 if stop.requested:
                     raise Interrupted(stop.requested, run_dir / "last", epoch, stop_at)
@@ -254,8 +290,13 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
 def _train_step(optimizer, config: TrainConfig, mesh) -> Callable:
     """The training step of `config`, with its micro-batches, data-parallel over `mesh` when there is one."""
     per_device = mesh is not None and config.batch_stats == "per_device"
-    step = make_train_step(optimizer, precision=config.precision, label_smoothing=config.label_smoothing,
-                           accumulate=config.accumulate, axis_name=DATA_AXIS if per_device else None)
+    step = make_train_step(
+        optimizer,
+        precision=config.precision,
+        label_smoothing=config.label_smoothing,
+        accumulate=config.accumulate,
+        axis_name=DATA_AXIS if per_device else None,
+    )
     return step if mesh is None else shard_train_step(step, mesh, batch_stats=config.batch_stats)
 
 
@@ -296,9 +337,15 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     if init.is_dir():
         source_model, source_state, meta = load_checkpoint(init)
         if meta.get("model") != config.model:
-            raise ConfigError(f"--init {init} holds a {meta.get('model')}, not a {config.model}: give --model {meta.get('model')}")
+            raise ConfigError(
+                f"--init {init} holds a {meta.get('model')}, not a {config.model}: give --model {meta.get('model')}"
+            )
         entries = to_state_dict(source_model, source_state)
-        info = {"path": str(init.absolute()), "sha256": read_metadata(init)["sha256"]["model.eqx"], **(meta.get("weights") or {})}
+        info = {
+            "path": str(init.absolute()),
+            "sha256": read_metadata(init)["sha256"]["model.eqx"],
+            **(meta.get("weights") or {}),
+        }
     else:
         if init.suffix:
             path, info = init, {"path": str(init.absolute())}
@@ -311,8 +358,13 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     head_weight = entries.get(f"{head}.weight")
     exclude = (head,) if head_weight is not None and head_weight.shape[0] != getattr(model, head).out_features else ()
     if exclude and on_progress:
-        on_progress({"event": "notice", "message": f"the weights have {head_weight.shape[0]} classes and the model "
-                     f"{getattr(model, head).out_features}: a new head '{head}' is trained, every other weight loaded"})
+        on_progress(
+            {
+                "event": "notice",
+                "message": f"the weights have {head_weight.shape[0]} classes and the model "
+                f"{getattr(model, head).out_features}: a new head '{head}' is trained, every other weight loaded",
+            }
+        )
     model, state = load_state_dict(model, state, entries, exclude=exclude)
     return model, state, info
 
@@ -323,16 +375,27 @@ def _data(config: TrainConfig, data_dir: Path):
         from ..data.stream import folder_sources  # imports grain
 
         return folder_sources(
-            config.dataset, data_dir, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
-            image_size=config.image_size, augment=config.augment, workers=config.workers,
-            val_fraction=config.val_fraction, limit=config.max_train_samples, seed=config.seed,
+            config.dataset,
+            data_dir,
+            batch_size=config.batch_size,
+            eval_batch_size=config.eval_batch_size,
+            image_size=config.image_size,
+            augment=config.augment,
+            workers=config.workers,
+            val_fraction=config.val_fraction,
+            limit=config.max_train_samples,
+            seed=config.seed,
         )
     if config.val_fraction is not None:
-        raise ConfigError(f"--val-fraction applies to {' and '.join(STREAMING_DATASETS)}; {config.dataset} has its test split")
+        raise ConfigError(
+            f"--val-fraction applies to {' and '.join(STREAMING_DATASETS)}; {config.dataset} has its test split"
+        )
     train_data = load_dataset(config.dataset, "train", data_dir)
     test = load_dataset(config.dataset, "test", data_dir)
-    return (InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed),
-            InMemorySplit(jnp.asarray(test.images), jnp.asarray(test.labels), test.info, config.eval_batch_size))
+    return (
+        InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed),
+        InMemorySplit(jnp.asarray(test.images), jnp.asarray(test.labels), test.info, config.eval_batch_size),
+    )
 
 
 class _StopRequests:
@@ -401,7 +464,9 @@ class _Recorder:
         config, history = self.config, self.metadata.history
         lower = f"{config.lr / 10:g}"
         if history or self.metadata.partial_epoch:
-            where = f"{self.run_dir / 'last'} (epoch {len(history)}, step {self.metadata.step}) is the last good checkpoint"
+            where = (
+                f"{self.run_dir / 'last'} (epoch {len(history)}, step {self.metadata.step}) is the last good checkpoint"
+            )
             fixes = [f"resume from it with a lower learning rate: --resume --lr {lower} (it is {config.lr:g})"]
         else:
             where = "no checkpoint was written"
@@ -415,8 +480,11 @@ class _Recorder:
     def check_training_loss(self, mean_loss: float, epoch: int, first: int, stop_at: int, num_classes: int) -> None:
         limit = DIVERGED_CHANCE_MULTIPLE * math.log(num_classes)
         if not math.isfinite(mean_loss) or mean_loss > limit:
-            what = f"became {mean_loss}" if not math.isfinite(mean_loss) else (
-                f"reached {mean_loss:.4g}, over {DIVERGED_CHANCE_MULTIPLE:g}x that of chance ({limit:.4g})")
+            what = (
+                f"became {mean_loss}"
+                if not math.isfinite(mean_loss)
+                else (f"reached {mean_loss:.4g}, over {DIVERGED_CHANCE_MULTIPLE:g}x that of chance ({limit:.4g})")
+            )
             raise TrainingError(
                 f"the training diverged: its mean loss {what} in epoch {epoch} (steps {first}-{stop_at}); {self._advice()}"
             )

@@ -44,7 +44,9 @@ class InMemorySplit:
         for first in range(start, self.steps_per_epoch, steps):
             yield first, (self.images, self.labels)
 
-    def take(self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int) -> tuple[Real[Array, "b c h w"], Int32[Array, " b"]]:
+    def take(
+        self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int
+    ) -> tuple[Real[Array, "b c h w"], Int32[Array, " b"]]:
         images, labels = chunk
         sl = lambda a: lax.dynamic_slice_in_dim(a, i * self.batch_size, self.batch_size)
         return sl(images), sl(labels)
@@ -82,15 +84,24 @@ def make_source_evaluator(
 
 
 def make_evaluator(
-    images: jax.Array, labels: jax.Array, info: DatasetInfo, *, image_size: int | None = None,
-    precision: Precision = "fp32", batch_size: int = 1000,
+    images: jax.Array,
+    labels: jax.Array,
+    info: DatasetInfo,
+    *,
+    image_size: int | None = None,
+    precision: Precision = "fp32",
+    batch_size: int = 1000,
 ) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
     """`evaluate(model, state) -> {"test_loss", "test_acc"}` over every image of a split held in arrays
     (uint8 `(n, c, h, w)` images, int `(n,)` labels), `batch_size` images per compiled call."""
-    return make_source_evaluator(InMemorySplit(images, labels, info, batch_size), image_size=image_size, precision=precision)
+    return make_source_evaluator(
+        InMemorySplit(images, labels, info, batch_size), image_size=image_size, precision=precision
+    )
 
 
-def run_evaluator(meta: RunMetadata, data_dir: str | os.PathLike) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
+def run_evaluator(
+    meta: RunMetadata, data_dir: str | os.PathLike
+) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
     """The evaluator of a training run's evaluation split in `data_dir`, prepared as in the run
     (`eqx-resnet eval`): the test split of a small dataset, a folder dataset's validation split."""
     if meta.dataset in STREAMING_DATASETS:
@@ -101,15 +112,28 @@ def run_evaluator(meta: RunMetadata, data_dir: str | os.PathLike) -> Callable[[e
         _, val = open_splits(meta.dataset, data_dir, val_fraction=config.val_fraction)
         info = folder_info(meta.dataset, val.classes, config.image_size)
         if list(info.classes) != list(meta.class_names):
-            raise DatasetError(f"{data_dir} holds the classes {_names(info.classes)}, the run was trained on "
-                               f"{_names(meta.class_names)}: pass the run's own --data-dir")
+            raise DatasetError(
+                f"{data_dir} holds the classes {_names(info.classes)}, the run was trained on "
+                f"{_names(meta.class_names)}: pass the run's own --data-dir"
+            )
         size = info.image_shape[-1]
-        source = StreamingSource(val, info, config.eval_batch_size, EvalTransform(size, crop_pct=info.crop_pct),
-                                 workers=config.workers, shuffle=False)
+        source = StreamingSource(
+            val,
+            info,
+            config.eval_batch_size,
+            EvalTransform(size, crop_pct=info.crop_pct),
+            workers=config.workers,
+            shuffle=False,
+        )
         return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)
     test = load_dataset(meta.dataset, "test", data_dir)
-    return make_evaluator(jnp.asarray(test.images), jnp.asarray(test.labels), test.info,
-                          image_size=meta.preprocessing["image_size"], precision=meta.precision)
+    return make_evaluator(
+        jnp.asarray(test.images),
+        jnp.asarray(test.labels),
+        test.info,
+        image_size=meta.preprocessing["image_size"],
+        precision=meta.precision,
+    )
 
 
 def _names(classes, shown: int = 5) -> str:

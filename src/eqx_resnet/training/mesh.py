@@ -47,7 +47,15 @@ JOIN_TIMEOUT_S = 300
 HEARTBEAT_TIMEOUT_S = 100
 _JAX_GRACE_S = 60  # JAX's own join timeout runs this much longer, so that ours, with its message, comes first
 # Words of the runtime errors a collective raises when a peer process is gone (gloo, NCCL, the coordinator).
-_LOST_PEER_WORDS = ("gloo", "nccl", "connection reset", "connection refused", "unavailable", "heartbeat", "coordination service")
+_LOST_PEER_WORDS = (
+    "gloo",
+    "nccl",
+    "connection reset",
+    "connection refused",
+    "unavailable",
+    "heartbeat",
+    "coordination service",
+)
 
 
 def initialize_distributed(
@@ -81,9 +89,13 @@ def initialize_distributed(
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"--coordinator takes HOST:PORT (e.g. 10.0.0.1:1234) or auto, got {coordinator!r}")
         if num_processes is None or process_id is None:
-            raise ConfigError("--coordinator HOST:PORT needs --num-processes N and --process-id I (0 for the coordinator's host)")
+            raise ConfigError(
+                "--coordinator HOST:PORT needs --num-processes N and --process-id I (0 for the coordinator's host)"
+            )
         if num_processes < 1 or not 0 <= process_id < num_processes:
-            raise ConfigError(f"--process-id must be 0 to {num_processes - 1} (--num-processes {num_processes}), got {process_id}")
+            raise ConfigError(
+                f"--process-id must be 0 to {num_processes - 1} (--num-processes {num_processes}), got {process_id}"
+            )
         if process_id == 0:
             _check_port_free(int(port))
     for name, value in (("join timeout", join_timeout), ("heartbeat timeout", heartbeat_timeout)):
@@ -92,22 +104,28 @@ def initialize_distributed(
     from jax._src import xla_bridge  # JAX's own test of whether a backend has started (there is no public one)
 
     if xla_bridge.backends_are_initialized():
-        raise ConfigError("initialize_distributed must come before anything uses JAX (a computation, jax.devices()): "
-                          "call it first")
+        raise ConfigError(
+            "initialize_distributed must come before anything uses JAX (a computation, jax.devices()): call it first"
+        )
     given = dict(num_processes=num_processes, process_id=process_id)  # with "auto", JAX detects what is not given
-    given = {k: v for k, v in given.items() if v is not None} | ({} if coordinator == "auto" else {"coordinator_address": coordinator})
+    given = {k: v for k, v in given.items() if v is not None} | (
+        {} if coordinator == "auto" else {"coordinator_address": coordinator}
+    )
     watchdog = threading.Timer(join_timeout, _not_joined, (coordinator, num_processes, process_id, join_timeout))
     watchdog.daemon = True
     watchdog.start()
     try:
         # A process done with its run waits for the others at exit, as long as for a heartbeat.
         jax.distributed.initialize(
-            **given, initialization_timeout=int(join_timeout) + _JAX_GRACE_S,
-            heartbeat_timeout_seconds=int(heartbeat_timeout), shutdown_timeout_seconds=int(heartbeat_timeout),
+            **given,
+            initialization_timeout=int(join_timeout) + _JAX_GRACE_S,
+            heartbeat_timeout_seconds=int(heartbeat_timeout),
+            shutdown_timeout_seconds=int(heartbeat_timeout),
         )
     except ValueError as e:  # `auto` outside any cluster JAX knows
-        raise ConfigError(f"--coordinator auto found no cluster ({e}): give --coordinator HOST:PORT --num-processes N "
-                          "--process-id I") from None
+        raise ConfigError(
+            f"--coordinator auto found no cluster ({e}): give --coordinator HOST:PORT --num-processes N --process-id I"
+        ) from None
     finally:
         watchdog.cancel()
 
@@ -119,19 +137,25 @@ def _check_port_free(port: int) -> None:
         try:
             s.bind(("::" if socket.has_ipv6 else "", port))
         except OSError as e:
-            raise TrainingError(f"process 0 cannot serve on port {port} ({e.strerror}): choose another --coordinator port") from None
+            raise TrainingError(
+                f"process 0 cannot serve on port {port} ({e.strerror}): choose another --coordinator port"
+            ) from None
 
 
 def _not_joined(coordinator: str, num_processes: int | None, process_id: int | None, timeout: float) -> None:
     """The join watchdog: one line on stderr and exit, while JAX still waits (it would abort)."""
     if coordinator != "auto" and process_id != 0 and not _reachable(coordinator):
-        message = (f"cannot reach the coordinator at {coordinator} within {timeout:g} s: start process 0 "
-                   f"(--process-id 0) with the same --coordinator, or check the host, the port and the firewall")
+        message = (
+            f"cannot reach the coordinator at {coordinator} within {timeout:g} s: start process 0 "
+            f"(--process-id 0) with the same --coordinator, or check the host, the port and the firewall"
+        )
     else:
         where = "" if coordinator == "auto" else f" at {coordinator}"
         ids = f" and its own --process-id 0 to {num_processes - 1}" if num_processes else ""
-        message = (f"the processes of the run did not all join the coordinator{where} within {timeout:g} s "
-                   f"(--join-timeout): start every process with the same --coordinator and --num-processes{ids}")
+        message = (
+            f"the processes of the run did not all join the coordinator{where} within {timeout:g} s "
+            f"(--join-timeout): start every process with the same --coordinator and --num-processes{ids}"
+        )
     print(f"error: {message}", file=sys.stderr, flush=True)
     leave_now(1)
 
@@ -196,11 +220,16 @@ def data_mesh(devices: int | None = None) -> Mesh:
     """
     local = jax.local_devices()
     if devices is not None and not 1 <= devices <= len(local):
-        raise ConfigError(f"--devices {devices}: this process has {len(local)} {local[0].platform.upper()} device(s); "
-                          f"give 1 to {len(local)}")
+        raise ConfigError(
+            f"--devices {devices}: this process has {len(local)} {local[0].platform.upper()} device(s); "
+            f"give 1 to {len(local)}"
+        )
     count = devices or len(local)
-    chosen = [d for p in range(jax.process_count())
-              for d in sorted((d for d in jax.devices() if d.process_index == p), key=lambda d: d.id)[:count]]
+    chosen = [
+        d
+        for p in range(jax.process_count())
+        for d in sorted((d for d in jax.devices() if d.process_index == p), key=lambda d: d.id)[:count]
+    ]
     return jax.make_mesh((len(chosen),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=chosen)
 
 
@@ -214,8 +243,10 @@ def run_mesh(devices: int | None, batch_size: int, accumulate: int = 1) -> Mesh 
     mesh = data_mesh(devices)
     if batch_size % (mesh.size * accumulate):
         per = f"{mesh.size} devices" + (f" x {accumulate} micro-batches (--accumulate)" if accumulate > 1 else "")
-        raise ConfigError(f"--batch-size {batch_size} does not split over {per}: give a multiple of {mesh.size * accumulate}"
-                          + (" or fewer --devices" if jax.process_count() == 1 else ""))
+        raise ConfigError(
+            f"--batch-size {batch_size} does not split over {per}: give a multiple of {mesh.size * accumulate}"
+            + (" or fewer --devices" if jax.process_count() == 1 else "")
+        )
     return mesh
 
 
@@ -287,20 +318,25 @@ def shard_train_step(train_step: Callable, mesh: Mesh, *, batch_stats: BatchStat
 
         return step
     if getattr(train_step, "axis_name", None) != DATA_AXIS:
-        raise ValueError(f"per-device statistics need a step that averages its gradients over the devices: "
-                         f"make_train_step(optimizer, axis_name={DATA_AXIS!r})")
+        raise ValueError(
+            f"per-device statistics need a step that averages its gradients over the devices: "
+            f"make_train_step(optimizer, axis_name={DATA_AXIS!r})"
+        )
 
     def per_device_step(model, state, opt_state, images, labels, key):
         params, static = eqx.partition(model, eqx.is_array)
 
         def local(params, state, opt_state, images, labels, key):
-            model, state, opt_state, metrics = train_step(eqx.combine(params, static), state, opt_state, images, labels, key)
+            model, state, opt_state, metrics = train_step(
+                eqx.combine(params, static), state, opt_state, images, labels, key
+            )
             return eqx.filter(model, eqx.is_array), state, opt_state, metrics
 
         # check_vma=False: JAX 0.10's varying-axes check rejects BatchNorm's collective over the
         # vmap axis inside shard_map; the step averages over "data" itself, so every output is replicated.
-        mapped = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(), P(DATA_AXIS), P(DATA_AXIS), P()),
-                               out_specs=P(), check_vma=False)
+        mapped = jax.shard_map(
+            local, mesh=mesh, in_specs=(P(), P(), P(), P(DATA_AXIS), P(DATA_AXIS), P()), out_specs=P(), check_vma=False
+        )
         params, state, opt_state, metrics = mapped(params, state, opt_state, images, labels, key)
         return eqx.combine(params, static), state, opt_state, metrics
 

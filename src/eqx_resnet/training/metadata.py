@@ -79,16 +79,22 @@ class RunMetadata:
             info = dataset_info(d["dataset"])
             config = d.get("config", {})
             d = {
-                "data_dir": "", "class_names": list(info.classes), "precision": config.get("precision", "fp32"),
-                "preprocessing": preprocessing(info, d.get("image_size")), "config": config, **d,
+                "data_dir": "",
+                "class_names": list(info.classes),
+                "precision": config.get("precision", "fp32"),
+                "preprocessing": preprocessing(info, d.get("image_size")),
+                "config": config,
+                **d,
             }
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in d and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
             raise CheckpointError(
                 f"the checkpoint's metadata lacks {missing}: it was not written by an eqx-resnet training run; "
                 "load its arrays with load_checkpoint or load_into"
             )
         return cls(**{k: v for k, v in d.items() if k in names})
-

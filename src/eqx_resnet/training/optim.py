@@ -22,7 +22,9 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.S
     elif config.schedule == "cosine":
         main = optax.cosine_decay_schedule(config.lr, max(total - warmup, 1))
     elif config.schedule == "step":
-        boundaries = {e * steps_per_epoch - warmup: config.gamma for e in range(config.step_size, config.epochs, config.step_size)}
+        boundaries = {
+            e * steps_per_epoch - warmup: config.gamma for e in range(config.step_size, config.epochs, config.step_size)
+        }
         main = optax.piecewise_constant_schedule(config.lr, {b: g for b, g in boundaries.items() if b > 0})
     else:
         raise ValueError(f"unknown schedule {config.schedule!r}: choose constant, cosine, step or onecycle")

@@ -18,15 +18,21 @@ from ..models.forward import Precision, forward
 from .mesh import accumulate_gradients, device_mean
 
 
-def cross_entropy(logits: Float[Array, "n classes"], labels: Int[Array, " n"], label_smoothing: float = 0.0) -> Float[Array, ""]:
+def cross_entropy(
+    logits: Float[Array, "n classes"], labels: Int[Array, " n"], label_smoothing: float = 0.0
+) -> Float[Array, ""]:
     """Mean softmax cross-entropy against integer labels, optionally label-smoothed."""
     targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
     return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 def make_train_step(
-    optimizer: optax.GradientTransformation, *, precision: Precision = "fp32", label_smoothing: float = 0.0,
-    accumulate: int = 1, axis_name: Hashable | None = None,
+    optimizer: optax.GradientTransformation,
+    *,
+    precision: Precision = "fp32",
+    label_smoothing: float = 0.0,
+    accumulate: int = 1,
+    axis_name: Hashable | None = None,
 ) -> Callable:
     """`train_step(model, state, opt_state, images, labels, key) -> (model, state, opt_state, metrics)`.
 

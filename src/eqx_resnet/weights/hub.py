@@ -135,7 +135,9 @@ class WeightsInfo:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["pretrained"] = None if self.pretrained is None else {"top1": self.pretrained.top1, "license": self.pretrained.license}
+        out["pretrained"] = (
+            None if self.pretrained is None else {"top1": self.pretrained.top1, "license": self.pretrained.license}
+        )
         out["preprocessing"] = None if self.pretrained is None else asdict(self.pretrained.preprocessing)
         return out
 
@@ -185,7 +187,9 @@ def download_weights(
 
     w = weights if isinstance(weights, PretrainedWeights) else _by_name(weights)
     try:
-        path = Path(hf_hub_download(w.repo_id, w.file, revision=revision, cache_dir=cache_dir, library_name="eqx-resnet"))
+        path = Path(
+            hf_hub_download(w.repo_id, w.file, revision=revision, cache_dir=cache_dir, library_name="eqx-resnet")
+        )
     except LocalEntryNotFoundError as e:
         cache = cache_dir or constants.HF_HUB_CACHE
         cause = e.__cause__ or e
@@ -263,7 +267,12 @@ def create_pretrained(
     `info` records the file, its SHA-256 and, for Hub sets, the resolved commit and the
     set's preprocessing (`info.pretrained.preprocessing`) and classes.
     """
-    if isinstance(weights, os.PathLike) or Path(weights).suffix.lower() in SUFFIXES or "/" in weights or os.sep in weights:
+    if (
+        isinstance(weights, os.PathLike)
+        or Path(weights).suffix.lower() in SUFFIXES
+        or "/" in weights
+        or os.sep in weights
+    ):
         path = Path(weights)
         entries = read_state_dict(path)
         info, label = WeightsInfo(str(path), _sha256(path)), str(path)

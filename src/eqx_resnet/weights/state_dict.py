@@ -97,7 +97,13 @@ def load_state_dict(
 
 
 def _load(
-    model: eqx.Module, state: eqx.nn.State, entries: dict[str, np.ndarray], label: str, *, strict: bool, exclude: Collection[str]
+    model: eqx.Module,
+    state: eqx.nn.State,
+    entries: dict[str, np.ndarray],
+    label: str,
+    *,
+    strict: bool,
+    exclude: Collection[str],
 ) -> tuple[eqx.Module, eqx.nn.State]:
     """`load_state_dict` of entries already read; `label` names their source in errors."""
     every = _slots(model, state)
@@ -110,10 +116,14 @@ def _load(
     missing = [s.name for s in slots if s.name not in entries]
     unexpected = [k for k in entries if k not in by_name]
     mismatched = [
-        (k, tuple(v.shape), by_name[k].shape) for k, v in entries.items() if k in by_name and tuple(v.shape) != by_name[k].shape
+        (k, tuple(v.shape), by_name[k].shape)
+        for k, v in entries.items()
+        if k in by_name and tuple(v.shape) != by_name[k].shape
     ]
     if mismatched or (strict and (missing or unexpected)):
-        raise WeightsError(_mismatch_message(model, label, missing if strict else [], unexpected if strict else [], mismatched))
+        raise WeightsError(
+            _mismatch_message(model, label, missing if strict else [], unexpected if strict else [], mismatched)
+        )
     unfilled = [s.name for s in every if s.abstract and s.name not in entries]
     if unfilled:
         raise WeightsError(
@@ -154,7 +164,9 @@ def to_state_dict(model: eqx.Module, state: eqx.nn.State) -> dict[str, np.ndarra
     return out
 
 
-def save_safetensors(model: eqx.Module, state: eqx.nn.State, path: StrPath, *, metadata: Mapping[str, str] | None = None) -> Path:
+def save_safetensors(
+    model: eqx.Module, state: eqx.nn.State, path: StrPath, *, metadata: Mapping[str, str] | None = None
+) -> Path:
     """Write `to_state_dict(model, state)` to a `.safetensors` file, atomically; returns its path.
 
     The file carries `{"format": "pt"}` (what Hugging Face's tools expect of PyTorch weights)
@@ -189,7 +201,9 @@ def read_state_dict(source: Source) -> dict[str, np.ndarray]:
 def _read_file(path: Path) -> dict[str, np.ndarray]:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise WeightsError(f"{path}: unknown weights format {suffix or '(no suffix)'!r}; use one of {', '.join(SUFFIXES)}")
+        raise WeightsError(
+            f"{path}: unknown weights format {suffix or '(no suffix)'!r}; use one of {', '.join(SUFFIXES)}"
+        )
     if not path.is_file():
         raise WeightsError(f"weights file {path} not found")
     if suffix == ".safetensors":
@@ -199,7 +213,9 @@ def _read_file(path: Path) -> dict[str, np.ndarray]:
         try:
             return load_file(path)
         except SafetensorError as e:
-            raise WeightsError(f"{path} is not a readable safetensors file ({e}); it may be truncated: download or write it again") from None
+            raise WeightsError(
+                f"{path} is not a readable safetensors file ({e}); it may be truncated: download or write it again"
+            ) from None
     if suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -221,14 +237,20 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
         # weights_only: a restricted unpickler that builds tensors and plain containers and refuses any other object.
         obj = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
-        reason = next((line.strip() for line in str(e).splitlines() if "Unsupported" in line), "objects other than tensors")
+        reason = next(
+            (line.strip() for line in str(e).splitlines() if "Unsupported" in line), "objects other than tensors"
+        )
         raise WeightsError(
             f"{path} was refused, not unpickled: it holds more than tensors ({reason}); "
             "only plain state dicts load: save one with torch.save(module.state_dict(), path)"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise WeightsError(f"{path} is not a readable PyTorch file ({str(e).splitlines()[0]}); it may be truncated") from None
-    if not isinstance(obj, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise WeightsError(
+            f"{path} is not a readable PyTorch file ({str(e).splitlines()[0]}); it may be truncated"
+        ) from None
+    if not isinstance(obj, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
         what = f"a {type(obj).__name__}"
         if isinstance(obj, Mapping):
             nested = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
@@ -284,7 +306,9 @@ def _slots(model: eqx.Module, state: eqx.nn.State) -> list[_Slot]:
         name, owner = _name(model, path)
         if _is_index(leaf):
             if not isinstance(owner, BatchNorm):
-                raise WeightsError(f"{name}: state of a {type(owner).__name__} has no state-dict name; only BatchNorm's is known")
+                raise WeightsError(
+                    f"{name}: state of a {type(owner).__name__} has no state-dict name; only BatchNorm's is known"
+                )
             prefix = name.rsplit(".", 1)[0]
             for j, (suffix, value) in enumerate(zip(_STATISTICS, state.get(leaf))):
                 slots.append(_Slot(f"{prefix}.{suffix}", i, j, value))
