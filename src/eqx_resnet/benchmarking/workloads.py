@@ -21,6 +21,7 @@ from .._xla_cpu import compiler_options
 from ..models import create_model
 from ..models.forward import forward
 from ..parameters import count_parameters
+from ..training.config import device_kind
 from ..training.step import make_train_step
 from .timing import BenchmarkError, Runner, describe_device, jax_runner, xla_flops
 
@@ -153,8 +154,8 @@ def default_settings(
 
 
 def jax_platform() -> str:
-    """The platform of JAX's default backend: "gpu" or "cpu"."""
-    return "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
+    """The benchmark settings' platform: `"cpu"`, or `"gpu"` for any accelerator (as training's `device_kind`)."""
+    return "cpu" if device_kind() == "cpu" else "gpu"
 
 
 def peer_missing(framework: str, platform: str) -> str | None:

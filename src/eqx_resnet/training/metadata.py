@@ -33,8 +33,11 @@ class RunMetadata:
     - `model`, `model_options`: the registry name and `create_model` keyword arguments
       that rebuild the model's structure; `parameters` its count of trainable numbers.
     - `dataset`, `data_dir` (absolute), `class_names`.
-    - `preprocessing`: `{"image_size", "channels", "mean", "std"}`: how an image is
-      prepared for the model (resized to `image_size`, scaled to [0, 1], standardised).
+    - `preprocessing`: how an image is prepared for the model (`data.load_image` reads
+      either form): for the small datasets `{"image_size", "source_size", "channels", "mean",
+      "std"}` (resized to the dataset's size, then the model's, scaled to [0, 1], standardised);
+      for image folders and pretrained weights `data.imagenet.Preprocessing`'s fields
+      (`crop_size`, `crop_pct`, `interpolation`, `mean`, `std`: resize, centre crop, standardise).
     - `precision`: the compute precision (`"fp32"` or `"bf16"`).
     - `epoch`, `step`: completed epochs and optimiser steps; `metrics`: the last epoch's
       row of `metrics.jsonl`; `history`: every epoch's row.
