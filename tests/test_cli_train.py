@@ -227,3 +227,13 @@ def test_predict_refuses_a_decompression_bomb(run_dir, tmp_path, monkeypatch):
     result = runner.invoke(app, ["predict", str(out), str(path)])
     assert result.exit_code == 2 and "decompression bomb" in result.output and "Shrink it first" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_second_train_on_a_running_run_fails_at_once(tmp_path):
+    from eqx_resnet.training.lock import RunLock
+
+    with RunLock(tmp_path / "run"):  # held by this process, as a running `train` would hold it
+        result = runner.invoke(app, ["train", "mnist", "--out", str(tmp_path / "run"), "--data-dir", DATA])
+    assert result.exit_code == 1 and "is in use by another run" in result.output and "--out" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
