@@ -288,41 +288,11 @@ def train_command(
         exit_at_once_on_error(),
         errors("interrupted at once; the last checkpoint written is kept: continue with --resume"),
     ):
-        config = TrainConfig(
-            dataset=_value(dataset),
-            model=_value(model),
-            model_options=parse_model_options(model_option) if model_option else None,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=_value(optimizer),
-            momentum=momentum,
-            nesterov=nesterov,
-            schedule=_value(schedule),
-            warmup_epochs=warmup_epochs,
-            step_size=step_size,
-            gamma=gamma,
-            weight_decay=weight_decay,
-            decay_norm_and_bias=decay_norm_and_bias,
-            label_smoothing=label_smoothing,
-            clip_norm=clip_norm,
-            precision=_value(precision),
-            augment=augment,
-            image_size=image_size,
-            max_train_samples=max_train_samples,
-            patience=patience,
-            monitor=_value(monitor),
-            seed=seed,
-            eval_batch_size=eval_batch_size,
-            checkpoint_every=checkpoint_every,
-            init=init,
-            freeze_backbone=freeze_backbone,
-            workers=workers,
-            val_fraction=val_fraction,
-            devices=devices,
-            accumulate=accumulate,
-            batch_stats=_value(batch_stats),
-        )
+        # Every option named as a TrainConfig field is that field: the one place they meet.
+        settings = {
+            name: _value(value) for name, value in ctx.params.items() if name in TrainConfig.__dataclass_fields__
+        }
+        config = TrainConfig(**settings, model_options=parse_model_options(model_option) if model_option else None)
         if coordinator is not None or num_processes is not None or process_id is not None:
             initialize_distributed(
                 coordinator, num_processes, process_id, join_timeout=join_timeout, heartbeat_timeout=heartbeat_timeout
