@@ -62,6 +62,10 @@ class FileSplit:
         """The full path of file `i`."""
         return self.root / os.fsdecode(self.paths[i])
 
+    def open(self, i: int) -> Path:
+        """What the transforms read for image `i`: its path."""
+        return self.path(i)
+
     def subset(self, keep: np.ndarray) -> "FileSplit":
         return dataclasses.replace(self, paths=self.paths[keep], labels=self.labels[keep])
 

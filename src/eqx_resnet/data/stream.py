@@ -80,7 +80,7 @@ class _Example:
             for attempt in range(MAX_SKIPPED_IN_A_ROW if self.order is not None else 1):
                 index = (position + attempt) % n if self.order is None else int(self.order[(position + attempt) % n])
                 try:
-                    image, label = self.transform(self.split.path(index), rng), int(self.split.labels[index])
+                    image, label = self.transform(self.split.open(index), rng), int(self.split.labels[index])
                     break
                 except BadImage as e:
                     if attempt == 0:
