@@ -27,6 +27,7 @@ import numpy as np
 from jaxtyping import Int32
 
 from .datasets import DatasetInfo, dataset_info
+from .hf import HFSplit, hf_classes, hf_splits, is_hf
 from .idx import DatasetError
 
 # torchvision's IMG_EXTENSIONS, and WebP: the suffixes (any case) of the files a class folder holds.
@@ -68,6 +69,9 @@ class FileSplit:
 
     def subset(self, keep: np.ndarray) -> "FileSplit":
         return dataclasses.replace(self, paths=self.paths[keep], labels=self.labels[keep])
+
+
+Split = FileSplit | HFSplit  # what the loader reads (data/stream.py): image files, or a Hugging Face dataset's rows
 
 
 def dataset_root(dataset: str, data_dir: str | os.PathLike) -> Path:
@@ -126,10 +130,9 @@ def scan_classes(folder: Path, classes: tuple[str, ...]) -> FileSplit:
     return FileSplit(folder, np.array([os.fsencode(p) for p in paths]), np.array(labels, np.int32), classes)
 
 
-def open_splits(
-    dataset: str, data_dir: str | os.PathLike, *, val_fraction: float | None = None
-) -> tuple[FileSplit, FileSplit]:
-    """The training and validation splits of `dataset` ("imagefolder" or "imagenet") in `data_dir`.
+def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: float | None = None) -> tuple[Split, Split]:
+    """The training and validation splits of `dataset` ("imagefolder" or "imagenet") in `data_dir`,
+    or in the Hugging Face dataset it names (`data/hf.py`: an `hf:` Hub id, parquet, `save_to_disk`).
 
     The validation split is val/ (or validation/, test/) with the same class folders as
     train/, ILSVRC-2012's flat validation folder for `imagenet`, or, with `val_fraction`,
@@ -140,6 +143,9 @@ def open_splits(
     """
     if dataset not in STREAMING_DATASETS:
         raise DatasetError(f"{dataset} is not read from image folders; those are {', '.join(STREAMING_DATASETS)}")
+    if is_hf(data_dir):
+        train, val = hf_splits(data_dir, with_validation=val_fraction is None)
+        return _hold_out(train, val_fraction) if val is None else (train, val)
     root = dataset_root(dataset, data_dir)
     classes = list_classes(root / "train")
     if dataset == "imagenet":
@@ -174,9 +180,12 @@ def open_splits(
 
 def info_for(dataset: str, data_dir: str | os.PathLike, image_size: int | None) -> DatasetInfo:
     """`dataset_info(dataset)`, or for a folder dataset its `folder_info` from the class folders of
-    train/ alone (a directory listing: the files are counted by `open_splits`)."""
+    train/ alone (a directory listing: the files are counted by `open_splits`), or from a Hugging
+    Face dataset's label feature."""
     if dataset not in STREAMING_DATASETS:
         return dataset_info(dataset)
+    if is_hf(data_dir):
+        return folder_info(dataset, hf_classes(data_dir), image_size)
     train = dataset_root(dataset, data_dir) / "train"
     classes = list_classes(train)
     if dataset == "imagenet":
@@ -192,7 +201,8 @@ def folder_info(dataset: str, classes: tuple[str, ...], image_size: int | None) 
         from .imagenet import IMAGENET_CLASSES, IMAGENET_SYNSETS
 
         index = {s: i for i, s in enumerate(IMAGENET_SYNSETS)}
-        classes = tuple(IMAGENET_CLASSES[index[s]] for s in classes)
+        # Folders are synsets; a Hugging Face dataset's ClassLabel names are already the lemmas.
+        classes = tuple(IMAGENET_CLASSES[index[s]] if s in index else s for s in classes)
     return dataclasses.replace(template, num_classes=len(classes), classes=classes, image_shape=(3, size, size))
 
 
@@ -211,7 +221,7 @@ def _check_synsets(folder: Path, classes: tuple[str, ...]) -> None:
         )
 
 
-def _hold_out(train: FileSplit, fraction: float) -> tuple[FileSplit, FileSplit]:
+def _hold_out(train: Split, fraction: float) -> tuple[Split, Split]:
     """`train` split by class into what it keeps and `fraction` of it held out (seed-independent)."""
     if not 0.0 < fraction < 1.0:
         raise DatasetError(f"--val-fraction must be between 0 and 1, got {fraction}")

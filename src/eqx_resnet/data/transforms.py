@@ -1,7 +1,8 @@
 """Decoding and augmenting image files on the host, in the loader's worker processes (numpy and Pillow).
 
-Each transform maps an image file and a numpy random generator to a uint8 `(3, size, size)`
-array; normalisation happens later, on the device. The training transform is torchvision's
+Each transform maps an image file (a path, or a binary file object such as a Hugging Face
+dataset's encoded bytes) and a numpy random generator to a uint8 `(3, size, size)` array;
+normalisation happens later, on the device. The training transform is torchvision's
 `RandomResizedCrop(size, scale=(0.08, 1), ratio=(3/4, 4/3))` and `RandomHorizontalFlip()`;
 the evaluation transform resizes the shorter side to `floor(size / crop_pct)` and takes the
 centre `size x size` (256 -> 224 for ImageNet), as `data.imagenet.Preprocessing` does.
@@ -17,6 +18,7 @@ grayscale with alpha and RGBA (alpha dropped, as torchvision's loader does) are 
 refused with `BadImage`, as is a file Pillow cannot read.
 """
 
+import io
 import math
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from PIL import Image
 
 _CONVERTIBLE = {"L", "1", "P", "CMYK", "YCbCr", "LA", "La", "RGBA", "RGBa", "RGBX", "PA"}
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+ImageFile = Path | io.BufferedIOBase  # a path, or an open binary file (io.BytesIO, open(..., "rb"))
 # Pillow's errors for files it cannot read: not an image, truncated, corrupt, or too large to be safe.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError)
 
@@ -49,7 +52,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     raise BadImage(f"its mode {mode} has no RGB conversion; save it as 8-bit RGB")
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: ImageFile) -> Image.Image:
     try:
         return Image.open(path)
     except DECODE_ERRORS as e:
@@ -114,7 +117,7 @@ class TrainTransform:
         self.size, self.augment, self.draft = size, augment, draft
         self.eval = EvalTransform(size, crop_pct=crop_pct, draft=draft)
 
-    def __call__(self, path: Path, rng: np.random.Generator) -> UInt8[np.ndarray, "3 s s"]:
+    def __call__(self, path: ImageFile, rng: np.random.Generator) -> UInt8[np.ndarray, "3 s s"]:
         if not self.augment:
             return self.eval(path, rng)
         with _open(path) as file:
@@ -138,7 +141,7 @@ class EvalTransform:
     def __init__(self, size: int, *, crop_pct: float = 0.875, draft: bool = True):
         self.size, self.crop_pct, self.draft = size, crop_pct, draft
 
-    def __call__(self, path: Path, rng: np.random.Generator | None = None) -> UInt8[np.ndarray, "3 s s"]:
+    def __call__(self, path: ImageFile, rng: np.random.Generator | None = None) -> UInt8[np.ndarray, "3 s s"]:
         with _open(path) as file:
             width, height = file.size
             resize = math.floor(self.size / self.crop_pct)
