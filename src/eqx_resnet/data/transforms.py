@@ -59,7 +59,9 @@ def _open(path: ImageFile) -> Image.Image:
         raise BadImage(str(e) or type(e).__name__) from None
 
 
-def _decode(image: Image.Image, reduce_to: tuple[float, float] | tuple[int, int] | None) -> tuple[Image.Image, float, float]:
+def _decode(
+    image: Image.Image, reduce_to: tuple[float, float] | tuple[int, int] | None
+) -> tuple[Image.Image, float, float]:
     """Decode `image` (a JPEG at the smallest scale that keeps at least `reduce_to` pixels a side) to RGB;
     the decoded image and its scale from the original, per axis."""
     width, height = image.size
