@@ -174,11 +174,10 @@ def lowered_engine(precision: str, steps: int) -> str:
         lambda images, key: prepare(images, info, None, key=key, augment=AUGMENTATIONS["mnist"]),
         steps,
     )
-    n = 60_000  # the whole split on the device, and the epoch's order: what `source.chunks` hands each call
+    steps_per_epoch = 60_000 // batch  # the whole epoch's batches on the device: what `source.chunks` hands each call
     chunk = (
-        jax.ShapeDtypeStruct((n, 1, 28, 28), jnp.uint8),
-        jax.ShapeDtypeStruct((n,), jnp.int32),
-        jax.ShapeDtypeStruct((n // batch * batch,), jnp.int32),
+        jax.ShapeDtypeStruct((steps_per_epoch, batch, 1, 28, 28), jnp.uint8),
+        jax.ShapeDtypeStruct((steps_per_epoch, batch), jnp.int32),
     )
     args = (
         chunk,

@@ -1,12 +1,15 @@
 """Two processes on localhost joined by `jax.distributed` (gloo collectives on CPU), through the CLI:
 they train as one process does, only process 0 writes, a peer that dies ends the run with one
-line, and the run resumes; a missing coordinator is one line within the join timeout.
+line, and the run resumes; each reads only its own rows of every batch; a missing coordinator
+is one line within the join timeout.
 
 Each process runs this file as a script, which wraps the CLI: the wrapper refuses a checkpoint
-written by any process but 0, and `--die-at N` kills the process (SIGKILL) at its N-th step.
+written by any process but 0, and `--die-at N` kills the process (SIGKILL) at its N-th step;
+or, with `--sources FOLDER`, reads an epoch of each kind of source and prints its rows.
 Every child has a timeout, so nothing here can hang.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -51,12 +54,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(process_id: int, port: int, args: list[str], die_at: int | None = None) -> subprocess.Popen:
-    env = {
+def child_env() -> dict[str, str]:
+    return {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES_PER_PROCESS}",
     }
+
+
+def launch(process_id: int, port: int, args: list[str], die_at: int | None = None) -> subprocess.Popen:
+    env = child_env()
     command = [
         sys.executable,
         __file__,
@@ -154,6 +161,81 @@ def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
         assert relative(a, b) < 1e-5
 
 
+def test_each_process_reads_only_its_own_rows_of_every_batch(tmp_path):
+    from _folders import make_folder
+
+    folder = make_folder(tmp_path / "images")
+    port = free_port()
+    command = lambda i: [sys.executable, __file__, "--sources", str(folder), f"localhost:{port}", str(i)]
+    results = finish(
+        [
+            subprocess.Popen(command(i), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+            for i in (0, 1)
+        ]
+    )
+    read = []
+    for status, out, err, _ in results:
+        assert status == 0, err[-3000:]
+        read.append(json.loads(next(line for line in out.splitlines() if line.startswith("ROWS "))[5:]))
+    one = read_sources(folder, sharding=None)  # one process, one device: whole batches
+    for kind in ("train", "eval", "memory"):
+        for p in (0, 1):
+            rows = [batch[p * len(batch) // 2 : (p + 1) * len(batch) // 2] for batch in one[kind]]
+            assert read[p][kind] == rows, kind
+    assert len(one["eval"][0]) == 8  # a batch of 6 was rounded up to split over the 4 devices, as here
+    decoded = [set(r["decoded"]) for r in read]
+    assert not decoded[0] & decoded[1] and decoded[0] | decoded[1] == set(one["decoded"])
+
+
+class Recording:
+    """A transform that records each file it decodes (`workers=0`: in this process)."""
+
+    def __init__(self, transform, decoded: list[str]):
+        self.transform, self.size, self.decoded = transform, transform.size, decoded
+
+    def __call__(self, path, rng=None):
+        self.decoded.append(str(path))
+        return self.transform(path, rng)
+
+
+def local_rows(x: jax.Array) -> np.ndarray:
+    """This process's part of a chunk split along its batch axis (1)."""
+    return np.concatenate([s.data for s in sorted(x.addressable_shards, key=lambda s: s.index[1].start or 0)], axis=1)
+
+
+def read_sources(folder, sharding) -> dict:
+    """An epoch of a training and an evaluation image-folder source and of an in-memory source, as
+    `[[(label, image hash) of each of this process's rows] of each step]`, and the files decoded."""
+    from eqx_resnet.data import Dataset, dataset_info
+    from eqx_resnet.data.source import InMemorySource
+    from eqx_resnet.data.stream import folder_sources
+
+    train, val = folder_sources(
+        "imagefolder",
+        folder,
+        batch_size=8,
+        eval_batch_size=6 if sharding is not None else 8,
+        image_size=16,
+        augment=True,
+        workers=0,
+        sharding=sharding,
+    )
+    decoded = []
+    train.transform, val.transform = Recording(train.transform, decoded), Recording(val.transform, decoded)
+    images = np.random.default_rng(0).integers(0, 256, (40, 1, 28, 28), np.uint8)
+    dataset = Dataset(images, np.arange(40, dtype=np.int32) % 10, dataset_info("mnist"))
+    memory = InMemorySource(dataset, 8, sharding=sharding)
+    key = jax.random.key(0, impl="rbg")
+    read = {}
+    for kind, source, k in (("train", train, key), ("eval", val, None), ("memory", memory, key)):
+        read[kind] = []
+        for first, chunk in source.chunks(k, 0, 1):
+            x, y = map(local_rows, chunk)
+            j = first if kind == "memory" else 0  # an in-memory chunk is the whole epoch
+            read[kind].append([[int(label), hashlib.sha1(row.tobytes()).hexdigest()] for row, label in zip(x[j], y[j])])
+    return read | {"decoded": decoded}
+
+
 def test_a_missing_coordinator_or_peer_is_one_line_within_the_join_timeout(tmp_path):
     port = free_port()
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -245,5 +327,16 @@ def _worker(argv: list[str]) -> None:
     app(cli_args)
 
 
+def _read_sources(folder: str, coordinator: str, process_id: str) -> None:
+    """Join a run of two processes and print this process's rows of an epoch of each source."""
+    initialize_distributed(coordinator, 2, int(process_id), join_timeout=60, heartbeat_timeout=HEARTBEAT_S)
+    from eqx_resnet.training.mesh import batch_sharding, data_mesh
+
+    print("ROWS " + json.dumps(read_sources(folder, batch_sharding(data_mesh(), 1))), flush=True)
+
+
 if __name__ == "__main__":
-    _worker(sys.argv[1:])
+    if sys.argv[1] == "--sources":
+        _read_sources(*sys.argv[2:])
+    else:
+        _worker(sys.argv[1:])

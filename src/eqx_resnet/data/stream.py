@@ -4,7 +4,8 @@ The source has the interface of `data.source`: `chunks(key, start, steps)` hands
 epoch shuffled by `key` from step `start`, `take(chunk, i, j)` reads a step's batch inside
 the compiled step. A chunk is `steps` host batches stacked, uint8 `(steps, b, 3, s, s)` and
 int32 labels `(steps, b)`, put on the device one chunk ahead of the step that reads it;
-normalisation happens there.
+normalisation happens there. On a mesh (`sharding`), each process decodes only its own rows
+of every batch (`data.source.process_rows`).
 
 Everything an example is made of derives from its position in the epoch: the epoch's order
 is a permutation drawn from `key`, and the example at position `p` is decoded and augmented
@@ -17,8 +18,8 @@ readable file in the epoch's order takes its place (the batch keeps its size, th
 stays the same for any `workers`); in evaluation, its row is left out of the metrics (label
 -1). More than `MAX_BAD_FRACTION` of a split unreadable (and more than one file) is a `DatasetError`.
 
-`throughput` holds the loader's images/s (what its workers can decode, from their busy
-time), the training step's images/s and the fraction of the time spent waiting for data;
+`throughput` holds, for this process, the loader's images/s (what its workers can decode,
+from their busy time), the training step's images/s and the fraction of the time spent waiting for data;
 a `DataWaitWarning` says so once when the device waits more than `WAIT_WARNING` of the time.
 """
 
@@ -36,6 +37,7 @@ from jaxtyping import Array, Int32, PRNGKeyArray, PyTree, UInt8
 from .datasets import DatasetInfo
 from .folder import FileSplit, folder_info, open_splits
 from .idx import DatasetError
+from .source import process_rows, put_rows, whole_batches
 from .transforms import BadImage, EvalTransform, TrainTransform
 
 MAX_BAD_FRACTION = 0.01  # of a split's files unreadable before the run stops
@@ -66,13 +68,27 @@ def _host_only(worker: int, workers: int) -> None:
 
 
 class _Example:
-    """Position in the epoch -> one example; a picklable callable for grain's workers."""
+    """This process's `q`-th row of the epoch -> one example; a picklable callable for grain's workers.
 
-    def __init__(self, split: FileSplit, transform: Callable, order: np.ndarray | None, seed: np.ndarray | None):
+    The process holds `rows` of each batch of `batch_size`: its row `q` is the example at
+    position `(q // len(rows)) * batch_size + rows[q % len(rows)]` of the epoch.
+    """
+
+    def __init__(
+        self,
+        split: FileSplit,
+        transform: Callable,
+        order: np.ndarray | None,
+        seed: np.ndarray | None,
+        batch_size: int,
+        rows: range,
+    ):
         self.split, self.transform, self.order, self.seed = split, transform, order, seed
+        self.batch_size, self.rows = batch_size, rows
 
-    def __call__(self, position: int) -> dict[str, np.ndarray]:
+    def __call__(self, q: int) -> dict[str, np.ndarray]:
         start = time.perf_counter()
+        position = (q // len(self.rows)) * self.batch_size + self.rows[q % len(self.rows)]
         n, size = len(self.split), self.transform.size
         image, label, bad, reason = np.zeros((3, size, size), np.uint8), -1, -1, ""
         if position < n:  # an evaluation split's last batch is padded with label -1
@@ -114,6 +130,8 @@ class StreamingSource:
       an unreadable file replaced. Otherwise an evaluation split: in order, the last batch padded
       with rows of label -1 (as are unreadable files), `chunks` called with `key=None`.
     - `limit`, `seed`: keep a random subset of `limit` files drawn from `seed` (quick runs).
+    - `sharding`: the chunks' sharding on a mesh (`data.source`); an evaluation batch is then
+      rounded up to split over its devices.
     """
 
     steps_per_call = 1  # a chunk is host data copied to the device: small chunks, put one ahead
@@ -129,6 +147,7 @@ class StreamingSource:
         shuffle: bool = True,
         limit: int | None = None,
         seed: int = 0,
+        sharding: jax.sharding.Sharding | None = None,
     ):
         if limit is not None and limit < len(split):
             split = split.subset(np.sort(np.random.default_rng(seed).permutation(len(split))[:limit]))
@@ -137,8 +156,9 @@ class StreamingSource:
                 f"the batch size {batch_size} is larger than the {len(split)} training images of "
                 f"{split.root}; lower --batch-size"
             )
-        batch_size = batch_size if shuffle else min(batch_size, len(split))
+        batch_size = batch_size if shuffle else whole_batches(batch_size, len(split), sharding)
         self.split, self.info, self.batch_size, self.transform = split, info, batch_size, transform
+        self.sharding, self.rows = sharding, range(*process_rows(batch_size, sharding).indices(batch_size))
         self.workers = default_workers() if workers is None else workers
         self.shuffle = shuffle
         self.steps_per_epoch = len(split) // batch_size if shuffle else math.ceil(len(split) / batch_size)
@@ -158,7 +178,8 @@ class StreamingSource:
         if key is not None:
             seed = np.asarray(jax.random.key_data(key), np.uint32).ravel()
             order = np.random.default_rng(seed).permutation(len(self.split))
-        batches = self._host_batches(_Example(self.split, self.transform, order, seed), start)
+        example = _Example(self.split, self.transform, order, seed, self.batch_size, self.rows)
+        batches = self._host_batches(example, start)
         totals = dict.fromkeys(("waited", "stepping", "decoding"), 0.0) | dict.fromkeys(("decoded", "stepped"), 0)
         ahead = None
         try:
@@ -168,9 +189,11 @@ class StreamingSource:
                 if first != start:  # the first chunk of an epoch also waits for the workers to start
                     totals["waited"] += time.perf_counter() - t0
                 totals["decoding"] += sum(float(b["seconds"].sum()) for b in host)
-                totals["decoded"] += len(host) * self.batch_size
+                totals["decoded"] += len(host) * len(self.rows)
                 self._count_bad(host)
-                chunk = jax.device_put((np.stack([b["image"] for b in host]), np.stack([b["label"] for b in host])))
+                chunk = put_rows(
+                    (np.stack([b["image"] for b in host]), np.stack([b["label"] for b in host])), self.sharding
+                )
                 if ahead is not None:
                     yield from self._timed(ahead, totals)
                 ahead = (first, chunk)
@@ -187,14 +210,14 @@ class StreamingSource:
         t0 = time.perf_counter()
         yield chunk
         totals["stepping"] += time.perf_counter() - t0
-        totals["stepped"] += chunk[1][1].shape[0] * self.batch_size
+        totals["stepped"] += chunk[1][1].shape[0] * len(self.rows)
         waited, stepping = totals["waited"], totals["stepping"]
         self.throughput = {
             "loader_images_per_s": max(self.workers, 1) * totals["decoded"] / max(totals["decoding"], 1e-9),
             "step_images_per_s": totals["stepped"] / max(stepping, 1e-9),
             "data_wait": waited / max(waited + stepping, 1e-9),
         }
-        steps = totals["stepped"] // self.batch_size
+        steps = totals["stepped"] // len(self.rows)
         if steps > WAIT_MEASURED_STEPS and not self._warned_wait and self.throughput["data_wait"] > WAIT_WARNING:
             self._warned_wait = True
             t = self.throughput
@@ -223,10 +246,11 @@ class StreamingSource:
         if not flags.FLAGS.is_parsed():
             flags.FLAGS.mark_as_parsed()
 
-        positions = grain.MapDataset.range(start * self.batch_size, self.steps_per_epoch * self.batch_size)
+        rows = len(self.rows)  # of each batch, this process's
+        positions = grain.MapDataset.range(start * rows, self.steps_per_epoch * rows)
         dataset = (
             positions.map(example)
-            .batch(self.batch_size)
+            .batch(rows)
             .to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=PREFETCH))
         )
         if self.workers:
@@ -246,7 +270,8 @@ class StreamingSource:
                     continue
                 self.bad[int(index)] = reason = reason.decode(errors="replace")
                 path = self.split.path(int(index))
-                if len(self.bad) > max(1, MAX_BAD_FRACTION * len(self.split)):
+                # Each process decodes its own part of the split and counts its own.
+                if len(self.bad) > max(1, MAX_BAD_FRACTION * len(self.split) / jax.process_count()):
                     raise DatasetError(
                         f"{len(self.bad)} of the {len(self.split)} images in {self.split.root} are unreadable, more than "
                         f"{MAX_BAD_FRACTION:.0%} (the last: {path}: {reason}): repair or remove them"
@@ -268,12 +293,13 @@ def folder_sources(
     val_fraction: float | None = None,
     limit: int | None = None,
     seed: int = 0,
+    sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[StreamingSource, StreamingSource]:
     """The training and evaluation sources of an image-folder dataset (`data.folder.open_splits`).
 
     Training crops are `RandomResizedCrop` and flip when `augment` (else the evaluation
     transform); evaluation resizes and centre-crops. `image_size` is the crop's side
-    (default: the dataset's, 224).
+    (default: the dataset's, 224). `sharding`: see `StreamingSource`.
     """
     train, val = open_splits(dataset, data_dir, val_fraction=val_fraction)
     info = folder_info(dataset, train.classes, image_size)
@@ -287,8 +313,15 @@ def folder_sources(
             workers=workers,
             limit=limit,
             seed=seed,
+            sharding=sharding,
         ),
         StreamingSource(
-            val, info, eval_batch_size, EvalTransform(size, crop_pct=info.crop_pct), workers=workers, shuffle=False
+            val,
+            info,
+            eval_batch_size,
+            EvalTransform(size, crop_pct=info.crop_pct),
+            workers=workers,
+            shuffle=False,
+            sharding=sharding,
         ),
     )

@@ -38,16 +38,17 @@ from jax import lax
 from .._xla_cpu import compiler_options
 from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare, preprocessing
 from ..data.folder import STREAMING_DATASETS, info_for
+from ..data.source import InMemorySplit
 from ..models import create_model
 from ..parameters import count_parameters
 from .checkpoint import checkpoint_exists, load_checkpoint, read_metadata, recover_run_dir, save_checkpoint
 from .config import ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
 from .errors import Interrupted, TrainingError
-from .evaluate import InMemorySplit, make_source_evaluator
+from .evaluate import make_source_evaluator
 from .lock import RunLock
 from .mesh import (
     DATA_AXIS,
-    ShardedSource,
+    batch_sharding,
     lost_peers_as_errors,
     replicate,
     run_mesh,
@@ -154,10 +155,9 @@ def train(
 def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> TrainResult:
     config, saved, data_dir = _start_or_resume(config, run_dir, Path(data_dir) if data_dir else None, resume, given)
     model_options = _model_options(config, data_dir)
-    source, test = _data(config, data_dir)
     mesh = run_mesh(config.devices, config.batch_size, config.accumulate)  # None: one device of one process
-    if mesh is not None:
-        source, test = ShardedSource(source, mesh), ShardedSource(test, mesh)
+    # Each process reads its own rows of every batch, the batch axis (1) of a chunk split over the devices.
+    source, test = _data(config, data_dir, None if mesh is None else batch_sharding(mesh, 1))
     root = jax.random.key(config.seed, impl="rbg")
     # RBG keys build a model several times faster than threefry on a CPU, which compiles a large
     # sampler per weight shape (benchmarks/README.md). Still one stream per seed.
@@ -369,8 +369,9 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     return model, state, info
 
 
-def _data(config: TrainConfig, data_dir: Path):
-    """The training source and the evaluation source: the small datasets in memory, image folders streamed."""
+def _data(config: TrainConfig, data_dir: Path, sharding):
+    """The training source and the evaluation source (`sharding`: their chunks' on a mesh):
+    the small datasets in memory, image folders streamed."""
     if config.dataset in STREAMING_DATASETS:
         from ..data.stream import folder_sources  # imports grain
 
@@ -385,6 +386,7 @@ def _data(config: TrainConfig, data_dir: Path):
             val_fraction=config.val_fraction,
             limit=config.max_train_samples,
             seed=config.seed,
+            sharding=sharding,
         )
     if config.val_fraction is not None:
         raise ConfigError(
@@ -393,8 +395,10 @@ def _data(config: TrainConfig, data_dir: Path):
     train_data = load_dataset(config.dataset, "train", data_dir)
     test = load_dataset(config.dataset, "test", data_dir)
     return (
-        InMemorySource(train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed),
-        InMemorySplit(jnp.asarray(test.images), jnp.asarray(test.labels), test.info, config.eval_batch_size),
+        InMemorySource(
+            train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed, sharding=sharding
+        ),
+        InMemorySplit(test.images, test.labels, test.info, config.eval_batch_size, sharding=sharding),
     )
 
 

@@ -2,54 +2,26 @@
 
 An evaluation source has the interface of `data.source` with `key=None`: `chunks(None, 0, 1)`
 hands out the split in order and `take(chunk, i, 0)` gives step `i`'s uint8 images and labels,
-the last batch padded with rows of label -1, which count nowhere. `InMemorySplit` holds a split
-on the device (MNIST, CIFAR-10: the batch is sliced inside the compiled call); a
-`data.stream.StreamingSource(shuffle=False)` reads image files.
+the last batch padded with rows of label -1, which count nowhere: `data.source.InMemorySplit`
+(MNIST, CIFAR-10) or `data.stream.StreamingSource(shuffle=False)` (image files).
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax import lax
-from jaxtyping import Array, Int, Int32, PyTree, Real
+import numpy as np
+from jaxtyping import Int, Real
 
 from .._xla_cpu import compiler_options
 from ..data import DatasetError, DatasetInfo, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, folder_info, open_splits
+from ..data.source import InMemorySplit
 from .config import TrainConfig
 from .metadata import RunMetadata
 from .step import Precision, eval_step
-
-
-class InMemorySplit:
-    """A split on the device, in order, padded once to whole batches with rows of label -1.
-
-    **Arguments:** `images` `(n, c, h, w)` (uint8 pixels), `labels` int `(n,)`, the dataset's `info`,
-    and `batch_size` (at most `n`).
-    """
-
-    def __init__(self, images: Real[Array, "n c h w"], labels: Int[Array, " n"], info: DatasetInfo, batch_size: int):
-        n = int(labels.shape[0])
-        self.info, self.batch_size = info, min(batch_size, n)
-        pad = -n % self.batch_size
-        self.images = jnp.concatenate([jnp.asarray(images), jnp.zeros((pad, *images.shape[1:]), images.dtype)])
-        self.labels = jnp.concatenate([jnp.asarray(labels, jnp.int32), jnp.full((pad,), -1, jnp.int32)])
-        self.steps_per_epoch = (n + pad) // self.batch_size
-
-    def chunks(self, key: None, start: int, steps: int) -> Iterator[tuple[int, PyTree]]:
-        """`(first step, the whole split)` for every `steps` steps from `start`."""
-        for first in range(start, self.steps_per_epoch, steps):
-            yield first, (self.images, self.labels)
-
-    def take(
-        self, chunk: PyTree, i: Int32[Array, ""], j: Int32[Array, ""] | int
-    ) -> tuple[Real[Array, "b c h w"], Int32[Array, " b"]]:
-        images, labels = chunk
-        sl = lambda a: lax.dynamic_slice_in_dim(a, i * self.batch_size, self.batch_size)
-        return sl(images), sl(labels)
 
 
 def make_source_evaluator(
@@ -84,8 +56,8 @@ def make_source_evaluator(
 
 
 def make_evaluator(
-    images: jax.Array,
-    labels: jax.Array,
+    images: Real[np.ndarray | jax.Array, "n c h w"],
+    labels: Int[np.ndarray | jax.Array, " n"],
     info: DatasetInfo,
     *,
     image_size: int | None = None,
@@ -128,8 +100,8 @@ def run_evaluator(
         return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)
     test = load_dataset(meta.dataset, "test", data_dir)
     return make_evaluator(
-        jnp.asarray(test.images),
-        jnp.asarray(test.labels),
+        test.images,
+        test.labels,
         test.info,
         image_size=meta.preprocessing["image_size"],
         precision=meta.precision,

@@ -26,7 +26,6 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Hashable, Iterator
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -277,13 +276,18 @@ def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
     return eqx.combine(jax.tree.map(lambda x: _put(x, sharding), arrays), rest)
 
 
+def batch_sharding(mesh: Mesh, axis: int = 0) -> NamedSharding:
+    """The sharding of arrays split along `axis` over the mesh's `"data"` devices (a batch), the rest replicated."""
+    return NamedSharding(mesh, P(*([None] * axis), DATA_AXIS))
+
+
 def shard_batch(tree: PyTree, mesh: Mesh, axis: int = 0) -> PyTree:
     """`tree`'s arrays split along `axis` over the mesh's `"data"` devices (a batch).
 
     Across processes, each process passes its own rows, in process order: the global batch
     is their concatenation along `axis`.
     """
-    sharding = NamedSharding(mesh, P(*([None] * axis), DATA_AXIS))
+    sharding = batch_sharding(mesh, axis)
     return jax.tree.map(lambda x: _put(x, sharding, whole=False), tree)
 
 
@@ -377,39 +381,6 @@ def accumulate_gradients(grad_fn: Callable, micro_batches: int) -> Callable:
         return (loss / micro_batches, (state, correct)), jax.tree.map(lambda g: g / micro_batches, grads)
 
     return accumulated
-
-
-class ShardedSource:
-    """A data source (`data.source`) on a mesh: its chunks are put on the mesh's devices, and
-    each batch `take` gives is split over the `"data"` axis inside the compiled step.
-
-    A chunk's arrays are replicated (an in-memory split is placed once and reused for as long
-    as the source hands out the same array), or, for a source with a `batch_axis` attribute
-    (the axis of its chunk's arrays that a batch runs along), split along it. Across processes,
-    every process's source hands out the same whole chunks: each device takes its own part.
-    Every other attribute is the source's.
-    """
-
-    def __init__(self, source: Any, mesh: Mesh):
-        self.source, self.mesh = source, mesh
-        self._placed: dict[int, tuple[Any, jax.Array]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.source, name)
-
-    def chunks(self, key, start: int, steps: int) -> Iterator[tuple[int, PyTree]]:
-        axis = getattr(self.source, "batch_axis", None)
-        sharding = NamedSharding(self.mesh, P() if axis is None else P(*([None] * axis), DATA_AXIS))
-        for first, chunk in self.source.chunks(key, start, steps):
-            leaves, tree = jax.tree.flatten(chunk)
-            kept = {id(x): self._placed[id(x)] for x in leaves if id(x) in self._placed}
-            # The source's own array is kept with its copy, so that its id stays its own.
-            self._placed = {**kept, **{id(x): (x, _put(x, sharding)) for x in leaves if id(x) not in kept}}
-            yield first, jax.tree.unflatten(tree, [self._placed[id(x)][1] for x in leaves])
-
-    def take(self, chunk: PyTree, i, j):
-        images, labels = self.source.take(chunk, i, j)
-        return lax.with_sharding_constraint((images, labels), NamedSharding(self.mesh, P(DATA_AXIS)))
 
 
 def stop_anywhere(requested: str | None) -> str | None:
