@@ -38,6 +38,7 @@ from jax import lax
 from .._xla_cpu import compiler_options
 from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare, preprocessing
 from ..data.folder import STREAMING_DATASETS, info_for
+from ..data.hf import HUB
 from ..data.source import InMemorySplit
 from ..models import create_model
 from ..parameters import count_parameters
@@ -308,12 +309,17 @@ def _start_or_resume(
     if not resume:
         if checkpoint_exists(last):
             raise TrainingError(f"{run_dir} already holds a run; continue it with --resume, or choose another --out")
-        return with_defaults(config), None, (data_dir or Path("data")).absolute()
+        return with_defaults(config), None, _absolute(data_dir or Path("data"))
     if not checkpoint_exists(last):
         raise TrainingError(f"nothing to resume: {last} holds no checkpoint; start the run without --resume")
     saved = RunMetadata.from_dict(read_metadata(last))
     config = resume_config(TrainConfig.from_dict(saved.config), given, len(saved.history))
-    return config, saved, (data_dir or Path(saved.data_dir or "data")).absolute()
+    return config, saved, _absolute(data_dir or Path(saved.data_dir or "data"))
+
+
+def _absolute(data_dir: Path) -> Path:
+    """`data_dir` made absolute, as the run records it, unless it names a Hub dataset (`hf:ORG/NAME`)."""
+    return data_dir if str(data_dir).startswith(HUB) else data_dir.absolute()
 
 
 def _model_options(config: TrainConfig, data_dir: Path) -> dict[str, Any]:
