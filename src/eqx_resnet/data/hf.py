@@ -158,7 +158,8 @@ def _load(data_dir: str | Path) -> dict[str, Any]:
             "download it once with a network connection (unset HF_HUB_OFFLINE), or pass --data-dir of a local copy"
         ) from None
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetsError) as e:
-        raise DatasetError(f"{source}: cannot be read as a Hugging Face dataset: {e}") from None
+        fix = "name a configuration as hf:ORG/NAME@CONFIG" if source.startswith(HUB) else "check its files"
+        raise DatasetError(f"{source}: cannot be read as a Hugging Face dataset: {e}; {fix}") from None
     # A single saved Dataset is a training split.
     return {"train": loaded} if isinstance(loaded, datasets.Dataset) else dict(loaded)
 
