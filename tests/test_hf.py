@@ -112,7 +112,7 @@ def test_a_saved_dataset_with_integer_labels_holds_out_part_of_train(folder, tmp
     assert kept.classes == ("7", "30", "100") and kept.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
 
 
-def test_train_eval_and_predict_a_parquet_folder_from_the_cli(folder, tmp_path):
+def test_train_eval_and_predict_a_parquet_folder_from_the_cli(folder, tmp_path, monkeypatch):
     root, out = save(folder, tmp_path / "pq", "parquet"), tmp_path / "run"
     model = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1", "--image-size", "16"]
     args = ["train", "imagefolder", "--data-dir", str(root), *model, "--batch-size", "4", "--epochs", "1"]
@@ -126,12 +126,19 @@ def test_train_eval_and_predict_a_parquet_folder_from_the_cli(folder, tmp_path):
     assert json.loads(result.stdout)["test_acc"] == pytest.approx(final["test_acc"])
     image = tmp_path / "owl.png"
     image.write_bytes(open_splits("imagefolder", root)[1].open(5).getvalue())
+    # The same dataset named by a Hub id: the id reaches the loader as it is, not as a path.
+    splits, calls = datasets.load_dataset(str(root)), []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args: calls.append(args) or splits)
+    result = runner.invoke(app, ["eval", str(out), "--data-dir", "hf:ORG/NAME", "--json"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("ORG/NAME", None)]
+    assert json.loads(result.stdout)["test_acc"] == pytest.approx(final["test_acc"])
     result = runner.invoke(app, ["predict", str(out), str(image), "--top", "3", "--json"])
     assert result.exit_code == 0, result.output
     assert sorted(t["label"] for t in json.loads(result.stdout)["top"]) == sorted(CLASSES)
 
 
-def test_a_hub_id_is_loaded_once_by_name_and_config_and_trained_from(monkeypatch):
+def test_a_hub_id_is_loaded_by_name_and_config_and_read_by_the_loader(monkeypatch):
     names = IMAGENET_CLASSES[:2]
     rng = np.random.default_rng(0)
     images = [{"bytes": png(rng.integers(0, 255, (24, 20, 3), dtype=np.uint8)), "path": None} for _ in range(4)]
