@@ -178,6 +178,9 @@ def refused(tmp_path, monkeypatch, case):
         del splits["validation"]
     elif case == "unlabelled validation":
         splits["validation"] = Dataset.from_dict({**rows, "label": [-1, -1]}, features=FEATURES)
+    elif case == "integer labels train lacks":
+        splits = {k: s.cast_column("label", Value("int64")) for k, s in splits.items()}
+        splits["validation"] = Dataset.from_dict({**rows, "label": [0, 5]}, features=splits["train"].features)
     elif case == "other validation classes":
         splits["validation"] = train.cast_column("label", ClassLabel(names=["cat", "dog", "bird"]))
     elif case == "empty training split":
@@ -201,7 +204,11 @@ def refused(tmp_path, monkeypatch, case):
             r"has no evaluation split \(validation, val, test; it has train\): hold out part of train "
             "with --val-fraction 0.1",
         ),
-        ("unlabelled validation", r"2 rows of its split validation have no label \(-1\): evaluate on a labelled"),
+        ("unlabelled validation", r"2 rows of its split validation have no label \(-1\): hold out part of train"),
+        (
+            "integer labels train lacks",
+            "its split validation has labels train lacks: 5; give train examples of every class, or drop those rows",
+        ),
         (
             "other validation classes",
             "its split validation differs from train in its image or label column, or its classes: give both splits",

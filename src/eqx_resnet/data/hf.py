@@ -232,10 +232,8 @@ def _labelled(
     if isinstance(split.features[label], datasets.ClassLabel):
         unlabelled = int((values < 0).sum())  # ClassLabel's -1: no label (ImageNet's test split)
         if unlabelled:
-            raise DatasetError(
-                f"{data_dir}: {unlabelled} rows of its split {name} have no label (-1): "
-                f"evaluate on a labelled split, or hold out part of train with --val-fraction 0.1"
-            )
+            fix = "drop them (dataset.filter)" if name == "train" else "hold out part of train with --val-fraction 0.1"
+            raise DatasetError(f"{data_dir}: {unlabelled} rows of its split {name} have no label (-1): {fix}")
         labels = values
     else:
         classes = classes or _int_classes(values)
@@ -244,7 +242,8 @@ def _labelled(
         unknown = sorted(set(values.tolist()) - set(known.tolist()))
         if unknown:
             raise DatasetError(
-                f"{data_dir}: its split {name} has labels train lacks: {', '.join(map(str, unknown[:5]))}"
+                f"{data_dir}: its split {name} has labels train lacks: {', '.join(map(str, unknown[:5]))}; "
+                "give train examples of every class, or drop those rows"
             )
     images = split.select_columns([image]).cast_column(image, datasets.Image(decode=False))
     return HFSplit(
