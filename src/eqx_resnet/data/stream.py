@@ -35,7 +35,7 @@ import numpy as np
 from jaxtyping import Array, Int32, PRNGKeyArray, PyTree, UInt8
 
 from .datasets import DatasetInfo
-from .folder import FileSplit, folder_info, open_splits
+from .folder import Split, folder_info, open_splits
 from .idx import DatasetError
 from .source import process_rows, put_rows, whole_batches
 from .transforms import BadImage, EvalTransform, TrainTransform
@@ -76,7 +76,7 @@ class _Example:
 
     def __init__(
         self,
-        split: FileSplit,
+        split: Split,
         transform: Callable,
         order: np.ndarray | None,
         seed: np.ndarray | None,
@@ -138,7 +138,7 @@ class StreamingSource:
 
     def __init__(
         self,
-        split: FileSplit,
+        split: Split,
         info: DatasetInfo,
         batch_size: int,
         transform: Callable,
