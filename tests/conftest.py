@@ -10,7 +10,9 @@ from jaxtyping import install_import_hook
 
 with install_import_hook("eqx_resnet", "beartype.beartype"):
     import eqx_resnet
-    import eqx_resnet.data  # these three are imported lazily by eqx_resnet: hook them now
+    import eqx_resnet.data  # these are imported lazily by eqx_resnet or by the engine: hook them now
+    import eqx_resnet.data.hf
+    import eqx_resnet.data.stream
     import eqx_resnet.summary
     import eqx_resnet.training
 
