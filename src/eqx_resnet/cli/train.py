@@ -44,7 +44,8 @@ D = TrainConfig()  # the defaults the options show
 
 DATA_DIR_HELP = (
     "Where datasets live (DATA_DIR/mnist/...); missing files are downloaded there. imagefolder, imagenet: "
-    "the folder holding train/<class>/ and val/<class>/ (or DATA_DIR/imagenet/)."
+    "the folder holding train/<class>/ and val/<class>/ (or DATA_DIR/imagenet/), or a Hugging Face dataset: "
+    "hf:ORG/NAME on the Hub, or a folder of parquet files or of save_to_disk's (pip install 'eqx-resnet[hf]')."
 )
 CACHE_ENV = "EQX_RESNET_COMPILATION_CACHE"
 
