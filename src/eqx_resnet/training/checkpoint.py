@@ -447,12 +447,6 @@ def _serialise(tree: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _serialise(tree: Any) -> bytes:
-    buffer = io.BytesIO()
-    eqx.tree_serialise_leaves(buffer, tree)
-    return buffer.getvalue()
-
-
 def _deserialise(file: Path, data: bytes | None, like: Any) -> Any:
     """The bytes `data` of `file` (already checked against its SHA-256) read into the structure of `like`."""
     if data is None:
