@@ -32,11 +32,11 @@ def pretrained_run(weights: str, model: str | None, **options):
     from ..data.imagenet import IMAGENET_CLASSES, IMAGENET_PREPROCESSING
     from ..parameters import count_parameters
     from ..training import RunMetadata
-    from ..weights import create_pretrained
+    from ..weights import create_pretrained, head_name
 
     name, weights = _split(weights, model)
     model_, state, info = create_pretrained(name, weights, key=jax.random.key(0), **options)
-    num_classes = model_.fc.out_features
+    num_classes = getattr(model_, head_name(model_)).out_features  # fc, or AlexNet's fc3
     pre = info.pretrained.preprocessing if info.pretrained else IMAGENET_PREPROCESSING
     meta = RunMetadata(
         model=name,
