@@ -20,6 +20,7 @@ import io
 import os
 import re
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,9 +121,7 @@ def scan_classes(folder: Path, classes: tuple[str, ...]) -> FileSplit:
         paths += found
         labels += [label] * len(found)
     if empty:
-        shown = ", ".join(f"{folder / e}/" for e in empty[:5]) + (
-            f" and {len(empty) - 5} more" if len(empty) > 5 else ""
-        )
+        shown = _few([f"{folder / e}/" for e in empty])
         raise DatasetError(
             f"{shown} hold{'s' if len(empty) == 1 else ''} no images ({', '.join(IMAGE_EXTENSIONS)}): "
             "add images or remove the empty class folder"
@@ -206,7 +205,8 @@ def folder_info(dataset: str, classes: tuple[str, ...], image_size: int | None) 
     return dataclasses.replace(template, num_classes=len(classes), classes=classes, image_shape=(3, size, size))
 
 
-def _few(names: list[str], shown: int = 5) -> str:
+def _few(names: Sequence[str], shown: int = 5) -> str:
+    """`names` joined by commas, the first `shown` of them and a count of the rest."""
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 

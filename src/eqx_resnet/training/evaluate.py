@@ -17,7 +17,7 @@ from jaxtyping import Int, Real
 
 from .._xla_cpu import compiler_options
 from ..data import DatasetError, DatasetInfo, load_dataset, prepare
-from ..data.folder import STREAMING_DATASETS, folder_info, open_splits
+from ..data.folder import STREAMING_DATASETS, _few, folder_info, open_splits
 from ..data.source import InMemorySplit
 from .config import TrainConfig
 from .metadata import RunMetadata
@@ -85,8 +85,8 @@ def run_evaluator(
         info = folder_info(meta.dataset, val.classes, config.image_size)
         if list(info.classes) != list(meta.class_names):
             raise DatasetError(
-                f"{data_dir} holds the classes {_names(info.classes)}, the run was trained on "
-                f"{_names(meta.class_names)}: pass the run's own --data-dir"
+                f"{data_dir} holds the classes {_few(info.classes)}, the run was trained on "
+                f"{_few(meta.class_names)}: pass the run's own --data-dir"
             )
         size = info.image_shape[-1]
         source = StreamingSource(
@@ -106,7 +106,3 @@ def run_evaluator(
         image_size=meta.preprocessing["image_size"],
         precision=meta.precision,
     )
-
-
-def _names(classes, shown: int = 5) -> str:
-    return ", ".join(classes[:shown]) + (f" and {len(classes) - shown} more" if len(classes) > shown else "")
