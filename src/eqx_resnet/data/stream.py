@@ -315,13 +315,26 @@ def folder_sources(
             seed=seed,
             sharding=sharding,
         ),
-        StreamingSource(
-            val,
-            info,
-            eval_batch_size,
-            EvalTransform(size, crop_pct=info.crop_pct),
-            workers=workers,
-            shuffle=False,
-            sharding=sharding,
-        ),
+        eval_source(val, info, eval_batch_size, workers=workers, sharding=sharding),
+    )
+
+
+def eval_source(
+    split: Split,
+    info: DatasetInfo,
+    batch_size: int,
+    *,
+    workers: int | None,
+    sharding: jax.sharding.Sharding | None = None,
+) -> StreamingSource:
+    """The evaluation source of `split`: in order, each image resized and centre-cropped to
+    `info`'s crop (`EvalTransform`). Arguments as `StreamingSource`'s."""
+    return StreamingSource(
+        split,
+        info,
+        batch_size,
+        EvalTransform(info.image_shape[-1], crop_pct=info.crop_pct),
+        workers=workers,
+        shuffle=False,
+        sharding=sharding,
     )

@@ -77,8 +77,7 @@ def run_evaluator(
     """The evaluator of a training run's evaluation split in `data_dir`, prepared as in the run
     (`eqx-resnet eval`): the test split of a small dataset, a folder dataset's validation split."""
     if meta.dataset in STREAMING_DATASETS:
-        from ..data.stream import StreamingSource
-        from ..data.transforms import EvalTransform
+        from ..data.stream import eval_source
 
         config = TrainConfig.from_dict(meta.config)
         _, val = open_splits(meta.dataset, data_dir, val_fraction=config.val_fraction)
@@ -88,15 +87,7 @@ def run_evaluator(
                 f"{data_dir} holds the classes {_few(info.classes)}, the run was trained on "
                 f"{_few(meta.class_names)}: pass the run's own --data-dir"
             )
-        size = info.image_shape[-1]
-        source = StreamingSource(
-            val,
-            info,
-            config.eval_batch_size,
-            EvalTransform(size, crop_pct=info.crop_pct),
-            workers=config.workers,
-            shuffle=False,
-        )
+        source = eval_source(val, info, config.eval_batch_size, workers=config.workers)
         return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)
     test = load_dataset(meta.dataset, "test", data_dir)
     return make_evaluator(
