@@ -158,8 +158,8 @@ def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: floa
             f"{root} has no validation folder ({'/, '.join(VAL_FOLDERS)}/): add val/ with the class folders of train/, "
             "or hold out part of train/ with --val-fraction 0.1"
         )
-    if dataset == "imagenet" and _flat_val_files(val_dir):
-        return train, _ilsvrc_val(root, val_dir, classes)
+    if dataset == "imagenet" and (flat := _flat_val_files(val_dir)):
+        return train, _ilsvrc_val(root, val_dir, flat, classes)
     val_classes = list_classes(val_dir)
     if val_classes != classes:
         extra, missing = sorted(set(val_classes) - set(classes)), sorted(set(classes) - set(val_classes))
@@ -238,13 +238,13 @@ def _flat_val_files(val_dir: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(val_dir) if e.is_file() and _FLAT_VAL.match(e.name))
 
 
-def _ilsvrc_val(root: Path, val_dir: Path, classes: tuple[str, ...]) -> FileSplit:
-    """ILSVRC-2012's flat validation folder, labelled by Kaggle's CSV or the devkit's ground truth."""
-    files = _flat_val_files(val_dir)
+def _ilsvrc_val(root: Path, val_dir: Path, files: list[str], classes: tuple[str, ...]) -> FileSplit:
+    """ILSVRC-2012's flat validation folder `val_dir` (its image `files`, sorted), labelled by
+    Kaggle's CSV or the devkit's ground truth in `root`."""
     if (root / _KAGGLE_SOLUTION).is_file():
         synset_of = _kaggle_labels(root / _KAGGLE_SOLUTION)
     else:
-        synset_of = _devkit_labels(root, files)
+        synset_of = _devkit_labels(root, val_dir, files)
     index = {name: i for i, name in enumerate(classes)}
     missing = [f for f in files if Path(f).stem not in synset_of]
     if missing:
@@ -272,7 +272,7 @@ def _kaggle_labels(path: Path) -> dict[str, str]:
         ) from None
 
 
-def _devkit_labels(root: Path, files: list[str]) -> dict[str, str]:
+def _devkit_labels(root: Path, val_dir: Path, files: list[str]) -> dict[str, str]:
     """Each validation image's synset from the devkit: `data/meta.mat` (ILSVRC2012_ID -> WordNet id)
     and `data/ILSVRC2012_validation_ground_truth.txt` (one ID per image, in file-name order)."""
     members = ("data/meta.mat", "data/ILSVRC2012_validation_ground_truth.txt")
@@ -284,7 +284,7 @@ def _devkit_labels(root: Path, files: list[str]) -> dict[str, str]:
             contents = [tar.extractfile(names[m]).read() if m in names else None for m in members]
     else:
         raise DatasetError(
-            f"{root / 'val'} is ILSVRC-2012's flat validation folder, without its labels: put {_DEVKIT}/ (or "
+            f"{val_dir} is ILSVRC-2012's flat validation folder, without its labels: put {_DEVKIT}/ (or "
             f"{_DEVKIT}.tar.gz) or Kaggle's {_KAGGLE_SOLUTION} in {root}, or sort the images into class folders"
         )
     if None in contents:
