@@ -91,10 +91,15 @@ class _Example:
         position = (q // len(self.rows)) * self.batch_size + self.rows[q % len(self.rows)]
         n, size = len(self.split), self.transform.size
         image, label, bad, reason = np.zeros((3, size, size), np.uint8), -1, -1, ""
-        if position < n:  # an evaluation split's last batch is padded with label -1
+        if position < n and self.order is None:  # evaluation, in order; the last batch is padded with label -1
+            try:
+                image, label = self.transform(self.split.open(position), None), int(self.split.labels[position])
+            except BadImage as e:  # the row keeps label -1: left out of the metrics
+                bad, reason = position, str(e)
+        elif position < n:  # training: the next readable file of the epoch's order takes an unreadable one's place
             rng = None if self.seed is None else np.random.default_rng([*self.seed, position])
-            for attempt in range(MAX_SKIPPED_IN_A_ROW if self.order is not None else 1):
-                index = (position + attempt) % n if self.order is None else int(self.order[(position + attempt) % n])
+            for attempt in range(MAX_SKIPPED_IN_A_ROW):
+                index = int(self.order[(position + attempt) % n])
                 try:
                     image, label = self.transform(self.split.open(index), rng), int(self.split.labels[index])
                     break
@@ -102,11 +107,10 @@ class _Example:
                     if attempt == 0:
                         bad, reason = index, str(e)
             else:
-                if self.order is not None:
-                    raise DatasetError(
-                        f"{MAX_SKIPPED_IN_A_ROW} files in a row of {self.split.root} are unreadable, from "
-                        f"{self.split.path(bad)} ({reason}): check that the folder holds images"
-                    )
+                raise DatasetError(
+                    f"{MAX_SKIPPED_IN_A_ROW} files in a row of {self.split.root} are unreadable, from "
+                    f"{self.split.path(bad)} ({reason}): check that the folder holds images"
+                )
         return {
             "image": image,
             "label": np.int32(label),
@@ -265,11 +269,12 @@ class StreamingSource:
     def _count_bad(self, host: list[dict]) -> None:
         """Warn about each unreadable file once; stop when more than `MAX_BAD_FRACTION` of the split (and more than one file) is."""
         for batch in host:
-            for index, reason in zip(batch["bad"], batch["reason"]):
-                if index < 0 or int(index) in self.bad:
+            for row in np.flatnonzero(batch["bad"] >= 0):  # bad rows are rare: skip the rest in numpy
+                index = int(batch["bad"][row])
+                if index in self.bad:
                     continue
-                self.bad[int(index)] = reason = reason.decode(errors="replace")
-                path = self.split.path(int(index))
+                self.bad[index] = reason = batch["reason"][row].decode(errors="replace")
+                path = self.split.path(index)
                 # Each process decodes its own part of the split and counts its own.
                 if len(self.bad) > max(1, MAX_BAD_FRACTION * len(self.split) / jax.process_count()):
                     raise DatasetError(
