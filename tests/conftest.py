@@ -10,11 +10,12 @@ from jaxtyping import install_import_hook
 
 with install_import_hook("eqx_resnet", "beartype.beartype"):
     import eqx_resnet
-    import eqx_resnet.data  # these are imported lazily by eqx_resnet or by the engine: hook them now
+    import eqx_resnet.data  # imported lazily by eqx_resnet, create_model or the engine: hook them now
     import eqx_resnet.data.hf
     import eqx_resnet.data.stream
     import eqx_resnet.summary
     import eqx_resnet.training
+    import eqx_resnet.weights  # the CLI imports it too, so a test file's own hook would come too late
 
 
 # A failed test marked `xla_structure` (tests/_hlo.py) says what kind of failure it may be.

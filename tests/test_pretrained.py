@@ -22,30 +22,27 @@ import equinox as eqx
 import jax
 import numpy as np
 import pytest
-from jaxtyping import install_import_hook
 from PIL import Image
 
 import eqx_resnet
-
-with install_import_hook("eqx_resnet", "beartype.beartype"):  # these modules are imported here first
-    from eqx_resnet.data.imagenet import (
-        IMAGENET_CLASSES,
-        IMAGENET_MEAN,
-        IMAGENET_PREPROCESSING,
-        IMAGENET_STD,
-        IMAGENET_SYNSETS,
-        Preprocessing,
-    )
-    from eqx_resnet.weights import (
-        PRETRAINED,
-        WeightsError,
-        create_pretrained,
-        download_weights,
-        get_pretrained,
-        list_pretrained,
-        prefetch_weights,
-        read_state_dict,
-    )
+from eqx_resnet.data.imagenet import (
+    IMAGENET_CLASSES,
+    IMAGENET_MEAN,
+    IMAGENET_PREPROCESSING,
+    IMAGENET_STD,
+    IMAGENET_SYNSETS,
+    Preprocessing,
+)
+from eqx_resnet.weights import (
+    PRETRAINED,
+    WeightsError,
+    create_pretrained,
+    download_weights,
+    get_pretrained,
+    list_pretrained,
+    prefetch_weights,
+    read_state_dict,
+)
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO, FILE = "timm/resnet18.a1_in1k", "model.safetensors"

@@ -12,18 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxtyping import install_import_hook
 
 import eqx_resnet
-
-with install_import_hook("eqx_resnet", "beartype.beartype"):  # the weights package is imported here first
-    from eqx_resnet.weights import (
-        WeightsError,
-        load_state_dict,
-        read_state_dict,
-        save_safetensors,
-        to_state_dict,
-    )
+from eqx_resnet.weights import (
+    WeightsError,
+    load_state_dict,
+    read_state_dict,
+    save_safetensors,
+    to_state_dict,
+)
 
 X = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
 
