@@ -30,6 +30,7 @@ from jaxtyping import Int32
 from .datasets import DatasetInfo, dataset_info
 from .hf import HFSplit, hf_classes, hf_splits, is_hf
 from .idx import DatasetError
+from .imagenet import IMAGENET_CLASSES, IMAGENET_SYNSETS
 
 # torchvision's IMG_EXTENSIONS, and WebP: the suffixes (any case) of the files a class folder holds.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -197,8 +198,6 @@ def folder_info(dataset: str, classes: tuple[str, ...], image_size: int | None) 
     template = dataset_info(dataset)
     size = image_size or template.image_shape[-1]
     if dataset == "imagenet":
-        from .imagenet import IMAGENET_CLASSES, IMAGENET_SYNSETS
-
         index = {s: i for i, s in enumerate(IMAGENET_SYNSETS)}
         # Folders are synsets; a Hugging Face dataset's ClassLabel names are already the lemmas.
         classes = tuple(IMAGENET_CLASSES[index[s]] if s in index else s for s in classes)
@@ -211,8 +210,6 @@ def _few(names: Sequence[str], shown: int = 5) -> str:
 
 
 def _check_synsets(folder: Path, classes: tuple[str, ...]) -> None:
-    from .imagenet import IMAGENET_SYNSETS
-
     unknown = sorted(set(classes) - set(IMAGENET_SYNSETS))
     if unknown:
         raise DatasetError(

@@ -128,7 +128,9 @@ class StreamingSource:
     - `split`: the files and labels (`data.folder.open_splits`).
     - `info`: the dataset's `DatasetInfo` (classes, crop size, mean and std).
     - `batch_size`: images per step (for evaluation, at most the split's size).
-    - `transform`: `(path, rng) -> uint8 (3, s, s)` with a `size` attribute (`data.transforms`).
+    - `transform`: `(image, rng) -> uint8 (3, s, s)` with a `size` attribute (`data.transforms`):
+      `image` is `split.open(i)`, a path or a binary file object; `rng` a numpy `Generator`
+      (`None` in evaluation).
     - `workers`: decoding processes; 0 decodes in a thread of this process; `None`: `default_workers()`.
     - `shuffle`: a training split: shuffled by each epoch's key, the last partial batch dropped,
       an unreadable file replaced. Otherwise an evaluation split: in order, the last batch padded
@@ -169,10 +171,6 @@ class StreamingSource:
         self.bad: dict[int, str] = {}
         self.throughput: dict[str, float] = {}
         self._warned_wait = False
-
-    @property
-    def size(self) -> int:
-        return len(self.split)
 
     def chunks(self, key: PRNGKeyArray | None, start: int, steps: int) -> Iterator[tuple[int, PyTree]]:
         """`(first step, chunk)` for every `steps` steps of the epoch shuffled by `key`, from step `start`."""
