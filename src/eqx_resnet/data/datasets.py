@@ -9,6 +9,9 @@ this one's name: MNIST's by the SHA-256 of their decompressed content, a local
 CIFAR-10 archive by its SHA-256, and Fashion-MNIST's files and the CIFAR-10
 folder, whose hashes are not known offline or that a recompression would
 change, by their class counts (both datasets are exactly balanced).
+``imagefolder`` and ``imagenet`` are registered here too, but their image files (in
+``data_dir`` or ``data_dir/<name>/``) are read as a run trains (``data.folder``,
+``data.stream``), never by ``load_dataset``.
 """
 
 import hashlib
@@ -31,7 +34,8 @@ from .imagenet import IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD
 class DatasetInfo:
     """Static facts about a dataset; hashable, so it can be a static jit argument.
 
-    ``mean`` and ``std`` are per channel, over the [0, 1]-scaled training images.
+    ``mean`` and ``std`` are per channel, over the [0, 1]-scaled training images
+    (ImageNet's for ``imagefolder``, whose images are not known in advance).
     ``crop_pct``, for photographs of any size: evaluation resizes the shorter side to
     ``image_shape[-1] / crop_pct`` and takes the centre crop (``data.transforms``).
     """
