@@ -239,8 +239,8 @@ def _labelled(
         classes = classes or _int_classes(values)
         known = np.array([int(c) for c in classes])
         labels = np.searchsorted(known, values)
-        unknown = sorted(set(values.tolist()) - set(known.tolist()))
-        if unknown:
+        unknown = np.setdiff1d(values, known)  # sorted, distinct
+        if unknown.size:
             raise DatasetError(
                 f"{data_dir}: its split {name} has labels train lacks: {', '.join(map(str, unknown[:5]))}; "
                 "give train examples of every class, or drop those rows"
