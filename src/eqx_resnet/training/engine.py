@@ -19,7 +19,6 @@ test loss is not finite: the checkpoints keep the last good state.
 """
 
 import contextlib
-import hashlib
 import json
 import math
 import signal
@@ -42,7 +41,14 @@ from ..data.hf import HUB
 from ..data.source import InMemorySplit
 from ..models import create_model
 from ..parameters import count_parameters
-from .checkpoint import checkpoint_exists, load_checkpoint, read_metadata, recover_run_dir, save_checkpoint
+from .checkpoint import (
+    MODEL_FILE,
+    checkpoint_exists,
+    load_checkpoint,
+    read_metadata,
+    recover_run_dir,
+    save_checkpoint,
+)
 from .config import ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
 from .errors import Interrupted, TrainingError
 from .evaluate import make_source_evaluator
@@ -337,7 +343,7 @@ def _model_options(config: TrainConfig, data_dir: Path) -> dict[str, Any]:
 def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Module, eqx.nn.State, dict]:
     """`model` and `state` filled from `config.init`: a weight set, a weights file or another run's
     checkpoint, with a fresh head when its classes differ; and where the weights came from."""
-    from ..weights import download_weights, get_pretrained, head_name, load_state_dict, read_state_dict, to_state_dict
+    from ..weights import head_name, load_state_dict, read_weights, to_state_dict
 
     init = Path(config.init)
     if init.is_dir():
@@ -347,19 +353,10 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
                 f"--init {init} holds a {meta.get('model')}, not a {config.model}: give --model {meta.get('model')}"
             )
         entries = to_state_dict(source_model, source_state)
-        info = {
-            "path": str(init.absolute()),
-            "sha256": read_metadata(init)["sha256"]["model.eqx"],
-            **(meta.get("weights") or {}),
-        }
+        info = {"path": str(init.absolute()), "sha256": meta["sha256"][MODEL_FILE], **(meta.get("weights") or {})}
     else:
-        if init.suffix:
-            path, info = init, {"path": str(init.absolute())}
-        else:
-            path, found = download_weights(get_pretrained(config.model, config.init))
-            info = found.to_dict()
-        entries = read_state_dict(path)
-        info["sha256"] = info.get("sha256") or hashlib.sha256(path.read_bytes()).hexdigest()
+        entries, path, found = read_weights(config.model, config.init)
+        info = found.to_dict() | ({"path": str(path.absolute())} if found.name is None else {})
     head = head_name(model)
     head_weight = entries.get(f"{head}.weight")
     exclude = (head,) if head_weight is not None and head_weight.shape[0] != getattr(model, head).out_features else ()

@@ -17,6 +17,7 @@ from .hub import (
     get_pretrained,
     list_pretrained,
     prefetch_weights,
+    read_weights,
 )
 from .state_dict import (
     SUFFIXES,
@@ -44,6 +45,7 @@ __all__ = [
     "load_state_dict",
     "prefetch_weights",
     "read_state_dict",
+    "read_weights",
     "save_safetensors",
     "to_state_dict",
 ]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import equinox as eqx
+import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..data.imagenet import IMAGENET_CLASSES, Preprocessing
@@ -267,18 +268,8 @@ def create_pretrained(
     `info` records the file, its SHA-256 and, for Hub sets, the resolved commit and the
     set's preprocessing (`info.pretrained.preprocessing`) and classes.
     """
-    if (
-        isinstance(weights, os.PathLike)
-        or Path(weights).suffix.lower() in SUFFIXES
-        or "/" in weights
-        or os.sep in weights
-    ):
-        path = Path(weights)
-        entries = read_state_dict(path)
-        info, label = WeightsInfo(str(path), _sha256(path)), str(path)
-    else:
-        path, info = download_weights(get_pretrained(name, weights), revision=revision, cache_dir=cache_dir)
-        entries, label = read_state_dict(path), f"{info.name} ({path})"
+    entries, path, info = read_weights(name, weights, revision=revision, cache_dir=cache_dir)
+    label = str(path) if info.name is None else f"{info.name} ({path})"
 
     skeleton = eqx.filter_eval_shape(create_model, name, key=key, **options)[0]
     head = head_name(skeleton)
@@ -302,6 +293,25 @@ def create_pretrained(
         model = eqx.tree_at(lambda m: getattr(m, head), model, fresh)
     model, state = _load(model, state, entries, label, strict=True, exclude=exclude)
     return model, state, info
+
+
+def read_weights(
+    name: str, weights: str | os.PathLike, *, revision: str | None = None, cache_dir: StrPath | None = None
+) -> tuple[dict[str, np.ndarray], Path, WeightsInfo]:
+    """The state dict that `weights` names for the architecture `name` (`read_state_dict`), its file,
+    and where it came from: a local file (a known suffix, or a path with a folder in it), else a
+    published set (`get_pretrained`), downloaded unless cached (`download_weights`)."""
+    if (
+        isinstance(weights, os.PathLike)
+        or Path(weights).suffix.lower() in SUFFIXES
+        or "/" in weights
+        or os.sep in weights
+    ):
+        path = Path(weights)
+        entries = read_state_dict(path)  # first: its errors name a missing or unreadable file
+        return entries, path, WeightsInfo(str(path), _sha256(path))
+    path, info = download_weights(get_pretrained(name, weights), revision=revision, cache_dir=cache_dir)
+    return read_state_dict(path), path, info
 
 
 def _by_name(name: str) -> PretrainedWeights:
