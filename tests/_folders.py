@@ -1,4 +1,5 @@
-"""Image folders for the tests of data/folder.py, data/transforms.py and data/stream.py.
+"""Image folders for the tests of data/folder.py, data/transforms.py, data/stream.py and data/hf.py,
+and for test_distributed.py's reads of a folder by two processes.
 
 `make_folder` writes torchvision's ImageFolder layout with small images of mixed sizes,
 formats and modes: every mode the loader converts to RGB appears in every class.
