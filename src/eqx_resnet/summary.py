@@ -18,6 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._messages import first_line
 from .models.forward import forward
 from .parameters import count_parameters, module_path
 
@@ -131,7 +132,7 @@ def _diagnose(calls: list[tuple[str, Shape, Shape | None]], err: Exception) -> s
     if emptied:
         path, x_shape, y_shape = emptied[-1]
         return f"{path} turns {_shape(x_shape)} into {_shape(y_shape)} (the input is too small)"
-    reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    reason = first_line(err)
     failed = [(path, x_shape) for path, x_shape, y_shape in calls if y_shape is None]
     if failed and failed[-1][0]:
         path, x_shape = failed[-1]

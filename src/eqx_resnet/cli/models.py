@@ -13,6 +13,7 @@ import jax
 import typer
 from rich.table import Table
 
+from .._messages import first_line
 from ..models.registry import get_builder, list_models
 from ..parameters import count_batch_stats, count_parameters
 from ..summary import format_summary, summarize
@@ -39,7 +40,7 @@ def _build(name: str, **options):
         return eqx.filter_eval_shape(get_builder(name), key=jax.random.key(0), **given)
     except (TypeError, ValueError) as err:
         settings = ", ".join(f"{key}={value!r}" for key, value in given.items())
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = first_line(err)
         _fail(f"cannot build {name} with {settings}: {reason}")
 
 

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._messages import first_line
 from .._xla_cpu import compiler_options
 from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare, preprocessing
 from ..data.folder import STREAMING_DATASETS, info_for
@@ -335,7 +336,7 @@ def _model_options(config: TrainConfig, data_dir: Path) -> dict[str, Any]:
     try:
         eqx.filter_eval_shape(create_model, config.model, key=jax.random.key(0), **options)
     except (TypeError, ValueError) as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = first_line(e)
         raise ConfigError(f"cannot build {config.model} with {options}: {reason}; check --model-option") from None
     return options
 

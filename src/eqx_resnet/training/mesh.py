@@ -37,6 +37,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import PyTree
 
+from .._messages import first_line
 from .config import BATCH_STATS, BatchStats, ConfigError
 from .errors import TrainingError
 
@@ -204,7 +205,7 @@ def lost_peers_as_errors() -> Iterator[None]:
         text = str(e)
         if jax.process_count() == 1 or not any(w in text.lower() for w in _LOST_PEER_WORDS):
             raise
-        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+        first = first_line(e)
         raise TrainingError(
             f"process {jax.process_index()} of {jax.process_count()} lost contact with the others ({first}); "
             "another process has stopped (its own output says why): start every process again with --resume"

@@ -32,6 +32,7 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from .._messages import first_line
 from ..data.imagenet import IMAGENET_CLASSES, Preprocessing
 from ..models.registry import create_model
 from .state_dict import (
@@ -197,7 +198,7 @@ def download_weights(
         why = (
             "HF_HUB_OFFLINE=1 forbids downloading"
             if constants.HF_HUB_OFFLINE
-            else f"the Hub could not be reached ({type(cause).__name__}: {_first_line(cause)})"
+            else f"the Hub could not be reached ({type(cause).__name__}: {first_line(cause)})"
         )
         raise WeightsError(
             f"{w.name}: {w.file} of the Hugging Face repository {w.repo_id} is not in the cache {cache} and {why}; "
@@ -206,7 +207,7 @@ def download_weights(
             "or pass weights=PATH to a local copy"
         ) from None
     except HfHubHTTPError as e:
-        raise WeightsError(f"{w.name}: downloading {w.file} from {w.repo_id} failed: {_first_line(e)}") from None
+        raise WeightsError(f"{w.name}: downloading {w.file} from {w.repo_id} failed: {first_line(e)}") from None
     # The Hub cache keeps each file as snapshots/<commit>/<file>, a link to blobs/<etag>;
     # an LFS file's etag is its SHA-256, which catches a blob damaged after download.
     commit = path.parent.name if re.fullmatch(r"[0-9a-f]{40}", path.parent.name) else None
@@ -324,7 +325,3 @@ def _by_name(name: str) -> PretrainedWeights:
 def _sha256(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
