@@ -12,14 +12,12 @@ from .console import UsageError, console, errors
 
 def _pyplot():
     """matplotlib's pyplot on the file-only Agg backend, or a one-line error saying how to install it."""
-    try:
-        import matplotlib
+    from ..benchmarking.plot import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("plotting needs matplotlib: pip install 'eqx-resnet[plot]'") from None
-    return plt
+    try:
+        return pyplot()
+    except ImportError as e:
+        raise UsageError(str(e)) from None
 
 
 @app.command("plot")
