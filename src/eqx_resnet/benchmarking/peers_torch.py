@@ -4,8 +4,8 @@ The ResNets are torchvision's (v1.5, stride on the 3x3 conv), with its module na
 their `state_dict()` keys are torchvision's (`layer1.0.downsample.1.running_var`, ...), and
 the zoo's options (input channels, classes, CIFAR stem, groups and width per group for
 ResNeXt and Wide ResNet); `resnet(name)` builds one by its zoo name. `PreActResNet` and
-`AlexNet` mirror the zoo's seed-000 and seed-002 models. Steps run channels-last, autocast to bf16 for bf16; on a
-GPU `torch.compile`d, on a CPU eager with one thread per core.
+`AlexNet` mirror the zoo's `preact_resnet` and `alexnet`. Steps run channels-last, autocast
+to bf16 for bf16; on a GPU `torch.compile`d, on a CPU eager with one thread per core.
 Imported only when a benchmark asks for torch.
 """
 

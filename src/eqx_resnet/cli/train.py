@@ -1,7 +1,7 @@
 """`eqx-resnet train`: one option per field of `TrainConfig`, with its default and choices.
 
 The options take their defaults and choices from `TrainConfig` itself;
-`tests/test_cli_train.py` checks that every field has its option and the two agree.
+`tests/test_config.py` checks that every field has its option and the two agree.
 """
 
 import json
@@ -386,7 +386,8 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
         return train(config, run_dir, data_dir=data_dir, resume=resume, given=given, on_progress=show)
 
 
-# Options that are not TrainConfig fields: where the run lives and how it is shown.
+# Options built otherwise than from their TrainConfig field (the dataset argument, the -o pairs) or that are
+# not fields at all: where the run lives, how it is shown, how its processes join.
 RUN_OPTIONS = (
     "dataset",
     "model_option",

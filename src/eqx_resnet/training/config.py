@@ -2,7 +2,7 @@
 
 A field left `None` is filled by `with_defaults` from `DEFAULTS` for the run's dataset
 and device. The command line builds its options from these fields (cli/train.py), and
-`tests/test_cli_train.py` checks that the two agree.
+`tests/test_config.py` checks that the two agree.
 """
 
 import dataclasses

@@ -7,7 +7,8 @@ Each phase is one function below, so a new data source or a device mesh replaces
 phase, not the loop. Each call of the compiled step function (`make_run_steps`) runs
 `steps_per_call` steps: on a CPU one, because XLA:CPU runs a loop body markedly slower
 than the same step called from Python (benchmarks/README.md); on an accelerator a
-`fori_loop` over a twentieth of an epoch (few round-trips, a live progress bar).
+`fori_loop` over a twentieth of an epoch (few round-trips, a live progress bar) for the
+in-memory datasets, while a streamed source sets its own (`data.stream`: one step).
 Augmentation and normalisation run inside the step. Everything random derives from
 `seed` and the epoch and step number, so a resumed run, from an epoch's end or from
 within one, replays exactly what an uninterrupted one would have done.
@@ -57,6 +58,7 @@ from .lock import RunLock
 from .mesh import (
     DATA_AXIS,
     batch_sharding,
+    is_process_zero,
     lost_peers_as_errors,
     replicate,
     run_mesh,
@@ -141,8 +143,9 @@ def train(
     `resume=True` continues from `run_dir/last/` with the saved config, changed by `given`
     (the settings the caller chose; default: the fields of `config` that differ from
     `TrainConfig()`): see `config.resume_config` for which may change. `on_progress` is called
-    with a dict (`event`: "start" with the model built and any changed settings, "steps" after
-    every call of the step function, "epoch" with the epoch's metrics).
+    with a dict (`event`: "start" with the model built and any changed settings, "notice" with a
+    `message` (a new head for pretrained weights of other classes), "steps" after every call of
+    the step function, "epoch" with the epoch's metrics).
     """
     run_dir = Path(run_dir)
     if given is None:
@@ -152,7 +155,7 @@ def train(
             for f in fields(TrainConfig)
             if getattr(config, f.name) != getattr(default, f.name)
         }
-    writer = jax.process_index() == 0  # a run of several processes has one writer: process 0
+    writer = is_process_zero()  # a run of several processes has one writer: process 0
     with RunLock(run_dir) if writer else contextlib.nullcontext(), _stop_requests() as stop, lost_peers_as_errors():
         if writer:
             recover_run_dir(run_dir)  # a save cut short by a crash: its complete checkpoint back in place
@@ -444,7 +447,7 @@ class _Recorder:
         for row in metadata.history:
             self._score(row)
         self.metrics_file = run_dir / "metrics.jsonl"
-        self.writer = jax.process_index() == 0  # the others of a multi-process run only keep count
+        self.writer = is_process_zero()  # the others of a multi-process run only keep count
         # Drop the lines of an epoch that was cut short: the file matches the last checkpoint.
         if self.writer:
             self.metrics_file.write_text("".join(json.dumps(h, allow_nan=False) + "\n" for h in metadata.history))
