@@ -280,12 +280,7 @@ def _read_dir(
             if data is None:
                 if name not in hashes:
                     continue  # saved without it: `_deserialise` says so if it is needed
-                fix = (
-                    "load without opt_state_like, or start the optimiser afresh"
-                    if name == OPT_STATE_FILE
-                    else "re-save it"
-                )
-                return None, CheckpointError(f"{directory / name} is missing from the checkpoint; {fix}"), identity
+                return None, _missing(directory / name), identity
             if name in hashes and hashlib.sha256(data).hexdigest() != hashes[name]:
                 return (
                     None,
@@ -441,6 +436,12 @@ def _check_matches(
     )
 
 
+def _missing(file: Path) -> CheckpointError:
+    """A checkpoint's array `file` is missing: the fix for the optimiser state differs."""
+    fix = "load without opt_state_like, or start the optimiser afresh" if file.name == OPT_STATE_FILE else "re-save it"
+    return CheckpointError(f"{file} is missing from the checkpoint; {fix}")
+
+
 def _serialise(tree: Any) -> bytes:
     buffer = io.BytesIO()
     eqx.tree_serialise_leaves(buffer, tree)
@@ -450,8 +451,7 @@ def _serialise(tree: Any) -> bytes:
 def _deserialise(file: Path, data: bytes | None, like: Any) -> Any:
     """The bytes `data` of `file` (already checked against its SHA-256) read into the structure of `like`."""
     if data is None:
-        fix = "load without opt_state_like, or start the optimiser afresh"
-        raise CheckpointError(f"{file} is missing from the checkpoint; {fix}")
+        raise _missing(file)
     buffer = io.BytesIO(data)
     try:
         tree = eqx.tree_deserialise_leaves(buffer, like)
