@@ -33,11 +33,13 @@ def _fail(message: str) -> NoReturn:
 
 def _build(name: str, **options):
     """The abstract `(model, state)` of `name` with the options that were given."""
-    if name not in list_models():
-        _fail(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    try:
+        builder = get_builder(name)
+    except ValueError as err:  # the registry's own message, with the known names
+        _fail(str(err))
     given = {key: value for key, value in options.items() if value is not None}
     try:
-        return eqx.filter_eval_shape(get_builder(name), key=jax.random.key(0), **given)
+        return eqx.filter_eval_shape(builder, key=jax.random.key(0), **given)
     except (TypeError, ValueError) as err:
         settings = ", ".join(f"{key}={value!r}" for key, value in given.items())
         reason = first_line(err)

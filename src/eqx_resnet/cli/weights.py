@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..models import list_models
+from ..models import get_builder
 from .app import app
 from .console import UsageError, console, errors
 
@@ -20,8 +20,10 @@ def _split(weights: str, model: str | None) -> tuple[str, str]:
         return PRETRAINED[weights].model, weights
     if model is None:
         raise UsageError(f"say which architecture {weights!r} is for: add --model (e.g. --model resnet50)")
-    if model not in list_models():
-        raise UsageError(f"unknown model {model!r}; known models: {', '.join(list_models())}")
+    try:
+        get_builder(model)
+    except ValueError as e:  # the registry's own message, with the known names
+        raise UsageError(str(e)) from None
     return model, weights
 
 
