@@ -7,6 +7,7 @@ and eqx-resnet's over the best peer's (above 1: eqx-resnet is faster).
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.table import Table
@@ -119,6 +120,6 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_json(records: list[dict], path: Path) -> None:
-    """All records and the side-by-side rows, as JSON."""
-    path.write_text(json.dumps({"records": records, "rows": rows(records)}, indent=2) + "\n")
+def write_json(records: list[dict], path: Path, table: Callable[[list[dict]], list[dict]] = rows) -> None:
+    """All records and their `table` (the side-by-side rows, or `scaling.scaling_rows`), as JSON."""
+    path.write_text(json.dumps({"records": records, "rows": table(records)}, indent=2) + "\n")

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from .app import app
-from .console import console, error, stderr
+from .console import console, error, errors, stderr
 from .train import PrecisionName
 
 DeviceName = Enum("DeviceName", {n: n for n in ("cpu", "gpu")}, type=str)
@@ -139,46 +139,46 @@ def bench_command(
         error(f"--from-json shows an earlier run and measures nothing: leave out {', '.join(clash)}", 2)
     if devices is not None and (plot_out or from_json):
         error("--devices measures eqx-resnet's training step by device count: leave out --plot and --from-json", 2)
-    try:
-        if plot_out:
-            pyplot()  # a missing matplotlib fails now, not after the measurements
-        if from_json:
-            runs = [read_records(path) for path in from_json]
-            records, date = [r for run, _ in runs for r in run], ", ".join(dict.fromkeys(d for _, d in runs))
-        else:
-            settings = default_settings(
-                device.value if device else jax_platform(),
-                smoke=smoke,
-                batch=batch,
-                resolution=resolution,
-                depths=_depths(depths),
-                precision=precision.value if precision else None,
-                rounds=steps,
-            )
-            if devices is not None:
-                return _scaling(settings, devices, json_out, markdown_out)
-            frameworks = available_frameworks(settings.platform)
-            records = [r for row in measure_rows(settings, frameworks) for r in row]
-            date = datetime.date.today().isoformat()
-        console().print(rich_table(records, title=f"images/s on {records[0]['device']}" if records else ""))
-        if warning := busy_host_warning(records):
-            stderr.print(warning)
-        if json_out:
-            write_json(records, json_out)
-        if markdown_out:
-            markdown_out.write_text(markdown(records))
-        if plot_out:
-            stderr.print(f"wrote {plot(records, plot_out, date=date)}")
-    except (BenchmarkError, ValueError, ImportError) as e:
-        error(str(e), 1)
+    # The benchmark's own failures are run-time errors; anything else is reported as a bug.
+    with errors():
+        try:
+            if plot_out:
+                pyplot()  # a missing matplotlib fails now, not after the measurements
+            if from_json:
+                runs = [read_records(path) for path in from_json]
+                records, date = [r for run, _ in runs for r in run], ", ".join(dict.fromkeys(d for _, d in runs))
+            else:
+                settings = default_settings(
+                    device.value if device else jax_platform(),
+                    smoke=smoke,
+                    batch=batch,
+                    resolution=resolution,
+                    depths=_depths(depths),
+                    precision=precision.value if precision else None,
+                    rounds=steps,
+                )
+                if devices is not None:
+                    return _scaling(settings, devices, json_out, markdown_out)
+                frameworks = available_frameworks(settings.platform)
+                records = [r for row in measure_rows(settings, frameworks) for r in row]
+                date = datetime.date.today().isoformat()
+            console().print(rich_table(records, title=f"images/s on {records[0]['device']}" if records else ""))
+            if warning := busy_host_warning(records):
+                stderr.print(warning)
+            if json_out:
+                write_json(records, json_out)
+            if markdown_out:
+                markdown_out.write_text(markdown(records))
+            if plot_out:
+                stderr.print(f"wrote {plot(records, plot_out, date=date)}")
+        except (BenchmarkError, ValueError, ImportError) as e:
+            error(str(e), 1)
 
 
 def _scaling(settings, devices: int, json_out: Path | None, markdown_out: Path | None) -> None:
     """`bench --devices N`: each model's training step without a mesh and on 1, 2, 4, ... N devices,
     timed round by round in turn, so that a busy spell slows every count alike."""
-    import json
-
-    from ..benchmarking import busy_host_warning, measure, median
+    from ..benchmarking import busy_host_warning, measure, median, write_json
     from ..benchmarking.scaling import (
         build_scaled,
         device_counts,
@@ -209,6 +209,6 @@ def _scaling(settings, devices: int, json_out: Path | None, markdown_out: Path |
     if warning := busy_host_warning(records):
         stderr.print(warning)
     if json_out:
-        json_out.write_text(json.dumps({"records": records, "rows": scaling_rows(records)}, indent=2) + "\n")
+        write_json(records, json_out, scaling_rows)
     if markdown_out:
         markdown_out.write_text(scaling_markdown(records))
