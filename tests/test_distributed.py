@@ -18,31 +18,16 @@ import subprocess
 import sys
 import time
 
-import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from _folders import make_folder
+from _runs import TINY_TRAIN_ARGS, cpu_devices_env
+from _trees import arrays, relative
 
 from eqx_resnet.training import ConfigError, TrainConfig, TrainingError, initialize_distributed, load_checkpoint, train
 
-TINY = [
-    "--model",
-    "preact_resnet",
-    "-o",
-    "widths=[4,8,8]",
-    "-o",
-    "blocks_per_stage=1",
-    "--max-train-samples",
-    "512",
-    "--batch-size",
-    "64",
-    "--lr",
-    "0.01",
-    "--schedule",
-    "constant",
-    "--no-augment",
-    "--no-compilation-cache",
-]
+TINY = [*TINY_TRAIN_ARGS, "--max-train-samples", "512"]
 DEVICES_PER_PROCESS = 2  # two processes of two CPU devices: a mesh of four
 HEARTBEAT_S = 5
 CHILD_TIMEOUT_S = 240
@@ -54,16 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def child_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES_PER_PROCESS}",
-    }
-
-
 def launch(process_id: int, port: int, args: list[str], die_at: int | None = None) -> subprocess.Popen:
-    env = child_env()
     command = [
         sys.executable,
         __file__,
@@ -84,7 +60,9 @@ def launch(process_id: int, port: int, args: list[str], die_at: int | None = Non
         "--heartbeat-timeout",
         str(HEARTBEAT_S),
     ]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cpu_devices_env(DEVICES_PER_PROCESS)
+    )
 
 
 def finish(processes: list[subprocess.Popen]) -> list[tuple[int, str, str, float]]:
@@ -102,15 +80,6 @@ def finish(processes: list[subprocess.Popen]) -> list[tuple[int, str, str, float
         out, err = p.communicate(timeout=30)
         results.append((p.returncode, out, err, ended.get(i, float("inf"))))
     return results
-
-
-def arrays(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
-
-
-def relative(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
@@ -162,14 +131,18 @@ def test_two_processes_train_as_one_and_resume_after_a_peer_dies(tmp_path):
 
 
 def test_each_process_reads_only_its_own_rows_of_every_batch(tmp_path):
-    from _folders import make_folder
-
     folder = make_folder(tmp_path / "images")
     port = free_port()
     command = lambda i: [sys.executable, __file__, "--sources", str(folder), f"localhost:{port}", str(i)]
     results = finish(
         [
-            subprocess.Popen(command(i), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+            subprocess.Popen(
+                command(i),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=cpu_devices_env(DEVICES_PER_PROCESS),
+            )
             for i in (0, 1)
         ]
     )
@@ -252,27 +225,18 @@ def test_a_missing_coordinator_or_peer_is_one_line_within_the_join_timeout(tmp_p
         "--join-timeout",
         "2",
     ]
+    start = lambda i: subprocess.Popen(
+        [*common, "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     started = time.monotonic()
-    alone = [
-        subprocess.Popen(
-            [*common, "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        for i in (1,)
-    ]
-    no_coordinator = finish(alone)[0]
+    no_coordinator = finish([start(1)])[0]
     assert no_coordinator[0] == 1
     assert (
         no_coordinator[2].startswith("error: cannot reach the coordinator at localhost:")
         and "--process-id 0" in no_coordinator[2]
     )
     assert no_coordinator[3] - started < 2 + 30
-    no_peer = finish(
-        [
-            subprocess.Popen(
-                [*common, "--process-id", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-            )
-        ]
-    )[0]
+    no_peer = finish([start(0)])[0]
     assert no_peer[0] == 1
     assert (
         no_peer[2].startswith("error: the processes of the run did not all join the coordinator")

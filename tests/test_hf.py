@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 from _folders import CLASSES, make_folder
+from _runs import TINY_MODEL_ARGS
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
 from PIL import Image as PILImage
 from typer.testing import CliRunner
@@ -114,7 +115,7 @@ def test_a_saved_dataset_with_integer_labels_holds_out_part_of_train(folder, tmp
 
 def test_train_eval_and_predict_a_parquet_folder_from_the_cli(folder, tmp_path, monkeypatch):
     root, out = save(folder, tmp_path / "pq", "parquet"), tmp_path / "run"
-    model = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1", "--image-size", "16"]
+    model = [*TINY_MODEL_ARGS, "--image-size", "16"]
     args = ["train", "imagefolder", "--data-dir", str(root), *model, "--batch-size", "4", "--epochs", "1"]
     result = runner.invoke(app, [*args, "--workers", "0", "--out", str(out), "--no-compilation-cache", "--json"])
     assert result.exit_code == 0, result.output

@@ -5,7 +5,6 @@ The mesh needs `XLA_FLAGS` before JAX starts, so the test runs this file in a ch
 """
 
 import json
-import os
 import subprocess
 import sys
 
@@ -13,6 +12,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _runs import cpu_devices_env
+from _trees import arrays, relative
 from jax import lax
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -74,15 +75,9 @@ def shard_map_step(mesh, model, state, images, labels):
     return jax.jit(step)(params, state, *on_mesh(mesh, images, labels))
 
 
-def relative(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
 def compare(result, reference):
     (loss, state), grads = result
     (ref_loss, ref_state), ref_grads = reference
-    arrays = lambda tree: jax.tree.leaves(eqx.filter(tree, eqx.is_array))
     return {
         "loss": relative(loss, ref_loss),
         "grads": max(relative(a, b) for a, b in zip(arrays(grads), arrays(ref_grads), strict=True)),
@@ -142,8 +137,9 @@ def main():
 
 
 def test_a_mesh_gives_one_devices_loss_gradients_and_statistics():
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run([sys.executable, __file__], capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [sys.executable, __file__], capture_output=True, text=True, timeout=600, env=cpu_devices_env(DEVICES)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.splitlines()[-1])
     assert report.pop("errors") == {}

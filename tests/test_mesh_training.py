@@ -6,7 +6,6 @@ A mesh needs `XLA_FLAGS` before JAX starts, so the 4-device checks run this file
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _runs import TINY_TRAIN_ARGS, cpu_devices_env
+from _trees import arrays, relative
 
 import eqx_resnet
 from eqx_resnet.training import (
@@ -33,36 +34,8 @@ from eqx_resnet.training.mesh import accumulate_gradients, run_mesh
 DEVICES = 4
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(widths=(4, 8, 8), blocks_per_stage=1)
-TINY_CLI = [
-    "--model",
-    "preact_resnet",
-    "-o",
-    "widths=[4,8,8]",
-    "-o",
-    "blocks_per_stage=1",
-    "--max-train-samples",
-    "256",
-    "--batch-size",
-    "64",
-    "--lr",
-    "0.01",
-    "--schedule",
-    "constant",
-    "--no-augment",
-    "--no-compilation-cache",
-    "--eval-batch-size",
-    "2500",
-]
+TINY_CLI = [*TINY_TRAIN_ARGS, "--max-train-samples", "256", "--eval-batch-size", "2500"]
 TOLERANCE = 1e-5
-
-
-def relative(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
-def arrays(tree) -> list:
-    return jax.tree.leaves(eqx.filter(tree, eqx.is_array))
 
 
 def worst(tree, reference) -> float:
@@ -200,9 +173,10 @@ def main(tmp: str):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}", "JAX_PLATFORMS": "cpu"}
     tmp = tmp_path_factory.mktemp("runs")
-    result = subprocess.run([sys.executable, __file__, str(tmp)], capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [sys.executable, __file__, str(tmp)], capture_output=True, text=True, timeout=600, env=cpu_devices_env(DEVICES)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -271,7 +245,6 @@ def test_batches_that_do_not_split_are_refused():
 
 
 def test_the_example_prints_the_same_losses_on_one_and_four_devices():
-    env = {**os.environ, "JAX_THREEFRY_PARTITIONABLE": "0", "JAX_PLATFORMS": "cpu"}
     runs = [
         subprocess.Popen(
             [sys.executable, str(ROOT / "examples" / "data_parallel.py")],
@@ -279,7 +252,7 @@ def test_the_example_prints_the_same_losses_on_one_and_four_devices():
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"},
+            env={**cpu_devices_env(n), "JAX_THREEFRY_PARTITIONABLE": "0"},
         )
         for n in (1, DEVICES)
     ]

@@ -10,6 +10,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from _trees import arrays, untimed
 
 from eqx_resnet.training import (
     CheckpointError,
@@ -31,14 +32,6 @@ TINY = dict(model="preact_resnet", model_options={"widths": [8, 16, 16], "blocks
 def tiny(**overrides) -> TrainConfig:
     base = dict(TINY, epochs=2, batch_size=64, max_train_samples=2048, lr=3e-3, schedule="constant", augment=False)
     return TrainConfig(**{**base, **overrides})
-
-
-def untimed(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in ("images_per_s", "epoch_time_s")}
-
-
-def arrays(tree):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,26 @@
+"""How tests start runs: a tiny model's and a short run's `eqx-resnet train` options, and the
+environment of a child process that sees N CPU devices. Imported by test files run as scripts too
+(`python tests/test_x.py` puts tests/ on sys.path)."""
+
+import os
+
+# A PreActResNet of 3 stages of one block, 4-8-8 channels.
+TINY_MODEL_ARGS = ["--model", "preact_resnet", "-o", "widths=[4,8,8]", "-o", "blocks_per_stage=1"]
+# The tiny model trained fast and reproducibly: no augmentation, a constant learning rate, no
+# compilation cache shared with other runs. Later options win: a test may override any of them.
+TINY_TRAIN_ARGS = [
+    *TINY_MODEL_ARGS,
+    "--batch-size",
+    "64",
+    "--lr",
+    "0.01",
+    "--schedule",
+    "constant",
+    "--no-augment",
+    "--no-compilation-cache",
+]
+
+
+def cpu_devices_env(n: int) -> dict[str, str]:
+    """This process's environment for a child whose JAX sees `n` CPU devices (XLA_FLAGS is read when JAX starts)."""
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
