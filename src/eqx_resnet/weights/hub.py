@@ -272,14 +272,15 @@ def create_pretrained(
     entries, path, info = read_weights(name, weights, revision=revision, cache_dir=cache_dir)
     label = str(path) if info.name is None else f"{info.name} ({path})"
 
-    skeleton = eqx.filter_eval_shape(create_model, name, key=key, **options)[0]
-    head = head_name(skeleton)
+    model, state = eqx.filter_eval_shape(create_model, name, key=key, **options)
+    head = head_name(model)
     head_weight = entries.get(f"{head}.weight")
     weights_classes = None if head_weight is None else int(head_weight.shape[0])
     if num_classes is None:
-        num_classes = weights_classes or getattr(skeleton, head).out_features
+        num_classes = weights_classes or getattr(model, head).out_features
     build = dict(options, num_classes=num_classes)
-    model, state = eqx.filter_eval_shape(create_model, name, key=key, **build)
+    if num_classes != getattr(model, head).out_features:  # built again only for another head
+        model, state = eqx.filter_eval_shape(create_model, name, key=key, **build)
     exclude = ()
     if weights_classes is not None and num_classes != weights_classes:
         exclude = (head,)  # num_classes=0: headless, the model returns its pooled features
