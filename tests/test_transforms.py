@@ -111,6 +111,16 @@ def test_evaluation_crop_is_imagenet_preprocessing(tmp_path):
     np.testing.assert_allclose((x / np.float32(255) - mean) / std, reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode, suffix", KINDS)
+def test_predict_converts_every_mode_as_evaluation_does(tmp_path, mode, suffix):
+    # `predict` prepares an image with Preprocessing, which once clipped 16-bit grayscale where the loader scales it.
+    path = write_image(tmp_path / f"x{suffix}", mode, photo(np.random.default_rng(0), 1, (67, 53)))
+    reference = Preprocessing(crop_size=32)(Image.open(path))
+    x = EvalTransform(32, draft=False)(path)
+    mean, std = (np.asarray(v, np.float32)[:, None, None] for v in (Preprocessing.mean, Preprocessing.std))
+    np.testing.assert_allclose((x / np.float32(255) - mean) / std, reference, atol=1e-5)
+
+
 def smooth_photo(width: int, height: int) -> np.ndarray:
     """Shapes and gradients with mild noise, as a photograph has: (h, w, 3) uint8."""
     y, x = np.mgrid[:height, :width] / max(width, height)

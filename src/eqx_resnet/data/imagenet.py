@@ -22,6 +22,8 @@ import numpy as np
 from jaxtyping import Float
 from PIL import Image
 
+from .transforms import to_rgb
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -67,8 +69,9 @@ class Preprocessing:
         return math.floor(self.crop_size / self.crop_pct)
 
     def __call__(self, image: Image.Image) -> Float[np.ndarray, "3 {self.crop_size} {self.crop_size}"]:
-        """One Pillow image (any mode, any size) -> a float32 `(3, crop_size, crop_size)` array, channels first."""
-        image = image.convert("RGB")
+        """One Pillow image (any size, a mode `data.transforms.to_rgb` converts) -> a float32
+        `(3, crop_size, crop_size)` array, channels first; raises `BadImage` for another mode."""
+        image = to_rgb(image)  # as the loader converts: 16-bit grayscale scaled, not clipped
         width, height = image.size
         size = self.resize_size
         # torchvision's Resize(int): the shorter side to `size`, the longer one truncated.

@@ -10,6 +10,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, Real
 from .augment import resize
 from .datasets import DatasetInfo, normalize
 from .idx import DatasetError
+from .transforms import BadImage
 
 
 def prepare(
@@ -76,7 +77,7 @@ def load_image(path: str | os.PathLike, preprocessing: dict) -> Float[np.ndarray
             f"cannot read image {path}: {e} Shrink it first, or raise PIL.Image.MAX_IMAGE_PIXELS in your own code "
             "if you trust it"
         ) from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, BadImage) as e:
         raise DatasetError(f"cannot read image {path}: {e}") from None
     x = np.asarray(image, np.uint8)
     x = x[None] if gray else x.transpose(2, 0, 1)
