@@ -10,7 +10,6 @@ rich). The channels-last layers live in `eqx_resnet.layers`.
 """
 
 import importlib
-import warnings
 
 from . import layers
 from ._create import create_model
@@ -36,6 +35,7 @@ from .models import (
     resnext50_32x4d,
     wide_resnet50_2,
 )
+from .models.layers import MOVED, moved_layer
 from .parameters import count_batch_stats, count_parameters, freeze_batch_stats, trainable_filter
 
 __version__ = "0.1.0"
@@ -65,23 +65,14 @@ _LAZY = {
     ),
 }
 
-# Top-level names that moved; they keep working, with a warning, until the next release.
-_MOVED = {name: "eqx_resnet.layers" for name in ("BatchNorm", "Conv2d", "MaxPool2d")}
-
 
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
-    if name in _MOVED:
-        warnings.warn(
-            f"eqx_resnet.{name} is deprecated and goes in the next release: use {_MOVED[name]}.{name} "
-            f"(channels-last, unlike eqx.nn.{name})",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(layers, name)
+    if name in MOVED:
+        return moved_layer(__name__, name)
     raise AttributeError(f"module 'eqx_resnet' has no attribute {name!r}")
 
 

@@ -1,7 +1,6 @@
 """The model zoo. Importing this package registers every model."""
 
-import warnings
-
+from . import layers
 from .alexnet import AlexNet, alexnet
 from .forward import forward
 from .preact import PreActBlock, PreActResNet, preact_resnet
@@ -45,15 +44,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The layers moved to eqx_resnet.layers; the old names keep working, with a warning, until the next release.
-    if name in ("BatchNorm", "Conv2d", "MaxPool2d"):
-        warnings.warn(
-            f"eqx_resnet.models.{name} is deprecated and goes in the next release: use eqx_resnet.layers.{name} "
-            f"(channels-last, unlike eqx.nn.{name})",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from . import layers
-
-        return getattr(layers, name)
+    if name in layers.MOVED:
+        return layers.moved_layer(__name__, name)
     raise AttributeError(f"module 'eqx_resnet.models' has no attribute {name!r}")

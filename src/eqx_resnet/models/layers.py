@@ -13,6 +13,7 @@ Batch them with `jax.vmap(..., axis_name="batch")`.
 """
 
 import math
+import warnings
 from collections.abc import Hashable
 
 import equinox as eqx
@@ -223,3 +224,18 @@ class MaxPool2d(eqx.Module):
     def __call__(self, x: Float[Array, "h w c"]) -> Float[Array, "h_out w_out c"]:
         k, s, p = self.kernel_size, self.stride, self.padding
         return lax.reduce_window(x, -jnp.inf, lax.max, (k, k, 1), (s, s, 1), ((p, p), (p, p), (0, 0)))
+
+
+MOVED = ("BatchNorm", "Conv2d", "MaxPool2d")  # once eqx_resnet.<name> and eqx_resnet.models.<name>
+
+
+def moved_layer(old_module: str, name: str) -> type:
+    """The layer `name` asked for at its old place, `old_module.name`, with a `DeprecationWarning`:
+    the old names keep working until the next release (for a module's `__getattr__`)."""
+    warnings.warn(
+        f"{old_module}.{name} is deprecated and goes in the next release: use eqx_resnet.layers.{name} "
+        f"(channels-last, unlike eqx.nn.{name})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return globals()[name]
