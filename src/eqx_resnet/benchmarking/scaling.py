@@ -8,7 +8,6 @@ table also shows what a mesh of one device costs against none.
 
 import dataclasses
 
-import equinox as eqx
 import jax
 from rich.table import Table
 
@@ -16,10 +15,9 @@ from .._xla_cpu import compiler_options
 from ..models import create_model
 from ..parameters import count_parameters
 from ..training.mesh import data_mesh, replicate, shard_batch, shard_train_step
-from ..training.step import make_train_step
 from .report import busy_host_warning, record
 from .timing import describe_device, jax_runner
-from .workloads import MODELS, Settings, Workload, init_key, synthetic_batch
+from .workloads import MODELS, Settings, Workload, eqx_training, init_key, synthetic_batch
 
 
 def device_counts(devices: int) -> list[int | None]:
@@ -39,24 +37,13 @@ def build_scaled(model: str, settings: Settings, devices: int | None) -> Workloa
     scaled = dataclasses.replace(settings, batch=settings.batch * count)
     images, labels = synthetic_batch(spec, scaled)
     net, state = create_model(spec.zoo, key=init_key(), **spec.options)
-    optimizer = settings.optax_optimizer()
-    train_step = make_train_step(optimizer, precision=settings.precision)
-    params, static = eqx.partition(net, eqx.is_array)
-    carry = (params, state, optimizer.init(eqx.filter(net, eqx.is_inexact_array)))
+    mesh = None if devices is None else data_mesh(devices)
+    train, carry = eqx_training(net, state, settings, None if mesh is None else lambda s: shard_train_step(s, mesh))
     inputs = (images, labels, jax.random.key(1))
-    if devices is None:
+    if mesh is None:
         carry, inputs = jax.device_put((carry, inputs), jax.devices()[0])
     else:
-        mesh = data_mesh(devices)
-        train_step = shard_train_step(train_step, mesh)
         carry, inputs = replicate(carry, mesh), (*shard_batch(inputs[:2], mesh), inputs[2])
-
-    def train(carry, images, labels, key):
-        params, state, opt_state = carry
-        model, state, opt_state, metrics = train_step(
-            eqx.combine(params, static), state, opt_state, images, labels, key
-        )
-        return (eqx.filter(model, eqx.is_array), state, opt_state), metrics["loss"]
 
     runner = jax_runner(
         train,

@@ -9,6 +9,7 @@ differs from eqx-resnet's model: every framework must run the same network.
 
 import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -271,8 +272,21 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
             compiler_options=options,
         )
 
+    train, carry = eqx_training(model, state, settings)
+    carry, inputs = jax.device_put((carry, (x, labels, jax.random.key(1))), device)
+    return jax_runner(train, carry, inputs, train=True, parameters=parameters, compiler_options=options)
+
+
+def eqx_training(
+    model: eqx.Module, state: eqx.nn.State, settings: Settings, wrap: Callable[[Callable], Callable] | None = None
+) -> tuple[Callable, tuple]:
+    """eqx-resnet's training step of `model` for `jax_runner`: `train(carry, images, labels, key)
+    -> (carry, loss)` and its first `carry` (parameters, BatchNorm state, optimiser state), on the
+    host. `wrap` makes the step data-parallel (`training.shard_train_step`)."""
     optimizer = settings.optax_optimizer()
     train_step = make_train_step(optimizer, precision=settings.precision)
+    if wrap is not None:
+        train_step = wrap(train_step)
     params, static = eqx.partition(model, eqx.is_array)
 
     def train(carry, images, labels, key):
@@ -282,9 +296,7 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
         )
         return (eqx.filter(model, eqx.is_array), state, opt_state), metrics["loss"]
 
-    carry = jax.device_put((params, state, optimizer.init(eqx.filter(model, eqx.is_inexact_array))), device)
-    inputs = jax.device_put((x, labels, jax.random.key(1)), device)
-    return jax_runner(train, carry, inputs, train=True, parameters=parameters, compiler_options=options)
+    return train, (params, state, optimizer.init(eqx.filter(model, eqx.is_inexact_array)))
 
 
 def build_workload(framework: str, model: str, step: str, settings: Settings) -> Workload:
