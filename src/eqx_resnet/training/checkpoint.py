@@ -52,9 +52,9 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from .._messages import os_error_cause
 from ..models.registry import create_model, list_models
 from .errors import CheckpointError
-from .lock import os_error_cause
 from .metadata import RunMetadata
 
 FORMAT = 2

@@ -12,26 +12,16 @@ release would let a waiting process lock a deleted file while a third one locks 
 flock is POSIX; on network file systems it is only as exclusive as their locking.
 """
 
-import errno
 import fcntl
 import json
 import os
 import socket
 from pathlib import Path
 
+from .._messages import os_error_cause
 from .errors import TrainingError
 
 LOCK_FILE = ".lock"
-
-
-def os_error_cause(error: OSError) -> str:
-    """`error`'s cause in words: `"No space left on device"`, or `"runs/x is a file, not a directory"`."""
-    if error.errno in (errno.ENOTDIR, errno.EEXIST) and error.filename:
-        blocking = next((p for p in (Path(error.filename), *Path(error.filename).parents) if os.path.lexists(p)), None)
-        if blocking is not None and not blocking.is_dir():
-            return f"{blocking} is a file, not a directory"
-    where = f" ({error.filename})" if error.filename else ""
-    return f"{error.strerror or error}{where}"
 
 
 class RunLock:
