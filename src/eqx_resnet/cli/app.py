@@ -2,7 +2,9 @@
 
 import sys
 
+import click
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 try:
@@ -11,9 +13,26 @@ except ImportError:
     from click import ClickException as CliError
 
 
+def _literal_help(command: click.Command) -> None:
+    """Make every help text of `command` and its subcommands plain text: typer reads help as rich markup,
+    which would eat a bracketed word such as the extra in `pip install 'eqx-resnet[hf]'`."""
+    for name in ("help", "short_help", "epilog"):
+        if getattr(command, name):
+            setattr(command, name, escape(getattr(command, name)))
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
+    for subcommand in getattr(command, "commands", {}).values():
+        _literal_help(subcommand)
+
+
 class _OneLineErrors(TyperGroup):
     """Usage errors as one line on stderr (`error: ...`, exit status 2), like the commands' own errors,
-    instead of click's usage banner and box."""
+    instead of click's usage banner and box. Help texts are plain text, not markup."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _literal_help(self)
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:

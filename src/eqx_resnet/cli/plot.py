@@ -25,7 +25,7 @@ def plot_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory with metrics.jsonl.")],
     out: Annotated[Optional[Path], typer.Option(help="PNG to write. Default: RUN_DIR/metrics.png.")] = None,
 ):
-    """Draw a run's loss and accuracy curves (train and test) as a PNG. Needs matplotlib: pip install 'eqx-resnet\\[plot]'."""
+    """Draw a run's loss and accuracy curves (train and test) as a PNG. Needs matplotlib: pip install 'eqx-resnet[plot]'."""
     with errors():
         metrics = run_dir / "metrics.jsonl"
         if not metrics.exists():
