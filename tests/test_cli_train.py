@@ -160,8 +160,7 @@ def test_resume_of_a_finished_run_adds_nothing(run_dir):
     [
         (["train", "mnist", "--epochs", "0"], "--epochs"),
         (["train", "mnist", "--seed", str(2**64)], "--seed"),
-        (["train", "mnist", "-o", "depth=9", "--data-dir", "/nonexistent-dir"], "cannot build preact_resnet"),
-        (["train", "mnist", "-o", "widths"], "KEY=VALUE"),
+        (["train", "mnist", "-o", "stem=cifar", "--data-dir", "/nonexistent-dir"], "cannot build preact_resnet"),
         (["train", "imagenet"], "imagenet"),
         (["train", "mnist", "--data-dir", "/nonexistent-dir", "--max-train-samples", "64"], "missing"),
         (["eval", "/nonexistent-run"], "neither a checkpoint"),
@@ -182,6 +181,27 @@ def test_bad_input_is_one_clear_error(args, message, monkeypatch, tmp_path):
     assert result.exit_code in (1, 2)
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+BAD_MODEL_OPTIONS = {
+    "widths=abc": "-o widths=abc: widths takes Sequence[int] (read as JSON), such as -o widths=[16,32,64]",
+    'widths=[16,"a",64]': "widths takes Sequence[int] (read as JSON), such as -o widths=[16,32,64]",
+    "widths": "-o widths: expected KEY=VALUE, such as -o widths=[16,32,64] or -o stem=cifar",
+    "=3": "-o =3: expected KEY=VALUE",
+    "depth=9": "-o depth=9: no model takes depth; the options: axis_name, blocks_per_stage, dropout,",
+    "stem=cifar2": "-o stem=cifar2: stem takes one of imagenet, cifar",
+    "zero_init_residual=maybe": "zero_init_residual takes bool (read as JSON), such as -o zero_init_residual=false",
+}
+
+
+@pytest.mark.parametrize("option", BAD_MODEL_OPTIONS)
+def test_a_bad_model_option_is_one_line_naming_it_and_the_form_it_takes(option, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "mnist", "-o", option, "--data-dir", DATA, "--out", str(out)])
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and BAD_MODEL_OPTIONS[option] in lines[0], result.stderr
+    assert not out.exists()
 
 
 def test_resume_refuses_another_model_naming_the_saved_one(run_dir):

@@ -4,17 +4,20 @@ The options take their defaults and choices from `TrainConfig` itself;
 `tests/test_config.py` checks that every field has its option and the two agree.
 """
 
+import inspect
 import json
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional, get_args, get_origin
 
 import typer
+from beartype import BeartypeConf
+from beartype.door import is_bearable
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..data import DATASETS
-from ..models import list_models
+from ..models import get_builder, list_models
 from ..models.forward import PRECISIONS
 from ..training import ConfigError, TrainConfig, train
 from ..training.config import BATCH_STATS, MAX_SEED, MONITORS, OPTIMIZERS, SCHEDULES
@@ -59,17 +62,53 @@ def default_cache_dir() -> Path:
 
 
 def parse_model_options(items: list[str]) -> dict:
-    """`["widths=[16,32,64]", "stem=cifar"]` -> `{"widths": [16, 32, 64], "stem": "cifar"}` (values read as JSON, else text)."""
+    """`["widths=[16,32,64]", "stem=cifar"]` -> `{"widths": [16, 32, 64], "stem": "cifar"}`: each value read as JSON,
+    else as text, and checked against the type the zoo's builders give its keyword."""
+    keywords = _builder_keywords()
     options = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.isidentifier():
-            raise ConfigError(f"--model-option takes KEY=VALUE (e.g. widths=[16,32,64] or stem=cifar), got {item!r}")
+            raise ConfigError(f"-o {item}: expected KEY=VALUE, such as -o widths=[16,32,64] or -o stem=cifar")
+        if key not in keywords:
+            raise ConfigError(f"-o {item}: no model takes {key}; the options: {', '.join(sorted(keywords))}")
         try:
-            options[key] = json.loads(text)
+            value = json.loads(text)
         except ValueError:
-            options[key] = text
+            value = text
+        if not any(_fits(value, p.annotation) for p in keywords[key]):
+            raise ConfigError(f"-o {item}: {_expected(keywords[key][0])}")
+        options[key] = value
     return options
+
+
+def _builder_keywords() -> dict[str, list[inspect.Parameter]]:
+    """Each keyword argument of the zoo's builders but the key, with its parameter in every builder that takes it."""
+    keywords = {}
+    for name in list_models():
+        for parameter in inspect.signature(get_builder(name)).parameters.values():
+            if parameter.name != "key":
+                keywords.setdefault(parameter.name, []).append(parameter)
+    return keywords
+
+
+_INT_IS_FLOAT = BeartypeConf(is_pep484_tower=True)  # -o dropout=1 is a float
+
+
+def _fits(value, hint) -> bool:
+    """Whether `value` has type `hint`; the items of a list one by one (beartype checks one item of a container)."""
+    items = [[v] for v in value] if isinstance(value, list) else []
+    return all(is_bearable(v, hint, conf=_INT_IS_FLOAT) for v in [value, *items])
+
+
+def _expected(parameter: inspect.Parameter) -> str:
+    """What -o KEY= takes, with an example from the default: `one of imagenet, cifar`, `Sequence[int] ...`."""
+    hint, default = parameter.annotation, parameter.default
+    if get_origin(hint) is Literal:
+        return f"{parameter.name} takes one of {', '.join(map(str, get_args(hint)))}"
+    name = hint.__name__ if isinstance(hint, type) else str(hint).replace("collections.abc.", "")
+    example = default if isinstance(default, str) else json.dumps(default, separators=(",", ":"))
+    return f"{parameter.name} takes {name} (read as JSON), such as -o {parameter.name}={example}"
 
 
 def _value(x):
