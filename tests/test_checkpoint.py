@@ -478,3 +478,52 @@ def test_incomplete_temporary_folders_are_not_used(tmp_path, trained):
     assert not checkpoint_exists(tmp_path / "best")
     with pytest.raises(CheckpointError, match=r"no checkpoint at \S+best: it does not exist; \S+ holds: last/;"):
         load_checkpoint(tmp_path / "best")
+
+
+def with_nan_weight(model, state):
+    return eqx.tree_at(lambda m: m.fc.weight, model, model.fc.weight.at[2, 3].set(jnp.nan)), state
+
+
+def with_inf_running_var(model, state):
+    index = model.layer2[0].bn1.statistics
+    mean, var = state.get(index)
+    return model, jax.tree.map(lambda x: x, state).set(index, (mean, var.at[1].set(jnp.inf)))  # a copy: set invalidates
+
+
+@pytest.mark.parametrize("loader", ["load_checkpoint", "load_into"])
+@pytest.mark.parametrize(
+    "damage, what",
+    [(with_nan_weight, "fc.weight holds NaN"), (with_inf_running_var, "layer2[0].bn1.statistics[1] holds an infinity")],
+)
+def test_a_non_finite_weight_or_statistic_is_refused_by_its_path(tmp_path, trained, damage, what, loader):
+    model, state, _ = trained
+    path = save_checkpoint(tmp_path / "best", *damage(model, state), metadata=METADATA)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path) if loader == "load_checkpoint" else load_into(path, model, state)
+    assert str(error.value) == (
+        f"{path / 'model.eqx'}: {what}, which a usable model never does; use another checkpoint or retrain"
+    )
+
+
+def test_an_infinity_in_the_optimiser_state_loads(tmp_path, trained):
+    """optax states may hold infinities by design: reduce_on_plateau's best value starts at inf."""
+    model, state, _ = trained
+    opt_state = optax.contrib.reduce_on_plateau().init(eqx.filter(model, eqx.is_inexact_array))
+    assert np.isinf(opt_state.best_value)
+    path = save_checkpoint(tmp_path / "last", model, state, opt_state, metadata=METADATA)
+    *_, loaded = load_checkpoint(path, opt_state_like=opt_state)
+    assert_trees_equal(loaded, opt_state)
+
+
+def test_eval_of_a_checkpoint_with_a_nan_is_one_line(tmp_path, trained):
+    from typer.testing import CliRunner
+
+    from eqx_resnet.cli import app
+
+    model, state, _ = trained
+    best = save_checkpoint(tmp_path / "run" / "best", *with_nan_weight(model, state), metadata=METADATA)
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "run")])
+    assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
+        f"error: {best / 'model.eqx'}: fc.weight holds NaN, which a usable model never does; use another checkpoint "
+        "or retrain"
+    ], result.output

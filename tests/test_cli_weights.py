@@ -85,3 +85,35 @@ def test_models_lists_the_weight_sets():
     result = runner.invoke(app, ["models", "--weights"])
     assert result.exit_code == 0
     assert "resnet50.tv_in1k" in result.output and "76.16" in result.output and "bsd-3-clause" in result.output
+
+
+def convert(weights_file, out, *options):
+    return runner.invoke(app, ["convert", str(weights_file), "--model", "resnet18", "--out", str(out), *options])
+
+
+def one_line_error(result, *parts):
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for part in parts:
+        assert part in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def nan_weights(weights_file, tmp_path_factory):
+    """The resnet18 state dict of `weights_file` with an all-NaN fc.weight, as .safetensors."""
+    from safetensors.numpy import save_file
+
+    with np.load(weights_file) as f:
+        entries = dict(f)
+    entries["fc.weight"] = np.full_like(entries["fc.weight"], np.nan)
+    path = tmp_path_factory.mktemp("nan") / "resnet18.safetensors"
+    save_file(entries, path)
+    return path
+
+
+def test_non_finite_weights_are_refused_by_convert_and_predict(nan_weights, image, tmp_path):
+    message = f"{nan_weights}: entry 'fc.weight' holds NaN"
+    one_line_error(convert(nan_weights, tmp_path / "ckpt"), message)
+    assert not (tmp_path / "ckpt").exists()
+    result = runner.invoke(app, ["predict", "--model", "resnet18", "--weights", str(nan_weights), str(image)])
+    one_line_error(result, message)

@@ -307,3 +307,31 @@ def test_finetune_example_runs_offline_on_a_local_file(tmp_path):
     assert len(losses) == 11 and losses[-1] < 0.7 * losses[0], result.stdout
     accuracy = float(re.search(r"test accuracy on 512 images: ([\d.]+)%", result.stdout).group(1))
     assert accuracy > 50, result.stdout  # chance is 10%
+
+
+def with_nan_head(path: Path) -> Path:
+    """The weights file `path` with a NaN in fc.weight, written in its place."""
+    from safetensors.numpy import save_file
+
+    entries = read_state_dict(path)
+    entries["fc.weight"][3, 5] = np.nan
+    save_file(entries, path)
+    return path
+
+
+def test_a_published_set_with_a_nan_is_refused_by_name(tmp_path):
+    served = with_nan_head(weights_file(tmp_path / FILE))
+    hub = FakeHub({f"/{REPO}/resolve/main/{FILE}": served.read_bytes()})
+    try:
+        error = run_script(hub, tmp_path / "hf_home", offline=False)["error"]
+    finally:
+        hub.server.shutdown()
+    assert re.fullmatch(
+        r"\S+/model\.safetensors: entry 'fc\.weight' holds NaN, which usable weights never do .*", error
+    )
+
+
+def test_a_local_file_with_a_nan_is_refused_by_name(tmp_path):
+    path = with_nan_head(weights_file(tmp_path / "w.safetensors"))
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: entry 'fc.weight' holds NaN"):
+        create_pretrained("resnet18", path, num_classes=10, key=jax.random.key(0))

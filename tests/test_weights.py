@@ -292,3 +292,27 @@ def test_models_without_torchvision_counterpart_round_trip_with_their_own_names(
     assert list(loaded) == list(entries)
     for k in entries:
         np.testing.assert_array_equal(loaded[k], entries[k])
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".pth", "mapping"])
+@pytest.mark.parametrize(
+    "key, value, kind", [("fc.weight", np.nan, "NaN"), ("layer2.0.bn1.running_var", np.inf, "an infinity")]
+)
+def test_a_non_finite_entry_is_refused_by_name(resnet18_entries, tmp_path, suffix, key, value, kind):
+    import torch
+    from safetensors.numpy import save_file
+
+    entries = dict(resnet18_entries)
+    entries[key] = entries[key].copy()
+    entries[key][0] = value
+    path = tmp_path / f"w{suffix}"
+    if suffix == ".safetensors":
+        save_file(entries, path)
+    elif suffix == ".npz":
+        np.savez(path, **entries)
+    elif suffix == ".pth":
+        torch.save({k: torch.from_numpy(v) for k, v in entries.items()}, path)
+    source, label = (entries, "the state dict") if suffix == "mapping" else (path, str(path))
+    with pytest.raises(WeightsError) as error:
+        load_state_dict(*skeleton("resnet18"), source)
+    assert str(error.value).startswith(f"{label}: entry {key!r} holds {kind}, which usable weights never do")

@@ -54,6 +54,7 @@ import numpy as np
 
 from .._messages import os_error_cause
 from ..models.registry import create_model, list_models
+from ..weights.finite import first_non_finite, model_arrays
 from .errors import CheckpointError
 from .metadata import RunMetadata
 
@@ -160,6 +161,7 @@ def load_checkpoint(
         )
     skeleton = _skeleton(metadata, str(directory / METADATA_FILE))
     model, state = _deserialise(directory / MODEL_FILE, files.get(MODEL_FILE), skeleton)
+    _check_finite(model, state, directory / MODEL_FILE)
     if opt_state_like is None:
         return model, state, metadata
     return model, state, metadata, _deserialise(directory / OPT_STATE_FILE, files.get(OPT_STATE_FILE), opt_state_like)
@@ -180,6 +182,8 @@ def load_into(
         fix = f"Build the model with create_model({name!r}, **{options}), or load it with load_checkpoint"
         _check_matches(metadata, model, state, f"checkpoint {path}", fix)
     model, state = _deserialise(directory / MODEL_FILE, files.get(MODEL_FILE), (model, state))
+    if "model" in metadata:  # a module of the caller's own may hold infinities on purpose
+        _check_finite(model, state, directory / MODEL_FILE)
     return model, state, metadata
 
 
@@ -440,6 +444,15 @@ def _missing(file: Path) -> CheckpointError:
     """A checkpoint's array `file` is missing: the fix for the optimiser state differs."""
     fix = "load without opt_state_like, or start the optimiser afresh" if file.name == OPT_STATE_FILE else "re-save it"
     return CheckpointError(f"{file} is missing from the checkpoint; {fix}")
+
+
+def _check_finite(model: eqx.Module, state: eqx.nn.State | None, file: Path) -> None:
+    """Refuse a NaN or an infinity in a registry model's weights or BatchNorm statistics. Not in the
+    optimiser state: optax's may hold infinities by design (reduce_on_plateau starts at inf)."""
+    if bad := first_non_finite(model_arrays(model, state)):
+        raise CheckpointError(
+            f"{file}: {bad[0]} holds {bad[1]}, which a usable model never does; use another checkpoint or retrain"
+        )
 
 
 def _serialise(tree: Any) -> bytes:

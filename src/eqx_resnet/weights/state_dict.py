@@ -36,6 +36,7 @@ from ..models.alexnet import AlexNet
 from ..models.layers import BatchNorm
 from ..models.preact import PreActResNet
 from ..models.resnet import Bottleneck, Downsample, ResNet
+from .finite import first_non_finite, is_state_index
 
 StrPath = str | os.PathLike
 Source = StrPath | Mapping[str, Any]
@@ -131,7 +132,7 @@ def _load(
             f"{_first(unfilled)} unfilled; load strictly, or build the model with create_model so those leaves have values"
         )
 
-    leaves, treedef = jax.tree_util.tree_flatten(model, is_leaf=_is_index)
+    leaves, treedef = jax.tree_util.tree_flatten(model, is_leaf=is_state_index)
     # A copy (State.set invalidates the State it is called on), with zeros where it was abstract: all are set below.
     state = jax.tree.map(_concrete, state)
     statistics: dict[int, list] = {}
@@ -185,7 +186,8 @@ def read_state_dict(source: Source) -> dict[str, np.ndarray]:
     """Names to numpy arrays from a `.safetensors`, `.pth`/`.pt` or `.npz` file or a mapping.
 
     `num_batches_tracked` entries are dropped. Raises `WeightsError` for a missing, truncated
-    or foreign file, and for a `.pth` that holds anything but a flat name-to-tensor mapping.
+    or foreign file, for a `.pth` that holds anything but a flat name-to-tensor mapping, and for
+    a NaN or an infinity in any entry (naming the first), which no usable weights hold.
     """
     if isinstance(source, Mapping):
         entries = {}
@@ -195,6 +197,11 @@ def read_state_dict(source: Source) -> dict[str, np.ndarray]:
             entries[name] = _numpy(value, name)
     else:
         entries = _read_file(Path(source))
+    if bad := first_non_finite(entries.items()):
+        raise WeightsError(
+            f"{_label(source)}: entry {bad[0]!r} holds {bad[1]}, which usable weights never do (a diverged "
+            "training or a damaged file); use other weights, or export them again from a model that works"
+        )
     return {k: v for k, v in entries.items() if k.rsplit(".", 1)[-1] != _IGNORED}
 
 
@@ -295,16 +302,12 @@ class _Slot:
         return isinstance(self.value, jax.ShapeDtypeStruct)
 
 
-def _is_index(x: Any) -> bool:
-    return isinstance(x, eqx.nn.StateIndex)
-
-
 def _slots(model: eqx.Module, state: eqx.nn.State) -> list[_Slot]:
     """Every named array of `(model, state)`, in the model's order."""
     slots = []
-    for i, (path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(model, is_leaf=_is_index)[0]):
+    for i, (path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(model, is_leaf=is_state_index)[0]):
         name, owner = _name(model, path)
-        if _is_index(leaf):
+        if is_state_index(leaf):
             if not isinstance(owner, BatchNorm):
                 raise WeightsError(
                     f"{name}: state of a {type(owner).__name__} has no state-dict name; only BatchNorm's is known"
