@@ -2,6 +2,9 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import equinox as eqx
 import jax
@@ -117,3 +120,17 @@ def test_non_finite_weights_are_refused_by_convert_and_predict(nan_weights, imag
     assert not (tmp_path / "ckpt").exists()
     result = runner.invoke(app, ["predict", "--model", "resnet18", "--weights", str(nan_weights), str(image)])
     one_line_error(result, message)
+
+
+def test_a_pth_in_pickle_protocol_4_is_one_line_of_the_projects(weights_file, tmp_path):
+    """In a fresh interpreter: torch's warnings would print there, unlike under pytest's warning capture."""
+    import torch
+
+    with np.load(weights_file) as f:
+        torch.save({k: torch.from_numpy(v) for k, v in f.items()}, tmp_path / "w.pth", pickle_protocol=4)
+    cli = "from eqx_resnet.cli import main; main()"
+    args = ["convert", str(tmp_path / "w.pth"), "--model", "resnet18", "--out", str(tmp_path / "ckpt")]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "was refused, not unpickled" in result.stderr and "without pickle_protocol" in result.stderr

@@ -6,6 +6,7 @@ the torch that CI installs. Inputs are small (batch 2, 64x64) to keep the big mo
 """
 
 import pickle
+import warnings
 
 import equinox as eqx
 import jax
@@ -316,3 +317,27 @@ def test_a_non_finite_entry_is_refused_by_name(resnet18_entries, tmp_path, suffi
     with pytest.raises(WeightsError) as error:
         load_state_dict(*skeleton("resnet18"), source)
     assert str(error.value).startswith(f"{label}: entry {key!r} holds {kind}, which usable weights never do")
+
+
+def test_a_pth_in_pickle_protocol_3_loads_without_torchs_warning(resnet18_entries, tmp_path):
+    import torch
+
+    torch.save({"fc.bias": torch.from_numpy(resnet18_entries["fc.bias"])}, tmp_path / "w.pth", pickle_protocol=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(read_state_dict(tmp_path / "w.pth")["fc.bias"], resnet18_entries["fc.bias"])
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_a_pth_in_pickle_protocol_4_or_5_is_refused_with_the_fix(resnet18_entries, tmp_path, protocol):
+    import torch
+
+    path = tmp_path / "w.pth"
+    torch.save({"fc.bias": torch.from_numpy(resnet18_entries["fc.bias"])}, path, pickle_protocol=protocol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            WeightsError,
+            match=r"pickle protocol is one torch.load.* cannot read .*state_dict\(\), path\), without pickle_protocol",
+        ):
+            read_state_dict(path)

@@ -21,6 +21,7 @@ their own names (`conv.weight`, `layer2.0.shortcut.bn.running_mean`, `features.0
 import dataclasses
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -242,11 +243,20 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
         ) from None
     try:
         # weights_only: a restricted unpickler that builds tensors and plain containers and refuses any other object.
-        obj = torch.load(path, weights_only=True, map_location="cpu")
+        # torch warns of any pickle protocol but its own 2 (3 loads; 4 and 5 fail below): our error says it.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            obj = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         reason = next(
             (line.strip() for line in str(e).splitlines() if "Unsupported" in line), "objects other than tensors"
         )
+        if reason.startswith("Unsupported operand"):  # an opcode of pickle protocol 4 or 5, which it cannot read
+            raise WeightsError(
+                f"{path} was refused, not unpickled: its pickle protocol is one torch.load(weights_only=True) "
+                f"cannot read ({reason}); save it again with torch.save(module.state_dict(), path), without "
+                "pickle_protocol"
+            ) from None
         raise WeightsError(
             f"{path} was refused, not unpickled: it holds more than tensors ({reason}); "
             "only plain state dicts load: save one with torch.save(module.state_dict(), path)"
