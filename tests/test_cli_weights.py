@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 import eqx_resnet
 from eqx_resnet.cli import app
 from eqx_resnet.data.imagenet import IMAGENET_CLASSES
-from eqx_resnet.training import RunMetadata, read_metadata
+from eqx_resnet.training import RunMetadata, read_metadata, save_checkpoint
+from eqx_resnet.training.lock import RunLock
 from eqx_resnet.weights import to_state_dict
 
 runner = CliRunner()
@@ -134,3 +135,59 @@ def test_a_pth_in_pickle_protocol_4_is_one_line_of_the_projects(weights_file, tm
     result = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "was refused, not unpickled" in result.stderr and "without pickle_protocol" in result.stderr
+
+
+def tiny_checkpoint(path):
+    """A trained run's checkpoint, as far as convert can tell: a small preact_resnet's (random arrays from
+    NumPy: create_model's eager initialisation compiles for seconds)."""
+    options = {"widths": [4, 8, 8], "blocks_per_stage": 1}
+    shapes = eqx.filter_eval_shape(eqx_resnet.create_model, "preact_resnet", key=jax.random.key(0), **options)
+    rng = np.random.default_rng(0)
+    model, state = jax.tree.map(
+        lambda x: jnp.asarray(rng.uniform(0.5, 1.5, x.shape), x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x,
+        shapes,
+    )
+    return save_checkpoint(path, model, state, metadata={"model": "preact_resnet", "model_options": options})
+
+
+def contents(directory):
+    """Every file under `directory` and its bytes."""
+    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_convert_refuses_a_checkpoint_at_out_without_force(weights_file, tmp_path):
+    best = tiny_checkpoint(tmp_path / "run" / "best")
+    before = contents(tmp_path / "run")
+    one_line_error(convert(weights_file, best), f"{best} already holds a checkpoint", "--force")
+    assert contents(tmp_path / "run") == before
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_convert_never_replaces_what_is_not_a_checkpoint(weights_file, tmp_path, force):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text("{}\n")
+    (tmp_path / "notes.txt").write_text("mine")
+    before = contents(tmp_path)
+    for out in (tmp_path / "run", tmp_path / "notes.txt"):
+        one_line_error(convert(weights_file, out, *force), f"{out} exists and is not a checkpoint", "--force")
+    assert contents(tmp_path) == before
+
+
+def test_convert_force_replaces_a_checkpoint_no_run_holds(weights_file, tmp_path):
+    best = tiny_checkpoint(tmp_path / "run" / "best")
+    with RunLock(tmp_path / "run"):  # a run that has finished: its lock file stays
+        pass
+    result = convert(weights_file, best, "--force")
+    assert result.exit_code == 0, result.output
+    assert read_metadata(best)["model"] == "resnet18"
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock", "best"]
+
+
+def test_convert_force_is_refused_while_a_run_holds_the_directory(weights_file, tmp_path):
+    best = tiny_checkpoint(tmp_path / "run" / "best")
+    with RunLock(tmp_path / "run"):
+        before = contents(best)
+        one_line_error(convert(weights_file, best, "--force"), f"{tmp_path / 'run'} is in use by another run")
+        assert contents(best) == before
+        one_line_error(convert(weights_file, tmp_path / "run" / "new"), "is in use by another run")
+    assert not (tmp_path / "run" / "new").exists()

@@ -1,6 +1,8 @@
 """`eqx-resnet convert` and `eqx-resnet fetch-weights`: published or PyTorch weights as eqx-resnet checkpoints."""
 
+import contextlib
 import dataclasses
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -72,6 +74,12 @@ def convert_command(
     in_channels: Annotated[
         int, typer.Option(min=1, help="Input channels; the first convolution is adapted as timm does (summed for 1).")
     ] = 3,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace the checkpoint at --out (never another folder, nor one a running train writes)."
+        ),
+    ] = False,
 ):
     """Write published or PyTorch weights as an eqx-resnet checkpoint that `eval`, `predict` and `train --init` read.
 
@@ -81,13 +89,43 @@ def convert_command(
     with errors():
         from ..training import save_checkpoint
 
-        options = {} if in_channels == 3 else {"in_channels": in_channels}
-        model_, state, meta = pretrained_run(source, model, **options)
-        save_checkpoint(out, model_, state, metadata=meta)
+        with _run_lock(out):
+            _check_out(out, force)
+            options = {} if in_channels == 3 else {"in_channels": in_channels}
+            model_, state, meta = pretrained_run(source, model, **options)
+            save_checkpoint(out, model_, state, metadata=meta)  # crash-safe: the old one stays whole until replaced
     console().print(
         f"wrote {out}: {meta.model} with {meta.weights['name'] or meta.weights['path']} "
         f"(sha256 {meta.weights['sha256'][:12]}...)"
     )
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path):
+    """Hold the lock of the run directory `out` lies in, if it is one (it has a lock file): refused at once
+    while a train writes there, and no train starts there meanwhile."""
+    from ..training.lock import LOCK_FILE, RunLock
+
+    if not os.path.lexists(out.parent / LOCK_FILE):
+        yield
+        return
+    with RunLock(out.parent):
+        yield
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse an --out that holds something, unless it is a checkpoint and --force replaces it."""
+    from ..training import CheckpointError
+    from ..training.checkpoint import checkpoint_exists
+
+    if checkpoint_exists(out):  # also a checkpoint that a save interrupted left beside `out`
+        if not force:
+            raise CheckpointError(f"{out} already holds a checkpoint; choose another --out, or replace it with --force")
+    elif os.path.lexists(out) and (not out.is_dir() or any(out.iterdir())):
+        raise CheckpointError(
+            f"{out} exists and is not a checkpoint (no metadata.json); choose another --out "
+            "(--force replaces a checkpoint only, never anything else)"
+        )
 
 
 @app.command("fetch-weights")
