@@ -351,6 +351,18 @@ def test_missing_files_without_download(tmp_path, no_network):
     assert "\n" not in message and no_network == []
 
 
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_a_hub_id_is_refused_not_made_a_folder(tmp_path, monkeypatch, no_network, name):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        DatasetError,
+        match=rf"hf:some/name is a Hugging Face Hub dataset, which only imagefolder "
+        rf"and imagenet read; {name} is read from DATA_DIR/{name}/: give the data directory",
+    ):
+        load_dataset(name, "test", "hf:some/name")
+    assert no_network == [] and not any(tmp_path.iterdir())
+
+
 def test_missing_files_names_only_those_absent(tmp_path, small_sizes, no_network):
     write_idx_split(tmp_path / "mnist", "train", *random_split(20))
     with pytest.raises(DatasetError) as info:

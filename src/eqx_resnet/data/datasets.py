@@ -26,6 +26,7 @@ import pooch
 from jaxtyping import Array, Float, Int32, Real, UInt8
 
 from .cifar import BATCHES_DIR, extract_cifar_archive, read_cifar_batch
+from .hf import HUB
 from .idx import DatasetError, parse_idx, read_idx_bytes
 from .imagenet import IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD
 
@@ -171,6 +172,18 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
+def dataset_dir(name: str, data_dir: str | os.PathLike) -> Path:
+    """Where `load_dataset` reads dataset `name` (MNIST, Fashion-MNIST, CIFAR-10): `data_dir/<name>/`.
+    Refuses a Hub id (`hf:ORG/NAME`), which would otherwise become a folder of that name."""
+    if str(data_dir).startswith(HUB):
+        files = [n for n in DATASETS if n not in SPLIT_SIZES]  # read from image files: data/folder.py
+        raise DatasetError(
+            f"{data_dir} is a Hugging Face Hub dataset, which only {' and '.join(files)} read; {name} is read "
+            f"from DATA_DIR/{name}/: give the data directory that holds {name}/"
+        )
+    return Path(data_dir) / name
+
+
 def load_dataset(name: str, split: str, data_dir: str | os.PathLike = "data", *, download: bool = True) -> Dataset:
     """Load ``split`` ("train" or "test") of dataset ``name`` from ``data_dir/<name>/``.
 
@@ -184,7 +197,7 @@ def load_dataset(name: str, split: str, data_dir: str | os.PathLike = "data", *,
         )
     if split not in SPLIT_SIZES[name]:
         raise DatasetError(f"Unknown split {split!r} for {name}; use 'train' or 'test'.")
-    directory = Path(data_dir) / name
+    directory = dataset_dir(name, data_dir)
     load = _load_cifar if name == "cifar10" else _load_idx
     images, labels = load(info, split, directory, download)
     return Dataset(images, labels, info)
