@@ -10,11 +10,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..data import DatasetError
 from ..training import CheckpointError, RunMetadata, load_checkpoint
 from ..training.checkpoint import checkpoint_exists
 from .app import app
-from .console import UsageError, console, errors
+from .console import UsageError, errors
 from .train import DATA_DIR_HELP
+
+
+def printable(text: object) -> str:
+    """`text` with its control and other unprintable characters escaped as Python's repr escapes them
+    (`\\x1b`, `\\n`), as --json escapes them: a class or file name cannot restyle the terminal or forge a line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def checkpoint_dir(path: Path) -> Path:
@@ -48,7 +55,7 @@ def eval_command(
         from ..training.evaluate import run_evaluator
 
         model, state, meta, checkpoint = load_run(path)
-        evaluate = run_evaluator(meta, data_dir or meta.data_dir or "data")
+        evaluate = run_evaluator(meta, _eval_data_dir(meta, data_dir))
         metrics = {
             "checkpoint": str(checkpoint),
             "model": meta.model,
@@ -58,10 +65,39 @@ def eval_command(
     if json_output:
         print(json.dumps(metrics))
     else:
-        console().print(
-            f"{metrics['model']} on {metrics['dataset']} test ({checkpoint}): loss {metrics['test_loss']:.4f}"
+        print(
+            f"{metrics['model']} on {metrics['dataset']} test ({printable(checkpoint)}): loss {metrics['test_loss']:.4f}"
         )
-        console().print(f"test accuracy: {metrics['test_acc']:.2%}")
+        print(f"test accuracy: {metrics['test_acc']:.2%}")
+
+
+def _eval_data_dir(meta: RunMetadata, given: Path | None) -> str:
+    """The data directory `eval` reads: --data-dir, else the run's recorded one. `eval` only reads: a
+    directory that is not there is refused, never created or downloaded into."""
+    from ..data.datasets import dataset_dir
+    from ..data.folder import STREAMING_DATASETS
+    from ..data.hf import HUB
+
+    where, dataset = str(given or meta.data_dir or "data"), meta.dataset
+    streamed = dataset in STREAMING_DATASETS
+    if streamed and where.startswith(HUB):
+        return where
+    try:
+        folders = [Path(where)] if streamed else [Path(where), dataset_dir(dataset, where)]
+    except DatasetError as e:
+        raise UsageError(str(e)) from None
+    missing = next((f for f in folders if not f.is_dir()), None)
+    if missing is None:
+        return where
+    if given is not None:
+        named = f"--data-dir {given}"
+    elif meta.data_dir:
+        named = f"the run's recorded data directory {meta.data_dir}"
+    else:
+        named = "./data (the run records no data directory)"
+    what = "is missing" if missing == Path(where) else f"has no {dataset}/ folder"
+    holds = "the dataset" if streamed else f"{dataset}/"
+    raise UsageError(f"{printable(named)} {what}: pass --data-dir with the folder that holds {holds} now")
 
 
 @app.command("predict")
@@ -103,7 +139,7 @@ def predict_command(
         import jax
         import numpy as np
 
-        from ..data import DatasetError, load_image
+        from ..data import load_image
         from ..models import forward
 
         model_, state, meta, images = _predictor(paths, weights, model)
@@ -119,7 +155,7 @@ def predict_command(
         if json_output:
             print(json.dumps({"image": str(path), **rows[0], "top": rows}))
         else:
-            console().print(f"{path}: " + ", ".join(f"{r['label']} ({r['probability']:.3f})" for r in rows))
+            print(printable(path) + ": " + ", ".join(f"{printable(r['label'])} ({r['probability']:.3f})" for r in rows))
 
 
 def _predictor(paths: list[Path], weights: str | None, model: str | None):
