@@ -1,11 +1,19 @@
 """Hugging Face datasets as image-folder splits (data/hf.py), offline: a save_to_disk folder and a
 parquet folder read as the same images as an image folder, trained on from the CLI, the Hub's
-wiring with `load_dataset` replaced, and every unusable dataset refused naming the fix."""
+wiring with `load_dataset` replaced, a Hub that does not answer (a local port), and every unusable
+dataset refused naming the fix."""
 
+import contextlib
 import io
 import json
+import os
 import pickle
+import shutil
+import socket
+import subprocess
 import sys
+import threading
+import time
 
 import datasets
 import huggingface_hub.constants
@@ -31,13 +39,52 @@ runner = CliRunner()
 FEATURES = Features({"image": Image(), "label": ClassLabel(names=list(CLASSES))})
 
 
+@contextlib.contextmanager
+def refusing_port():
+    """A local port that refuses connections: bound, never listening, so that nothing else takes it."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield bound.getsockname()[1]
+
+
+@contextlib.contextmanager
+def silent_port(limit_s: float = 120):
+    """A local port that accepts connections and never answers, for at most `limit_s` seconds."""
+    stop, held = threading.Event(), []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.1)
+
+        def accept():
+            deadline = time.monotonic() + limit_s
+            while not stop.is_set() and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    held.append(server.accept()[0])
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            yield server.getsockname()[1]
+        finally:
+            stop.set()
+            thread.join()
+            for connection in held:
+                connection.close()
+
+
 @pytest.fixture(autouse=True)
 def hf_cache(tmp_path, monkeypatch):
-    """Hugging Face's caches in a temporary folder: nothing written to the user's. `datasets` read the
-    variables when first imported, so its setting is replaced too."""
+    """Hugging Face's caches in a temporary folder: nothing written to the user's; and a Hub that refuses
+    connections: nothing asked of the real one. `datasets` and the Hub client read the variables when
+    first imported, so their settings are replaced too."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf" / "datasets"))
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
+    with refusing_port() as port:
+        endpoint = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+        monkeypatch.setattr(datasets.config, "HF_ENDPOINT", endpoint)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -253,3 +300,62 @@ def test_a_hub_id_not_found_or_gated_is_refused_naming_the_login(monkeypatch):
         r".*accept its terms on its Hub page and log in \(HF_TOKEN, or `hf auth login`\)",
     ):
         open_splits("imagenet", "hf:ILSVRC/imagenet-1k")
+
+
+def in_the_hub_cache(splits: DatasetDict, repo_id: str) -> None:
+    """`splits` in the Hub cache as `datasets.load_dataset(repo_id)` leaves a download there: the parquet
+    builder's Arrow files in HF_DATASETS_CACHE/ORG___NAME/default/."""
+    from datasets.packaged_modules.parquet.parquet import Parquet
+
+    org, name = repo_id.split("/")
+    files = {}
+    for split, rows in splits.items():
+        files[split] = str(datasets.config.HF_DATASETS_CACHE / f"{split}.parquet")
+        rows.to_parquet(files[split])
+    builder = Parquet(dataset_name=name, data_files=files, hash="0123abcd")
+    builder.download_and_prepare()
+    config = datasets.config.HF_DATASETS_CACHE / name / builder.config_id
+    shutil.move(config, datasets.config.HF_DATASETS_CACHE / f"{org}___{name}" / "default")
+
+
+def test_a_hub_id_in_the_cache_loads_when_the_hub_does_not_answer(folder):
+    """The Hub (the fixture's) refuses connections: the cached copy is read, as under HF_HUB_OFFLINE."""
+    train, val = open_splits("imagefolder", folder)
+    in_the_hub_cache(DatasetDict(train=as_dataset(train), validation=as_dataset(val)), "someone/cached")
+    hub_train, hub_val = open_splits("imagefolder", "hf:someone/cached")
+    assert hub_train.classes == CLASSES and hub_train.labels.tolist() == train.labels.tolist()
+    assert hub_val.labels.tolist() == val.labels.tolist()
+    assert hub_val.open(0).getvalue() == val.path(0).read_bytes()
+
+
+def test_a_hub_id_the_hub_does_not_answer_is_one_line_as_soon_as_offline(tmp_path):
+    """`train` on a Hub id not in the cache, in a fresh interpreter (where the Hub client's messages would
+    print), with HF_HUB_OFFLINE=1, a Hub that refuses connections and a Hub that never answers: each ends
+    in one line naming the cache, the network cases within 3 s of the offline one (the probe waits 1.5 s
+    at most), where the Hub client retried for half a minute."""
+    cli = "from eqx_resnet.cli import main; main()"
+    args = ["train", "imagefolder", "--data-dir", "hf:someone/nothing", "--out", str(tmp_path / "run")]
+    hub_settings = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_ETAG_TIMEOUT", "HF_ENDPOINT")
+    env = {k: v for k, v in os.environ.items() if k not in hub_settings} | {"JAX_PLATFORMS": "cpu"}
+
+    def train(**hub) -> tuple[subprocess.CompletedProcess, float]:
+        start = time.monotonic()
+        command = [sys.executable, "-c", cli, *args, "--no-compilation-cache", "--json"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env | hub)
+        return result, time.monotonic() - start
+
+    with refusing_port() as refusing, silent_port() as silent:
+        runs = {
+            "offline": train(HF_HUB_OFFLINE="1"),
+            "refusing": train(HF_ENDPOINT=f"http://127.0.0.1:{refusing}"),
+            "silent": train(HF_ENDPOINT=f"http://127.0.0.1:{silent}"),
+            "offline again": train(HF_HUB_OFFLINE="1"),  # the machine's load may change between runs
+        }
+    for case, (result, _) in runs.items():
+        assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, (case, result.stderr)
+        assert result.stderr.startswith("error: hf:someone/nothing: ") and "it is not in the cache" in result.stderr
+    seconds = {case: round(elapsed, 1) for case, (_, elapsed) in runs.items()}
+    for case in ("refusing", "silent"):
+        message = runs[case][0].stderr
+        assert "gives no answer" in message and "check the network connection and HF_ENDPOINT" in message
+        assert seconds[case] < max(seconds["offline"], seconds["offline again"]) + 3, seconds

@@ -15,15 +15,24 @@ same reduced JPEG decoding and conversions to RGB. The labels are the column wit
 `validation` (or `val`, `test`), or `val_fraction` of train (`data/folder.py`).
 
 The dataset is opened for random access, not with `streaming=True`: a Hub dataset is
-downloaded once into Hugging Face's cache (`HF_HOME`; with `HF_HUB_OFFLINE=1` only the cache is
-read), parquet files are converted there once, and the loader's workers read any row by its
+downloaded once into Hugging Face's cache (`HF_HOME`; with `HF_HUB_OFFLINE=1`, or when the Hub
+(`HF_ENDPOINT`) gives no answer in time, `_probe_hub`, only the cache is read), parquet files are converted there once, and the loader's workers read any row by its
 index from the memory-mapped Arrow files. Drawing examples by index is what makes the batches
 the same for any number of workers, a run resume at the exact step it stopped, and each process
 read its own shard; an `IterableDataset`, read in order, can do none of these.
 """
 
+import contextlib
 import dataclasses
+import http.client
 import io
+import os
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +49,9 @@ _SAVED = ("dataset_dict.json", "state.json")  # what save_to_disk writes: load_f
 _FILES = ("*.parquet", "*/*.parquet", "*.arrow", "*/*.arrow")  # what load_dataset(DIR) reads as a dataset
 _INSTALL = "pip install 'eqx-resnet[hf]'"
 _LOGIN = "accept its terms on its Hub page and log in (HF_TOKEN, or `hf auth login`)"
+# How long the Hub may take to answer before a Hub id is read from the cache alone: the Hub client
+# itself retries an unreachable Hub for half a minute. HF_HUB_ETAG_TIMEOUT, if set, replaces it.
+_PROBE_S = 1.5
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare
@@ -137,31 +149,91 @@ def _datasets():
 
 
 def _load(data_dir: str | Path) -> dict[str, Any]:
-    """The splits, by name, of the dataset `data_dir` names, opened for random access."""
-    datasets = _datasets()
+    """The splits, by name, of the dataset `data_dir` names, opened for random access. A Hub id is read
+    from the cache alone (`_offline`) when HF_HUB_OFFLINE is set or the Hub does not answer in time."""
     source = str(data_dir)
+    hub = source.startswith(HUB)
+    no_answer = _probe_hub() if hub else None  # the probe runs while `datasets` is imported
+    datasets = _datasets()
+    unanswered = no_answer is not None and not datasets.config.HF_HUB_OFFLINE and no_answer()
     try:
-        if source.startswith(HUB):
-            name, _, config = source.removeprefix(HUB).partition("@")
-            loaded = datasets.load_dataset(name, config or None)
-        elif any((Path(source) / m).is_file() for m in _SAVED):
-            loaded = datasets.load_from_disk(source)
-        else:
-            loaded = datasets.load_dataset(source)
+        with _offline(datasets) if unanswered else contextlib.nullcontext():
+            if hub:
+                name, _, config = source.removeprefix(HUB).partition("@")
+                loaded = datasets.load_dataset(name, config or None)
+            elif any((Path(source) / m).is_file() for m in _SAVED):
+                loaded = datasets.load_from_disk(source)
+            else:
+                loaded = datasets.load_dataset(source)
     except datasets.exceptions.DatasetNotFoundError as e:
         raise DatasetError(
             f"{source}: {e}: check the id (ORG/NAME, as on huggingface.co/datasets); for a gated dataset, {_LOGIN}"
         ) from None
     except ConnectionError as e:
+        why, fix = (
+            (unanswered, "check the network connection and HF_ENDPOINT") if unanswered else (e, "unset HF_HUB_OFFLINE")
+        )
         raise DatasetError(
-            f"{source}: {e}, and it is not in the cache ({datasets.config.HF_DATASETS_CACHE}): "
-            "download it once with a network connection (unset HF_HUB_OFFLINE), or pass --data-dir of a local copy"
+            f"{source}: {why}, and it is not in the cache ({datasets.config.HF_DATASETS_CACHE}): "
+            f"download it once with a network connection ({fix}), or pass --data-dir of a local copy"
         ) from None
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetsError) as e:
         fix = "name a configuration as hf:ORG/NAME@CONFIG" if source.startswith(HUB) else "check its files"
         raise DatasetError(f"{source}: cannot be read as a Hugging Face dataset: {e}; {fix}") from None
     # A single saved Dataset is a training split.
     return {"train": loaded} if isinstance(loaded, datasets.Dataset) else dict(loaded)
+
+
+def _probe_hub() -> Callable[[], str | None] | None:
+    """Start a HEAD request to the Hub (HF_ENDPOINT) in a daemon thread; None under HF_HUB_OFFLINE.
+
+    Returns `no_answer()`: why the Hub gave no answer within `_PROBE_S` seconds of the start (refused, no
+    such host, silent), or None if it answered, with any HTTP status or a TLS error (the Hub client
+    checks certificates its own way). A daemon thread bounds the wait even where a name lookup hangs.
+    """
+    import huggingface_hub.constants as hub  # light: `huggingface_hub` imports its modules when used
+
+    if hub.HF_HUB_OFFLINE:
+        return None
+    timeout = hub.HF_HUB_ETAG_TIMEOUT if "HF_HUB_ETAG_TIMEOUT" in os.environ else _PROBE_S
+    silent = f"the Hub ({hub.ENDPOINT}) gives no answer"
+    outcome: list[str | None] = []
+
+    def probe():
+        try:
+            urllib.request.urlopen(urllib.request.Request(hub.ENDPOINT, method="HEAD"), timeout=timeout).close()
+        except urllib.error.HTTPError as e:
+            e.close()
+        except urllib.error.URLError as e:  # refused, no such host
+            if not isinstance(e.reason, ssl.SSLError):
+                outcome.append(f"{silent} ({e.reason})")
+        except (OSError, http.client.HTTPException, ValueError) as e:  # reset, timed out, not a URL
+            outcome.append(f"{silent} ({type(e).__name__}: {e})")
+        outcome.append(None)
+
+    thread = threading.Thread(target=probe, name="hub-probe", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+
+    def no_answer() -> str | None:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        return outcome[0] if outcome else f"{silent} within {timeout:g} s (HF_HUB_ETAG_TIMEOUT)"
+
+    return no_answer
+
+
+@contextlib.contextmanager
+def _offline(datasets):
+    """`datasets` and the Hub client read the Hub's cache alone, as under HF_HUB_OFFLINE=1 (which both read
+    when imported): a dataset in the cache loads, one that is not fails at once, with no retries."""
+    import huggingface_hub.constants
+
+    saved = datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE = saved
 
 
 def _train(data_dir: str | Path, splits: dict[str, Any]) -> Any:
