@@ -23,6 +23,10 @@ def test_weights_fill_the_model_and_a_new_head_is_drawn(tmp_path):
             "resnet18", key=key, weights=path, num_classes=4, in_channels=1, stem="cifar"
         )
     assert model.fc.out_features == 4
+    # The new head is the one the key draws without weights (the weights' reader builds it under jit).
+    scratch, _ = eqx_resnet.create_model("resnet18", key=key, num_classes=4, in_channels=1, stem="cifar")
+    np.testing.assert_array_equal(model.fc.weight, scratch.fc.weight)
+    np.testing.assert_array_equal(model.fc.bias, scratch.fc.bias)
     np.testing.assert_array_equal(model.layer1[0].conv1.weight, source[0].layer1[0].conv1.weight)
     with pytest.raises(WeightsError, match="no published weights for 'preact_resnet'"):
         eqx_resnet.create_model("preact_resnet", key=key, weights="imagenet")

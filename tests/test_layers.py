@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _trees import arrays
 
 from eqx_resnet.models.layers import BatchNorm, Conv2d, MaxPool2d
 
@@ -189,6 +190,60 @@ def test_conv2d_initialisation_is_he_normal_fan_out():
     conv = Conv2d(64, 128, 3, key=jax.random.key(0))
     assert conv.bias is None
     np.testing.assert_allclose(float(jnp.std(conv.weight)), np.sqrt(2 / (128 * 9)), rtol=0.02)
+
+
+def test_conv2d_draws_a_large_layer_from_the_he_normal_distribution():
+    # 2.4 million values: their mean, spread and shares within one and two standard deviations
+    # are the normal distribution's to within four standard errors.
+    weight = np.asarray(Conv2d(512, 512, 3, key=jax.random.key(1)).weight, np.float64)
+    std, n = np.sqrt(2 / (512 * 9)), weight.size
+    assert abs(weight.mean()) < 4 * std / np.sqrt(n)
+    assert abs(weight.std() / std - 1) < 4 / np.sqrt(2 * n)
+    for k, share in ((1, 0.682689), (2, 0.954500)):
+        assert abs(np.mean(np.abs(weight) < k * std) - share) < 4 * np.sqrt(share * (1 - share) / n)
+
+
+def test_a_key_of_any_kind_gives_its_own_weights_every_time():
+    key = jax.random.key(0)
+    weight = Conv2d(8, 16, 3, key=key).weight
+    np.testing.assert_array_equal(Conv2d(8, 16, 3, key=key).weight, weight)
+    np.testing.assert_array_equal(Conv2d(8, 16, 3, key=jax.random.PRNGKey(0)).weight, weight)  # raw: the same words
+    for other in (jax.random.key(1), jax.random.key(0, impl="rbg"), jax.random.split(key)[0]):
+        assert abs(np.corrcoef(np.ravel(Conv2d(8, 16, 3, key=other).weight), np.ravel(weight))[0, 1]) < 4 / 34
+
+
+def test_a_key_gives_the_same_weights_on_every_run_and_platform():
+    # NumPy's PCG64 and its normal sampler, seeded by the key: these values, wherever the test runs.
+    expected = [0.44914526, 0.10995597, -0.5727338, -0.13993722, 0.13194005, -0.9337581, 0.524093, 0.20230955]
+    np.testing.assert_array_equal(np.ravel(Conv2d(1, 2, 2, key=jax.random.key(0)).weight), np.float32(expected))
+
+
+class UserBlock(eqx.Module):
+    """A user's module of the layers, with keys of its own splitting."""
+
+    conv: Conv2d
+    norm: BatchNorm
+
+    def __init__(self, key):
+        self.conv = Conv2d(3, 4, 3, padding=1, key=jax.random.split(key)[1])
+        self.norm = BatchNorm(4)
+
+    def __call__(self, x, state):
+        return self.norm(self.conv(x), state)
+
+
+def test_a_users_module_builds_the_same_eagerly_and_under_jit():
+    make = eqx.nn.make_with_state(UserBlock)
+    block, state = make(jax.random.key(0))
+    for a, b in zip(arrays((block, state)), arrays(eqx.filter_jit(make)(jax.random.key(0)))):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(block.norm.weight, np.ones(4, np.float32))
+    np.testing.assert_array_equal(block.norm.bias, np.zeros(4, np.float32))
+    mean, var = state.get(block.norm.statistics)
+    np.testing.assert_array_equal(mean, np.zeros(4, np.float32))
+    np.testing.assert_array_equal(var, np.ones(4, np.float32))
+    y, _ = jax.vmap(block, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(jnp.ones((2, 5, 5, 3)), state)
+    assert y.shape == (2, 5, 5, 4)
 
 
 def test_conv2d_rejects_groups_that_do_not_divide_the_channels():

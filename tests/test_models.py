@@ -3,6 +3,7 @@
 Big models are built under `eqx.filter_eval_shape`: shapes only, nothing allocated.
 """
 
+import logging
 import re
 
 import equinox as eqx
@@ -10,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _trees import arrays
 
 import eqx_resnet
 from eqx_resnet.models._checks import check_image
@@ -115,7 +117,7 @@ def test_alexnet_training_without_key_is_a_clear_error():
 
 
 def materialize(tree, scale, offset, seed=0):
-    """Random arrays in place of abstract ones: much quicker than AlexNet's own initialiser."""
+    """Random arrays of `scale` around `offset` in place of abstract ones."""
     rng = np.random.default_rng(seed)
 
     def fill(x):
@@ -254,3 +256,62 @@ def test_alexnet_names_the_image_sizes_it_takes(side, reduced):
     message = rf"AlexNet takes images of 96x96 \(sides from 67 to 98.*got {side}x{side}, which they reduce to {reduced}; resize"
     with pytest.raises(ValueError, match=message):
         call_one(model, jax.ShapeDtypeStruct((1, side, side), jnp.float32), state)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("preact_resnet", dict(widths=(3, 5, 7), blocks_per_stage=2, num_classes=9)),
+        ("resnet50", dict(in_channels=2, num_classes=9)),
+        ("alexnet", dict(in_channels=2, num_classes=9)),
+    ],
+)
+def test_building_a_model_compiles_nothing(name, options, caplog):
+    # jax.random compiled a sampler per weight shape and a split per count: 10 s to build a ResNet in a
+    # fresh process. Shapes no other test builds, so that nothing could come from JAX's caches.
+    key = jax.random.key(7)
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        jax.block_until_ready(get_builder(name)(key=key, **options))
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling")] == []
+
+
+def test_a_key_gives_one_model_eagerly_under_jit_and_under_vmap():
+    def build(key):
+        return eqx_resnet.preact_resnet(widths=(4, 8, 8), blocks_per_stage=1, key=key)
+
+    keys = jax.random.split(jax.random.key(0))
+    eager = [arrays(build(key)) for key in keys]
+    for a, b in zip(arrays(build(keys[0])), eager[0]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(arrays(eqx.filter_jit(build)(keys[0])), eager[0]):
+        np.testing.assert_array_equal(a, b)
+    both = arrays(eqx.filter_jit(eqx.filter_vmap(build))(keys))
+    for i in range(2):
+        for a, b in zip(both, eager[i]):
+            np.testing.assert_array_equal(a[i], b)
+
+
+def test_every_layer_and_every_key_draws_its_own_weights():
+    # Convolutions of one shape in different blocks, and one layer under two keys: uncorrelated
+    # (|r| below four standard errors, 4 / sqrt(n)).
+    model, _ = eqx_resnet.preact_resnet(key=jax.random.key(0))
+    other, _ = eqx_resnet.preact_resnet(key=jax.random.key(1))
+    convs = [block.conv2.weight for block in model.layer1] + [block.conv1.weight for block in model.layer1]
+    pairs = [(a, b) for i, a in enumerate(convs) for b in convs[i + 1 :]]
+    pairs += [(a.conv2.weight, b.conv2.weight) for a, b in zip(model.layer3, other.layer3)]
+    pairs += [(model.fc.weight, other.fc.weight)]
+    for a, b in pairs:
+        assert a.shape == b.shape
+        assert abs(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1]) < 4 / np.sqrt(a.size)
+
+
+def test_the_head_is_drawn_as_torchvision_draws_it():
+    # Uniform within 1/sqrt(in_features) of zero, weight and bias (Equinox's and PyTorch's Linear).
+    model = eqx_resnet.ResNet.resnet18(key=jax.random.key(0))
+    bound, weight = 1 / np.sqrt(512), np.asarray(model.fc.weight, np.float64)
+    n, std = weight.size, bound / np.sqrt(3)
+    assert weight.shape == (1000, 512) and model.fc.bias.shape == (1000,)
+    assert -bound <= weight.min() < -0.999 * bound and 0.999 * bound < weight.max() <= bound
+    assert abs(weight.mean()) < 4 * std / np.sqrt(n)
+    assert abs(weight.std() / std - 1) < 4 * np.sqrt(0.2 / n)
+    assert np.all(np.abs(model.fc.bias) <= bound) and len(np.unique(model.fc.bias)) == 1000

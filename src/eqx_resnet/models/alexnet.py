@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image, check_num_classes
+from ._random import linear, split
 from .layers import BatchNorm, Conv2d, MaxPool2d
 from .registry import register_model, with_state
 
@@ -110,15 +111,15 @@ class AlexNet(eqx.Module):
         - `key`: the random key for the weights.
         """
         check_num_classes(num_classes)
-        keys = jax.random.split(key, len(_FEATURES) + 3)
+        keys = split(key, len(_FEATURES) + 3)
         layers, channels = [], in_channels
         for (out, kernel, stride, padding, pool), k in zip(_FEATURES, keys):
             layers.append(ConvBNReLU(channels, out, kernel, stride, padding, pool, axis_name=axis_name, key=k))
             channels = out
         self.features = tuple(layers)
-        self.fc1 = eqx.nn.Linear(channels, 4096, key=keys[-3])
-        self.fc2 = eqx.nn.Linear(4096, 4096, key=keys[-2])
-        self.fc3 = eqx.nn.Linear(4096, num_classes, key=keys[-1]) if num_classes else eqx.nn.Identity()
+        self.fc1 = linear(channels, 4096, key=keys[-3])
+        self.fc2 = linear(4096, 4096, key=keys[-2])
+        self.fc3 = linear(4096, num_classes, key=keys[-1]) if num_classes else eqx.nn.Identity()
         self.dropout = eqx.nn.Dropout(dropout)
         self.in_channels = in_channels
         self.axis_name = axis_name

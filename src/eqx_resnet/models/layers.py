@@ -23,13 +23,15 @@ from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._xla_cpu import channel_broadcast, channel_sum, materialize
+from ._random import filled, normal
 
 
 class Conv2d(eqx.Module):
     """2-D convolution, `(h, w, c_in) -> (h/s, w/s, c_out)`, with symmetric padding.
 
     The weight is `(c_out, c_in / groups, kh, kw)`, PyTorch's order, so weights port as
-    they are. Initialised like torchvision's ResNet: He-normal, fan-out mode.
+    they are. Initialised like torchvision's ResNet: He-normal, fan-out mode, drawn on
+    the host from `key` (models/_random.py: nothing to compile, the same weights everywhere).
     """
 
     weight: Float[Array, "c_out c_in_per_group kh kw"]
@@ -57,14 +59,13 @@ class Conv2d(eqx.Module):
         - `stride`, `padding`: the same in both spatial dimensions; zeros pad both sides.
         - `groups`: grouped convolution (ResNeXt); must divide both channel counts.
         - `use_bias`: add a bias (initialised to zero).
-        - `key`: the random key for the weight.
+        - `key`: the random key for the weight (any JAX key, typed or raw).
         """
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
         shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
-        std = math.sqrt(2.0 / (out_channels * kernel_size * kernel_size))
-        self.weight = std * jax.random.normal(key, shape)
-        self.bias = jnp.zeros((out_channels,)) if use_bias else None
+        self.weight = normal(key, shape, std=math.sqrt(2.0 / (out_channels * kernel_size * kernel_size)))
+        self.bias = filled((out_channels,), 0.0) if use_bias else None
         self.stride = stride
         self.padding = padding
         self.groups = groups
@@ -148,9 +149,9 @@ class BatchNorm(eqx.Module):
             raise ValueError(
                 f"momentum={momentum} must be in (0, 0.5], the weight of the new batch; PyTorch's default is 0.1"
             )
-        self.weight = jnp.zeros((channels,)) if zero_init else jnp.ones((channels,))
-        self.bias = jnp.zeros((channels,))
-        self.statistics = eqx.nn.StateIndex((jnp.zeros((channels,)), jnp.ones((channels,))))
+        self.weight = filled((channels,), 0.0 if zero_init else 1.0)
+        self.bias = filled((channels,), 0.0)
+        self.statistics = eqx.nn.StateIndex((filled((channels,), 0.0), filled((channels,), 1.0)))
         self.axis_name = axis_name
         self.momentum = momentum
         self.eps = eps

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image, check_num_classes
+from ._random import linear, split
 from .layers import BatchNorm, Conv2d
 from .registry import register_model, with_state
 
@@ -59,7 +60,7 @@ class PreActBlock(eqx.Module):
         - `axis_name`: the batch axis name(s) of the BatchNorms.
         - `key`: the random key for the weights.
         """
-        k1, k2, k3 = jax.random.split(key, 3)
+        k1, k2, k3 = split(key, 3)
         self.bn1 = BatchNorm(in_channels, axis_name=axis_name)
         self.conv1 = Conv2d(in_channels, out_channels, 3, 2 if subsample else 1, 1, key=k1)
         self.bn2 = BatchNorm(out_channels, axis_name=axis_name)
@@ -120,17 +121,17 @@ class PreActResNet(eqx.Module):
         check_num_classes(num_classes)
         if len(widths) != 3:
             raise ValueError(f"widths gives the channels of the three stages, e.g. (16, 32, 64); got {tuple(widths)}")
-        k_stem, k_fc, *k_stages = jax.random.split(key, 5)
+        k_stem, k_fc, *k_stages = split(key, 5)
         self.conv = Conv2d(in_channels, widths[0], 3, 1, 1, key=k_stem)
         stages, channels = [], widths[0]
         for i, (width, k) in enumerate(zip(widths, k_stages)):
             blocks = []
-            for j, kb in enumerate(jax.random.split(k, blocks_per_stage)):
+            for j, kb in enumerate(split(k, blocks_per_stage)):
                 blocks.append(PreActBlock(channels, width, subsample=(i > 0 and j == 0), axis_name=axis_name, key=kb))
                 channels = width
             stages.append(tuple(blocks))
         self.layer1, self.layer2, self.layer3 = stages
-        self.fc = eqx.nn.Linear(channels, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
+        self.fc = linear(channels, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
         self.in_channels = in_channels
         self.image_size = image_size
         self.axis_name = axis_name

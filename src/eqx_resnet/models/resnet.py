@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image, check_num_classes
+from ._random import linear, split
 from .layers import BatchNorm, Conv2d, MaxPool2d
 from .registry import register_model, with_state
 
@@ -73,7 +74,7 @@ class BasicBlock(eqx.Module):
         - `axis_name`: the batch axis name(s) of the BatchNorms.
         - `key`: the random key for the weights.
         """
-        k1, k2, k3 = jax.random.split(key, 3)
+        k1, k2, k3 = split(key, 3)
         self.conv1 = Conv2d(in_channels, planes, 3, stride, 1, key=k1)
         self.bn1 = BatchNorm(planes, axis_name=axis_name)
         self.conv2 = Conv2d(planes, planes, 3, 1, 1, key=k2)
@@ -131,7 +132,7 @@ class Bottleneck(eqx.Module):
         - `axis_name`: the batch axis name(s) of the BatchNorms.
         - `key`: the random key for the weights.
         """
-        k1, k2, k3, k4 = jax.random.split(key, 4)
+        k1, k2, k3, k4 = split(key, 4)
         width = int(planes * (width_per_group / 64.0)) * groups
         out_channels = planes * self.expansion
         self.conv1 = Conv2d(in_channels, width, 1, key=k1)
@@ -218,7 +219,7 @@ class ResNet(eqx.Module):
         if block is BasicBlock and (groups != 1 or width_per_group != 64):
             raise ValueError("BasicBlock supports only groups=1 and width_per_group=64 (as in torchvision)")
         check_num_classes(num_classes)
-        k_stem, k_fc, *k_stages = jax.random.split(key, 6)
+        k_stem, k_fc, *k_stages = split(key, 6)
         if stem == "imagenet":
             self.conv1 = Conv2d(in_channels, 64, 7, 2, 3, key=k_stem)
             self.maxpool = MaxPool2d(3, 2, padding=1)
@@ -231,7 +232,7 @@ class ResNet(eqx.Module):
         for i, (n_blocks, k) in enumerate(zip(layers, k_stages)):
             planes, stride = 64 * 2**i, 1 if i == 0 else 2
             blocks = []
-            for j, kb in enumerate(jax.random.split(k, n_blocks)):
+            for j, kb in enumerate(split(k, n_blocks)):
                 first_stride = stride if j == 0 else 1
                 blocks.append(
                     block(
@@ -247,7 +248,7 @@ class ResNet(eqx.Module):
                 channels = planes * block.expansion
             stages.append(tuple(blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.fc = eqx.nn.Linear(channels, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
+        self.fc = linear(channels, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
         self.in_channels = in_channels
         self.stem = stem
         self.axis_name = axis_name
