@@ -18,6 +18,7 @@ from eqx_resnet.training import checkpoint
 from eqx_resnet.training.checkpoint import (
     CheckpointError,
     checkpoint_exists,
+    checkpoint_intact,
     load_checkpoint,
     load_into,
     read_metadata,
@@ -277,14 +278,31 @@ def test_load_into_other_num_classes_names_the_leaf(tmp_path, trained):
         load_into(tmp_path / "last", other, other_state)
 
 
-def test_corrupt_array_file_fails_the_hash(tmp_path, trained):
+def corrupt(file: Path) -> None:
+    """Flip 8 bytes in the middle of `file`."""
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = bytes(b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 8])
+    file.write_bytes(bytes(data))
+
+
+def test_corrupt_array_file_fails_the_hash_naming_what_is_left(tmp_path, trained):
     model, state, _ = trained
     path = save_checkpoint(tmp_path / "last", model, state, metadata=METADATA)
-    data = bytearray((path / "model.eqx").read_bytes())
-    data[len(data) // 2 : len(data) // 2 + 8] = bytes(b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 8])
-    (path / "model.eqx").write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=r"model\.eqx is corrupt: its SHA-256 .* re-run from `best/` or retrain"):
+    corrupt(path / "model.eqx")
+    hash_fails = r"last/model\.eqx is corrupt: its SHA-256 does not match the one in metadata\.json; "
+    with pytest.raises(CheckpointError, match=hash_fails + "restore it from a copy, or write it again$"):
         load_checkpoint(path)
+    # In a run directory, the other checkpoint of the run, if intact.
+    best = save_checkpoint(tmp_path / "best", model, state, metadata=METADATA)
+    assert checkpoint_intact(best) and not checkpoint_intact(path)
+    with pytest.raises(CheckpointError, match=hash_fails + f"{best} is intact: use it instead$"):
+        load_checkpoint(path)
+    corrupt(best / "model.eqx")
+    with pytest.raises(CheckpointError, match=f"{best} is damaged too, so no checkpoint of {tmp_path} is usable"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=f"best/model\\.eqx is corrupt.*; {path} is damaged too"):
+        read_metadata(best, verify=True)
+    assert read_metadata(best)["epoch"] == 3  # the metadata alone is whole
 
 
 def test_truncated_array_file_without_hash(tmp_path, trained):

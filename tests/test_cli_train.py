@@ -181,6 +181,7 @@ def test_bad_input_is_one_clear_error(args, message, monkeypatch, tmp_path):
     assert result.exit_code in (1, 2)
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # the default --out: a run that never started leaves none
 
 
 BAD_MODEL_OPTIONS = {
@@ -208,8 +209,95 @@ def test_resume_refuses_another_model_naming_the_saved_one(run_dir):
     out, _ = run_dir
     result = runner.invoke(app, ["train", "mnist", "--out", str(out), "--resume", "--model", "resnet18"])
     assert result.exit_code == 2
-    assert "--model 'resnet18' differs from the resumed run's 'preact_resnet'" in result.output
+    assert (
+        "--model resnet18 differs from the resumed run's 'preact_resnet': a resumed run keeps its model; "
+        "drop --model, or start a new run in another --out"
+    ) in result.output
     assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["train", "mnist", "--out", str(out), "--resume", "-o", "widths=[4,8,8]"])
+    assert result.exit_code == 2 and "--model-option widths=[4,8,8] differs from the resumed run's" in result.output
+    assert "; drop --model-option, or" in result.output
+
+
+def test_resume_refuses_another_dataset_naming_the_argument(run_dir):
+    out, _ = run_dir
+    result = runner.invoke(app, ["train", "fashion-mnist", "--out", str(out), "--resume"])
+    assert result.exit_code == 2 and "--dataset" not in result.output
+    assert (
+        "the dataset 'fashion-mnist' differs from the resumed run's 'mnist': a resumed run keeps its dataset; "
+        "give mnist as DATASET, or start a new run in another --out"
+    ) in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def files(directory: Path) -> dict[str, bytes | None]:
+    """Every entry under `directory`, with a file's bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() if p.is_file() else None for p in directory.rglob("*")}
+
+
+def test_a_new_run_refuses_a_run_directory_without_last_and_changes_nothing(run_dir, tmp_path):
+    out, _ = run_dir
+    shutil.copytree(out / "best", tmp_path / "best")
+    shutil.copy(out / "metrics.jsonl", tmp_path)
+    before = files(tmp_path)
+    result = runner.invoke(
+        app, ["train", "mnist", "--data-dir", DATA, "--out", str(tmp_path), "--no-compilation-cache"]
+    )
+    assert result.exit_code == 1
+    assert (
+        f"{tmp_path} already holds a run (best/, metrics.jsonl); last/ holds no checkpoint: continue from best/ with "
+        "--resume --resume-from best, or choose another --out"
+    ) in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert files(tmp_path) == before
+
+
+def corrupt(file: Path) -> None:
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = bytes(b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 8])
+    file.write_bytes(bytes(data))
+
+
+def test_a_corrupt_last_names_best_which_resume_from_best_continues(run_dir, tmp_path):
+    out, _ = run_dir
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    corrupt(run / "last" / "model.eqx")
+    resume = ["train", "mnist", "--out", str(run), "--resume", "--no-compilation-cache"]
+    result = runner.invoke(app, resume)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert (
+        f"cannot resume from {run}/last: {run}/last/model.eqx is corrupt: its SHA-256 does not match the one in "
+        f"metadata.json; {run}/best is intact: continue from its weights with a fresh optimiser state, "
+        "--resume --resume-from best, or start a new run in another --out"
+    ) in result.output
+    result = runner.invoke(app, ["eval", str(run / "last")])
+    assert (
+        result.exit_code == 1
+        and f"is corrupt: its SHA-256 does not match the one in metadata.json; {run}/best is intact: use it instead"
+        in result.output
+    )
+
+    result = runner.invoke(app, [*resume, "--resume-from", "best", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "resuming after epoch 1, step 8 from best/'s weights with a fresh optimiser state (best/ holds none)"
+        in result.output
+    )
+    meta = read_metadata(run / "last", verify=True)
+    assert meta["epoch"] == 2 and meta["restarts"] == [{"epoch": 1, "step": 8, "from": "best"}]
+
+    corrupt(run / "last" / "model.eqx")
+    corrupt(run / "best" / "model.eqx")
+    result = runner.invoke(app, resume)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert (
+        f"{run}/best is damaged too, so nothing in {run} can be resumed: start a new run in another --out"
+        in result.output
+    )
+    result = runner.invoke(app, [*resume, "--resume-from", "best"])
+    assert f"cannot resume from {run}/best: {run}/best/model.eqx is corrupt" in result.output
+    assert f"{run}/last is damaged too, so nothing in {run} can be resumed" in result.output
 
 
 @pytest.mark.parametrize("where", ["file", "under a file", "in /proc"])

@@ -4,11 +4,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 
 import equinox as eqx
 import jax
 import numpy as np
+import optax
 import pytest
 from _trees import arrays, untimed
 
@@ -24,7 +27,7 @@ from eqx_resnet.training import (
 )
 from eqx_resnet.training.engine import steps_per_call
 from eqx_resnet.training.lock import RunLock
-from eqx_resnet.training.optim import learning_rate_schedule
+from eqx_resnet.training.optim import build_optimizer, learning_rate_schedule
 
 TINY = dict(model="preact_resnet", model_options={"widths": [8, 16, 16], "blocks_per_stage": 1})
 
@@ -141,9 +144,12 @@ def test_resume_refuses_settings_that_define_the_run(finished):
         (dict(seed=1), "0"),
         (dict(optimizer="sgd"), "'adam'"),
     ]:
-        name = next(iter(change)).replace("_", "-")
-        with pytest.raises(ConfigError, match=rf"--{name} .* differs from the resumed run's {saved}: .*another --out"):
+        [(name, value)] = change.items()
+        refused = rf"`{name}={value!r}` differs from the resumed run's {saved}: .*; drop `{name}`, .*another `run_dir`$"
+        with pytest.raises(ConfigError, match=refused):
             train(TrainConfig(**change), run_dir, resume=True)
+    with pytest.raises(ConfigError, match="the dataset 'cifar10' differs .*'mnist'.*; give `dataset='mnist'`, or"):
+        train(TrainConfig(dataset="cifar10"), run_dir, resume=True)
     with pytest.raises(ConfigError, match="below the 2 epochs"):
         train(TrainConfig(epochs=1), run_dir, resume=True)
 
@@ -194,10 +200,102 @@ def test_a_second_writer_is_refused(tmp_path):
 
 def test_refuses_to_overwrite_or_resume_nothing(finished, tmp_path):
     _, run_dir = finished
-    with pytest.raises(TrainingError, match="--resume"):
+    with pytest.raises(TrainingError, match="continue it with `resume=True`"):
         train(tiny(), run_dir)
-    with pytest.raises(TrainingError, match="nothing to resume"):
+    with pytest.raises(TrainingError, match="nothing to resume: .* holds no checkpoint; start the run without `resume"):
         train(tiny(), tmp_path / "empty", resume=True)
+    assert not (tmp_path / "empty").exists()
+    with pytest.raises(ConfigError, match="`resume_from='best'` applies to a resumed run: add `resume=True`"):
+        train(tiny(), tmp_path / "new", resume_from="best")
+    with pytest.raises(ConfigError, match="resume_from must be one of last, best, got 'first'"):
+        train(tiny(), run_dir, resume=True, resume_from="first")
+
+
+def files(directory) -> dict[str, bytes | None]:
+    """Every entry under `directory`, with a file's bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() if p.is_file() else None for p in directory.rglob("*")}
+
+
+LEFTOVER = ".tmp-last-new-0123456789ab"  # the folder a save writes in before renaming it to last/
+
+
+@pytest.mark.parametrize(
+    "made, way",
+    [
+        (
+            ["best", "metrics.jsonl"],
+            r"last/ holds no checkpoint: continue from best/ with `resume=True, resume_from=\"best\"`",
+        ),
+        ([LEFTOVER], "continue it with `resume=True`"),  # a complete checkpoint, cut short before its rename
+        ([LEFTOVER + "/model.eqx"], "none is a checkpoint to continue from: choose another `run_dir`, or move them"),
+        (["metrics.jsonl"], "none is a checkpoint to continue from"),
+    ],
+    ids=["best-and-metrics", "complete-leftover", "incomplete-leftover", "metrics-only"],
+)
+def test_a_new_run_refuses_a_directory_holding_a_run_and_changes_nothing(finished, tmp_path, made, way):
+    _, done = finished
+    for name in made:
+        if name.endswith(("model.eqx", "metrics.jsonl")):
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            shutil.copy(done / ("last/model.eqx" if name.endswith("model.eqx") else name), tmp_path / name)
+        else:
+            shutil.copytree(done / ("last" if name == LEFTOVER else name), tmp_path / name)
+    before = files(tmp_path)
+    listed = ", ".join(sorted(name.split("/")[0] + "/" * (name != "metrics.jsonl") for name in made))
+    with pytest.raises(
+        TrainingError, match=rf"{re.escape(str(tmp_path))} already holds a run \({re.escape(listed)}\); {way}"
+    ):
+        train(tiny(), tmp_path)
+    assert files(tmp_path) == before  # no .lock either
+
+
+def test_a_run_that_fails_before_it_starts_leaves_nothing(tmp_path):
+    bad = tiny(model_options={"depth": 9})  # refused when the model is built, after the run directory is locked
+    with pytest.raises(ConfigError, match="cannot build preact_resnet"):
+        train(bad, tmp_path / "runs" / "a")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / ".lock").write_text("")  # a lock file of an earlier run stays too
+    with pytest.raises(ConfigError, match="cannot build preact_resnet"):
+        train(bad, tmp_path / "mine")
+    assert files(tmp_path) == {"mine": None, "mine/.lock": b""}
+
+
+def test_resume_from_best_starts_from_its_weights_with_a_fresh_optimiser(tmp_path):
+    run, kept = tmp_path / "run", tmp_path / "best-of-epoch-1"
+    train(tiny(epochs=1, max_train_samples=256), run)
+    shutil.copytree(run / "best", kept)
+    train(TrainConfig(epochs=2), run, resume=True)
+    shutil.rmtree(run / "best")
+    shutil.copytree(kept, run / "best")  # best/ at epoch 1, last/ at epoch 2
+    data = bytearray((run / "last" / "opt_state.eqx").read_bytes())
+    data[-8:] = bytes(b ^ 0xFF for b in data[-8:])
+    (run / "last" / "opt_state.eqx").write_bytes(bytes(data))
+    with pytest.raises(
+        TrainingError,
+        match=r"cannot resume from .*last: .*opt_state\.eqx is corrupt: its SHA-256 .*; .*best is intact: continue from "
+        r'its weights with a fresh optimiser state, `resume=True, resume_from="best"`, or start a new run in another',
+    ):
+        train(TrainConfig(), run, resume=True)
+    events = []
+    # A zero learning rate leaves the weights where they started: best's, not last's.
+    result = train(TrainConfig(epochs=2, lr=0.0), run, resume=True, resume_from="best", on_progress=events.append)
+    assert (events[0]["epoch"], events[0]["step"], events[0]["resumed_from"]) == (1, 4, "best")
+    model, _, meta = load_checkpoint(kept)
+    assert [untimed(h) for h in result.history[:1]] == [untimed(h) for h in meta["history"]] and len(
+        result.history
+    ) == 2
+    like = build_optimizer(result.config, 4).init(eqx.filter(model, eqx.is_inexact_array))
+    resumed, _, meta, opt_state = load_checkpoint(run / "last", opt_state_like=like)
+    for a, b in zip(arrays(eqx.filter(model, eqx.is_inexact_array)), arrays(eqx.filter(resumed, eqx.is_inexact_array))):
+        np.testing.assert_array_equal(a, b)
+    counted = (optax.ScaleByAdamState, optax.ScaleByScheduleState)
+    leaves = jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, counted))
+    counts = {type(s).__name__: int(s.count) for s in leaves if isinstance(s, counted)}
+    # Adam's moments started afresh 4 steps ago; the learning-rate schedule stands at step 8.
+    assert counts == {"ScaleByAdamState": 4, "ScaleByScheduleState": 8}
+    assert meta["restarts"] == [{"epoch": 1, "step": 4, "from": "best"}]
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
 def test_early_stopping(tmp_path):

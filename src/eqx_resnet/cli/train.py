@@ -4,9 +4,12 @@ The options take their defaults and choices from `TrainConfig` itself;
 `tests/test_config.py` checks that every field has its option and the two agree.
 """
 
+import ast
 import inspect
 import json
 import os
+import re
+import shlex
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal, Optional, get_args, get_origin
@@ -19,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..data import DATASETS
 from ..models import get_builder, list_models
 from ..models.forward import PRECISIONS
-from ..training import ConfigError, TrainConfig, train
-from ..training.config import BATCH_STATS, MAX_SEED, MONITORS, OPTIMIZERS, SCHEDULES
+from ..training import CheckpointError, ConfigError, TrainConfig, TrainingError, train
+from ..training.config import BATCH_STATS, MAX_SEED, MONITORS, OPTIMIZERS, RESUME_FROM, SCHEDULES
 from ..training.mesh import (
     HEARTBEAT_TIMEOUT_S,
     JOIN_TIMEOUT_S,
@@ -43,6 +46,7 @@ ScheduleName = _choices("ScheduleName", SCHEDULES)
 PrecisionName = _choices("PrecisionName", PRECISIONS)
 MonitorName = _choices("MonitorName", MONITORS)
 BatchStatsName = _choices("BatchStatsName", BATCH_STATS)
+ResumeFromName = _choices("ResumeFromName", RESUME_FROM)
 D = TrainConfig()  # the defaults the options show
 
 DATA_DIR_HELP = (
@@ -255,6 +259,12 @@ def train_command(
             help="Continue the run in --out from its last checkpoint, with its saved settings; options given apply, except those that define the run (dataset, model, optimizer, batch size, seed, ...: see README), which are refused."
         ),
     ] = False,
+    resume_from: Annotated[
+        ResumeFromName,
+        typer.Option(
+            help="With --resume: last continues exactly where the run stopped; best continues from best/'s weights and statistics, at its epoch, with a fresh optimiser state (best/ holds none): for a last/ that is damaged."
+        ),
+    ] = ResumeFromName("last"),
     compilation_cache: Annotated[
         Optional[Path],
         typer.Option(
@@ -349,7 +359,12 @@ def train_command(
             _enable_compilation_cache(compilation_cache or default_cache_dir())
         run_dir = out or Path("runs") / config.dataset
         quiet = not is_process_zero()  # of several processes, process 0 reports
-        result = _train_with_progress(config, run_dir, data_dir, resume, given, json_output or quiet)
+        try:
+            result = _train_with_progress(
+                config, run_dir, data_dir, resume, resume_from.value, given, json_output or quiet
+            )
+        except (ConfigError, TrainingError, CheckpointError) as e:
+            raise type(e)(in_flags(str(e), ctx.command.params)) from None
     if quiet:
         return
     final = {**result.final, "model": result.config.model, "dataset": result.config.dataset, "run_dir": str(run_dir)}
@@ -368,7 +383,7 @@ def _enable_compilation_cache(path: Path) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
+def _train_with_progress(config, run_dir, data_dir, resume, resume_from, given, json_output):
     progress = Progress(
         TextColumn("epoch {task.fields[epoch]}"),
         BarColumn(),
@@ -392,7 +407,14 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
                 progress.console.print(f"model {event['model']}({options}): {event['parameters']:,} parameters")
                 if event["step"]:
                     changed = "".join(f", {k} now {v!r}" for k, v in event["changed"].items())
-                    progress.console.print(f"resuming after epoch {event['epoch']}, step {event['step']}{changed}")
+                    fresh = (
+                        " from best/'s weights with a fresh optimiser state (best/ holds none)"
+                        if event["resumed_from"] == "best"
+                        else ""
+                    )
+                    progress.console.print(
+                        f"resuming after epoch {event['epoch']}, step {event['step']}{fresh}{changed}"
+                    )
                 if event["devices"] > 1 or event["processes"] > 1:
                     progress.console.print(
                         f"data-parallel over {event['devices']} devices"
@@ -422,7 +444,52 @@ def _train_with_progress(config, run_dir, data_dir, resume, given, json_output):
                     f"{event['images_per_s']:.0f} img/s  {event['epoch_time_s']:.1f} s"
                 )
 
-        return train(config, run_dir, data_dir=data_dir, resume=resume, given=given, on_progress=show)
+        return train(
+            config, run_dir, data_dir=data_dir, resume=resume, resume_from=resume_from, given=given, on_progress=show
+        )
+
+
+# train()'s arguments that the command line names otherwise.
+_OPTION_OF = {"run_dir": "out", "model_options": "model_option"}
+
+
+def in_flags(message: str, params: list) -> str:
+    """The library's `message` in the words of the command of `params`: each list of train()'s arguments in
+    backticks (`resume=True, resume_from="best"`, `run_dir`) becomes their options (--resume --resume-from best,
+    --out)."""
+    by_name = {p.name: p for p in params}
+    return re.sub(r"`([^`]+)`", lambda m: _flags(m[1], by_name) or m[0], message)
+
+
+def _flags(text: str, params: dict) -> str | None:
+    """The options of the arguments `text` names, bare or with a Python value; `None` if it names anything else."""
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+        named = [(a.id, False, None) for a in call.args]
+        named += [(k.arg, True, ast.literal_eval(k.value)) for k in call.keywords]
+    except (SyntaxError, ValueError, AttributeError):
+        return None
+    words = [_flag(params.get(_OPTION_OF.get(name, name)), given, value) for name, given, value in named]
+    return None if not words or None in words else " ".join(words)
+
+
+def _flag(param, given: bool, value) -> str | None:
+    """How the command line says the click parameter `param` (with `value` if `given`): --resume, --no-augment,
+    -o k=v, mnist as DATASET; `None` if there is no such parameter."""
+    kind = getattr(param, "param_type_name", None)
+    if kind == "argument":
+        name = (param.metavar or param.name).upper()  # as the usage line shows it
+        return f"{shlex.quote(str(value))} as {name}" if given else name
+    if kind != "option":
+        return None
+    option = max(param.opts, key=len)  # --model-option, not -o
+    if not given or value is True:
+        return option
+    if value is False:
+        return param.secondary_opts[0] if param.secondary_opts else None
+    if isinstance(value, dict):
+        return " ".join(f"{option} {k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
+    return f"{option} {shlex.quote(str(value))}"
 
 
 # Options built otherwise than from their TrainConfig field (the dataset argument, the -o pairs) or that are
@@ -433,6 +500,7 @@ RUN_OPTIONS = (
     "data_dir",
     "out",
     "resume",
+    "resume_from",
     "compilation_cache",
     "no_compilation_cache",
     "json_output",

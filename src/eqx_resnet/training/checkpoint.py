@@ -29,7 +29,8 @@ open handle of the checkpoint's folder, so they come from the same folder even i
 renames it aside meanwhile, and each array is checked against the metadata's SHA-256. Should
 a file be missing or mismatch (a save deleted the folder being read), the reader looks again:
 if `path` now holds another folder or metadata file, it reads that one (a few times at most);
-if nothing changed, the checkpoint is corrupt and the error says so.
+if nothing changed, the checkpoint is corrupt and the error says so, and whether the other
+checkpoint of its run (`best/` for `last/`, and the reverse) is intact to use instead.
 
 Formats: 1 (eqx-resnet 0.1.0) required `"model"` and `"model_options"`; 2 makes them
 optional and adds the run's description (`RunMetadata`). Both load.
@@ -137,9 +138,10 @@ def save_checkpoint(
     return path
 
 
-def read_metadata(path: StrPath) -> dict[str, Any]:
-    """The validated contents of the checkpoint's `metadata.json`."""
-    return _snapshot(path, ()).metadata
+def read_metadata(path: StrPath, *, verify: bool = False) -> dict[str, Any]:
+    """The validated contents of the checkpoint's `metadata.json`; with `verify`, having read
+    every array file it lists and checked its SHA-256 (`CorruptCheckpointError` if one fails)."""
+    return _snapshot(path, None if verify else ()).metadata
 
 
 def load_checkpoint(
@@ -160,11 +162,12 @@ def load_checkpoint(
             "load it into a module of the same structure with load_into(path, model, state)"
         )
     skeleton = _skeleton(metadata, str(directory / METADATA_FILE))
-    model, state = _deserialise(directory / MODEL_FILE, files.get(MODEL_FILE), skeleton)
+    model, state = _deserialise(path, directory / MODEL_FILE, files.get(MODEL_FILE), skeleton)
     _check_finite(model, state, directory / MODEL_FILE)
     if opt_state_like is None:
         return model, state, metadata
-    return model, state, metadata, _deserialise(directory / OPT_STATE_FILE, files.get(OPT_STATE_FILE), opt_state_like)
+    opt_state = _deserialise(path, directory / OPT_STATE_FILE, files.get(OPT_STATE_FILE), opt_state_like)
+    return model, state, metadata, opt_state
 
 
 def load_into(
@@ -181,7 +184,7 @@ def load_into(
         name, options = metadata["model"], metadata["model_options"]
         fix = f"Build the model with create_model({name!r}, **{options}), or load it with load_checkpoint"
         _check_matches(metadata, model, state, f"checkpoint {path}", fix)
-    model, state = _deserialise(directory / MODEL_FILE, files.get(MODEL_FILE), (model, state))
+    model, state = _deserialise(path, directory / MODEL_FILE, files.get(MODEL_FILE), (model, state))
     if "model" in metadata:  # a module of the caller's own may hold infinities on purpose
         _check_finite(model, state, directory / MODEL_FILE)
     return model, state, metadata
@@ -194,6 +197,30 @@ def checkpoint_exists(path: StrPath) -> bool:
         return (_resolve(Path(path)) / METADATA_FILE).is_file()
     except CheckpointError:
         return False
+
+
+def checkpoint_intact(path: StrPath) -> bool:
+    """Whether the checkpoint at `path` is complete and each of its array files matches its SHA-256."""
+    try:
+        _snapshot(path, None, advise=False)
+    except CheckpointError:
+        return False
+    return True
+
+
+def checkpoint_paths(path: StrPath) -> list[Path]:
+    """What the checkpoint `path` occupies on disk: `path` if it exists, and the temporary folders of its saves."""
+    path = Path(path)
+    return [path] * os.path.lexists(path) + sorted(_temporaries(path))
+
+
+class CorruptCheckpointError(CheckpointError):
+    """An array file of a checkpoint that fails its SHA-256 or cannot be read. `problem` says which;
+    the message adds what the reader can use instead (the other checkpoint of its run, if intact)."""
+
+    def __init__(self, problem: str, instead: str = ""):
+        super().__init__(f"{problem}; {instead}" if instead else problem)
+        self.problem = problem
 
 
 def recover(path: StrPath) -> bool:
@@ -240,8 +267,9 @@ class _Snapshot(NamedTuple):
     files: dict[str, bytes]  # the array files asked for that the checkpoint has
 
 
-def _snapshot(path: StrPath, names: tuple[str, ...]) -> _Snapshot:
-    """The metadata and the array files `names` of the checkpoint at `path`, from one folder (see module docs)."""
+def _snapshot(path: StrPath, names: tuple[str, ...] | None, advise: bool = True) -> _Snapshot:
+    """The metadata and the array files `names` (`None`: all that its hashes list) of the checkpoint at
+    `path`, from one folder (see module docs). `advise`: a corrupt file's error says what to use instead."""
     path = Path(path)
     for _ in range(READ_ATTEMPTS):
         directory = _resolve(path)
@@ -256,6 +284,8 @@ def _snapshot(path: StrPath, names: tuple[str, ...]) -> _Snapshot:
         except FileNotFoundError:  # replaced again while we looked
             unchanged = False
         if unchanged:
+            if advise and isinstance(problem, CorruptCheckpointError):
+                raise CorruptCheckpointError(problem.problem, _instead(path))
             raise problem
     raise CheckpointError(
         f"{path} was replaced {READ_ATTEMPTS} times while being read: a process keeps saving it; "
@@ -286,14 +316,8 @@ def _read_dir(
                     continue  # saved without it: `_deserialise` says so if it is needed
                 return None, _missing(directory / name), identity
             if name in hashes and hashlib.sha256(data).hexdigest() != hashes[name]:
-                return (
-                    None,
-                    CheckpointError(
-                        f"{directory / name} is corrupt: its SHA-256 does not match the one in {METADATA_FILE}; "
-                        "re-run from `best/` or retrain"
-                    ),
-                    identity,
-                )
+                problem = f"{directory / name} is corrupt: its SHA-256 does not match the one in {METADATA_FILE}"
+                return None, CorruptCheckpointError(problem), identity
             files[name] = data
         return _Snapshot(directory, metadata, files), None, identity
     finally:
@@ -440,6 +464,20 @@ def _check_matches(
     )
 
 
+# A training run keeps two checkpoints side by side: the one to use when the other is damaged.
+_OTHER = {"best": "last", "last": "best"}
+
+
+def _instead(path: Path) -> str:
+    """What to use instead of the damaged checkpoint `path`: the other checkpoint of its run, if it is intact."""
+    other = path.with_name(_OTHER[path.name]) if path.name in _OTHER else None
+    if other is not None and checkpoint_intact(other):
+        return f"{other} is intact: use it instead"
+    if other is not None and checkpoint_exists(other):
+        return f"{other} is damaged too, so no checkpoint of {path.parent} is usable: retrain"
+    return "restore it from a copy, or write it again"
+
+
 def _missing(file: Path) -> CheckpointError:
     """A checkpoint's array `file` is missing: the fix for the optimiser state differs."""
     fix = "load without opt_state_like, or start the optimiser afresh" if file.name == OPT_STATE_FILE else "re-save it"
@@ -461,18 +499,20 @@ def _serialise(tree: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _deserialise(file: Path, data: bytes | None, like: Any) -> Any:
-    """The bytes `data` of `file` (already checked against its SHA-256) read into the structure of `like`."""
+def _deserialise(path: StrPath, file: Path, data: bytes | None, like: Any) -> Any:
+    """The bytes `data` of the checkpoint `path`'s `file` (already checked against its SHA-256) read into the
+    structure of `like`."""
     if data is None:
         raise _missing(file)
     buffer = io.BytesIO(data)
     try:
         tree = eqx.tree_deserialise_leaves(buffer, like)
     except Exception as e:
-        raise CheckpointError(
-            f"{file} cannot be read into {type(like).__name__} ({e}): the file is truncated or corrupt, or written from "
-            "another structure; re-run from `best/` or retrain"
-        ) from e
+        problem = (
+            f"{file} cannot be read into {type(like).__name__} ({e}): the file is truncated or corrupt, or written "
+            "from another structure"
+        )
+        raise CorruptCheckpointError(problem, _instead(Path(path))) from e
     if buffer.tell() != len(data):
         raise CheckpointError(
             f"{file} has {len(data) - buffer.tell()} bytes left over after reading {type(like).__name__}: it was "

@@ -20,11 +20,13 @@ Optimizer = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]
 Monitor = Literal["test_acc", "test_loss"]
 BatchStats = Literal["global", "per_device"]
+ResumeFrom = Literal["last", "best"]  # train(resume_from=...): the checkpoint a resumed run continues from
 Device = Literal["cpu", "accelerator"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 MONITORS: tuple[str, ...] = get_args(Monitor)
 BATCH_STATS: tuple[str, ...] = get_args(BatchStats)
+RESUME_FROM: tuple[str, ...] = get_args(ResumeFrom)
 MAX_SEED = 2**32 - 1  # jax.random.key and numpy's generators both take any 32-bit unsigned seed
 
 
@@ -321,9 +323,16 @@ def resume_config(saved: TrainConfig, given: dict[str, Any], epochs_done: int) -
     changes = {name: value for name, value in given.items() if value != getattr(saved, name)}
     for name, value in changes.items():
         if name in FIXED_ON_RESUME:
+            kept = getattr(saved, name)
+            # The command line takes the dataset as its argument, which cannot be left out.
+            what, fix = (
+                (f"the dataset {value!r}", f"give `dataset={kept!r}`")
+                if name == "dataset"
+                else (f"`{name}={value!r}`", f"drop `{name}`")
+            )
             raise ConfigError(
-                f"--{name.replace('_', '-')} {value!r} differs from the resumed run's {getattr(saved, name)!r}: a resumed run "
-                f"keeps its {name.replace('_', ' ')}; drop the option, or start a new run with another --out"
+                f"{what} differs from the resumed run's {kept!r}: a resumed run keeps its {name.replace('_', ' ')}; "
+                f"{fix}, or start a new run in another `run_dir`"
             )
     if changes.get("epochs", saved.epochs) < epochs_done:
         raise ConfigError(

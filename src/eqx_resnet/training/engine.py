@@ -1,6 +1,6 @@
 """The training engine: `train(config, run_dir)` as a sequence of named phases.
 
-    lock the run directory (recover a save cut short) -> start or resume -> data -> model and optimiser
+    lock the run directory (on resume, recover a save cut short) -> start or resume -> data -> model and optimiser
         -> epochs of steps (checkpoints within) -> evaluate -> record
 
 Each phase is one function below, so a new data source or a device mesh replaces one
@@ -22,6 +22,7 @@ test loss is not finite: the checkpoints keep the last good state.
 import contextlib
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -45,13 +46,16 @@ from ..models import create_model
 from ..parameters import count_parameters
 from .checkpoint import (
     MODEL_FILE,
+    CorruptCheckpointError,
     checkpoint_exists,
+    checkpoint_intact,
+    checkpoint_paths,
     load_checkpoint,
     read_metadata,
     recover_run_dir,
     save_checkpoint,
 )
-from .config import ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
+from .config import RESUME_FROM, ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
 from .errors import Interrupted, TrainingError
 from .evaluate import make_source_evaluator
 from .lock import RunLock
@@ -67,13 +71,14 @@ from .mesh import (
     sync_processes,
 )
 from .metadata import RunMetadata
-from .optim import build_optimizer, head_only, learning_rate_schedule
+from .optim import build_optimizer, head_only, init_at, learning_rate_schedule
 from .step import make_train_step
 
 CALLS_PER_EPOCH = 20
 # A mean training loss this many times that of a uniform guess, ln(classes), is taken for
 # divergence: a network at chance is at 1x, and `--lr 1e6` reached 1e20 without a NaN.
 DIVERGED_CHANCE_MULTIPLE = 100.0
+METRICS_FILE = "metrics.jsonl"
 
 
 @dataclass
@@ -130,6 +135,7 @@ def train(
     *,
     data_dir: str | Path | None = None,
     resume: bool = False,
+    resume_from: str = "last",
     given: dict[str, Any] | None = None,
     on_progress: Callable[[dict], None] | None = None,
 ) -> TrainResult:
@@ -140,14 +146,24 @@ def train(
     line per epoch; each checkpoint holds the run's `RunMetadata`. Only one process at a time
     trains in a run directory. `data_dir` defaults to `./data`, or on resume to the run's own.
 
+    A new run refuses a `run_dir` that holds a run's checkpoints (or what a save cut short left of
+    them) or `metrics.jsonl`: nothing there is overwritten. A run that fails before it writes
+    anything leaves no trace: the folders and lock file it made are removed.
+
     `resume=True` continues from `run_dir/last/` with the saved config, changed by `given`
     (the settings the caller chose; default: the fields of `config` that differ from
-    `TrainConfig()`): see `config.resume_config` for which may change. `on_progress` is called
-    with a dict (`event`: "start" with the model built and any changed settings, "notice" with a
-    `message` (a new head for pretrained weights of other classes), "steps" after every call of
-    the step function, "epoch" with the epoch's metrics).
+    `TrainConfig()`): see `config.resume_config` for which may change. With
+    `resume_from="best"` it continues from `run_dir/best/` instead, for a `last/` that is
+    damaged: best's weights and statistics, at its epoch, with a fresh optimiser state (best/
+    holds none) whose learning-rate schedule stands at that step; the later epochs are trained
+    again and the metadata's `restarts` records it. `on_progress` is called with a dict
+    (`event`: "start" with the model built, any changed settings and `resumed_from`, "notice"
+    with a `message` (a new head for pretrained weights of other classes), "steps" after every
+    call of the step function, "epoch" with the epoch's metrics).
     """
     run_dir = Path(run_dir)
+    if resume_from not in RESUME_FROM:
+        raise ConfigError(f"resume_from must be one of {', '.join(RESUME_FROM)}, got {resume_from!r}")
     if given is None:
         default = TrainConfig()
         given = {
@@ -157,14 +173,15 @@ def train(
         }
     writer = is_process_zero()  # a run of several processes has one writer: process 0
     with RunLock(run_dir) if writer else contextlib.nullcontext(), _stop_requests() as stop, lost_peers_as_errors():
-        if writer:
+        if writer and resume:  # a new run refuses what a save cut short left (_start_or_resume)
             recover_run_dir(run_dir)  # a save cut short by a crash: its complete checkpoint back in place
         sync_processes("run directory recovered")  # the others read it once process 0 has put it in order
-        return _train(config, run_dir, data_dir, resume, given, on_progress, stop)
+        return _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, stop)
 
 
-def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> TrainResult:
-    config, saved, data_dir = _start_or_resume(config, run_dir, Path(data_dir) if data_dir else None, resume, given)
+def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, stop) -> TrainResult:
+    data_dir = Path(data_dir) if data_dir else None
+    config, saved, data_dir = _start_or_resume(config, run_dir, data_dir, resume, resume_from, given)
     model_options = _model_options(config, data_dir)
     mesh = run_mesh(config.devices, config.batch_size, config.accumulate)  # None: one device of one process
     # Each process reads its own rows of every batch, the batch axis (1) of a chunk split over the devices.
@@ -182,8 +199,14 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
 
         optimizer = head_only(optimizer, model, head_name(model))
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    if saved is not None:
+    restarts = saved.restarts if saved else []
+    if saved is not None and resume_from == "last":
         model, state, _, opt_state = load_checkpoint(run_dir / "last", opt_state_like=opt_state)
+    elif saved is not None:  # best/ holds no optimiser state: a fresh one, its schedule at best's step
+        model, state, _ = load_checkpoint(run_dir / "best")
+        step = len(saved.history) * source.steps_per_epoch
+        opt_state = init_at(optimizer, eqx.filter(model, eqx.is_inexact_array), step)
+        restarts = [*restarts, {"epoch": len(saved.history), "step": step, "from": "best"}]
     if mesh is not None:
         model, state, opt_state = replicate((model, state, opt_state), mesh)
     metadata = RunMetadata(
@@ -199,6 +222,7 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
         history=saved.history if saved else [],
         partial_epoch=saved.partial_epoch if saved else None,
         weights=saved.weights if saved else weights,
+        restarts=restarts,
     )
     metadata.epoch = len(metadata.history)
     metadata.step = metadata.epoch * source.steps_per_epoch + (metadata.partial_epoch or {}).get("steps", 0)
@@ -214,6 +238,7 @@ def _train(config, run_dir, data_dir, resume, given, on_progress, stop) -> Train
                 "step": metadata.step,
                 "epochs": config.epochs,
                 "changed": changed,
+                "resumed_from": None if saved is None else resume_from,
                 "devices": 1 if mesh is None else mesh.size,
                 "processes": jax.process_count(),
             }
@@ -312,19 +337,70 @@ def _train_step(optimizer, config: TrainConfig, mesh) -> Callable:
 
 
 def _start_or_resume(
-    config: TrainConfig, run_dir: Path, data_dir: Path | None, resume: bool, given: dict[str, Any]
+    config: TrainConfig, run_dir: Path, data_dir: Path | None, resume: bool, resume_from: str, given: dict[str, Any]
 ) -> tuple[TrainConfig, RunMetadata | None, Path]:
     """The config, the saved run's metadata (`None` for a new run) and the data directory."""
-    last = run_dir / "last"
     if not resume:
-        if checkpoint_exists(last):
-            raise TrainingError(f"{run_dir} already holds a run; continue it with --resume, or choose another --out")
+        if resume_from != "last":
+            raise ConfigError(f"`resume_from={resume_from!r}` applies to a resumed run: add `resume=True`, or drop it")
+        _refuse_a_used(run_dir)
         return with_defaults(config), None, _absolute(data_dir or Path("data"))
-    if not checkpoint_exists(last):
-        raise TrainingError(f"nothing to resume: {last} holds no checkpoint; start the run without --resume")
-    saved = RunMetadata.from_dict(read_metadata(last))
+    saved = RunMetadata.from_dict(_resume_point(run_dir, resume_from))
     config = resume_config(TrainConfig.from_dict(saved.config), given, len(saved.history))
     return config, saved, _absolute(data_dir or Path(saved.data_dir or "data"))
+
+
+def _run_files(run_dir: Path) -> list[Path]:
+    """What a run made in `run_dir`: its checkpoints, what saves cut short left of them, its metrics."""
+    found = [p for name in ("best", "last") for p in checkpoint_paths(run_dir / name)]
+    return found + [run_dir / METRICS_FILE] * os.path.lexists(run_dir / METRICS_FILE)
+
+
+def _refuse_a_used(run_dir: Path) -> None:
+    """Refuse a new run in `run_dir` when it holds what a run made, naming it and the ways on: nothing a run
+    made is overwritten."""
+    found = _run_files(run_dir)
+    if not found:
+        return
+    names = ", ".join(p.name + "/" * p.is_dir() for p in found)
+    if checkpoint_exists(run_dir / "last"):
+        way = "continue it with `resume=True`, or choose another `run_dir`"
+    elif checkpoint_exists(run_dir / "best"):
+        way = (
+            'last/ holds no checkpoint: continue from best/ with `resume=True, resume_from="best"`, '
+            "or choose another `run_dir`"
+        )
+    else:
+        way = "none is a checkpoint to continue from: choose another `run_dir`, or move them away"
+    raise TrainingError(f"{run_dir} already holds a run ({names}); {way}")
+
+
+def _resume_point(run_dir: Path, resume_from: str) -> dict[str, Any]:
+    """The metadata of `run_dir/resume_from`, the checkpoint a resumed run continues from, its array files
+    checked; if it is missing or corrupt, an error saying what the run can go on from."""
+    checkpoint = run_dir / resume_from
+    if checkpoint_exists(checkpoint):
+        try:
+            return read_metadata(checkpoint, verify=True)
+        except CorruptCheckpointError as e:
+            problem = f"cannot resume from {checkpoint}: {e.problem}"
+    else:
+        problem = f"nothing to resume: {checkpoint} holds no checkpoint"
+    other = run_dir / ("best" if resume_from == "last" else "last")
+    if checkpoint_intact(other) and other.name == "best":
+        way = (
+            f"{other} is intact: continue from its weights with a fresh optimiser state, "
+            '`resume=True, resume_from="best"`, or start a new run in another `run_dir`'
+        )
+    elif checkpoint_intact(other):
+        way = f'{other} is intact: continue from it with `resume=True, resume_from="last"`'
+    elif checkpoint_exists(other):
+        way = f"{other} is damaged too, so nothing in {run_dir} can be resumed: start a new run in another `run_dir`"
+    elif _run_files(run_dir):
+        way = "start a new run in another `run_dir`"
+    else:
+        way = "start the run without `resume=True`"
+    raise TrainingError(f"{problem}; {way}")
 
 
 def _absolute(data_dir: Path) -> Path:
@@ -446,10 +522,11 @@ class _Recorder:
         self.best, self.stale = -math.inf, 0
         for row in metadata.history:
             self._score(row)
-        self.metrics_file = run_dir / "metrics.jsonl"
+        self.metrics_file = run_dir / METRICS_FILE
         self.writer = is_process_zero()  # the others of a multi-process run only keep count
-        # Drop the lines of an epoch that was cut short: the file matches the last checkpoint.
-        if self.writer:
+        # Drop the lines of an epoch that was cut short: the file matches the last checkpoint. A new
+        # run creates it with its first epoch's line.
+        if self.writer and (metadata.history or self.metrics_file.exists()):
             self.metrics_file.write_text("".join(json.dumps(h, allow_nan=False) + "\n" for h in metadata.history))
 
     def _score(self, row: dict) -> bool:

@@ -44,6 +44,8 @@ class RunMetadata:
     - `partial_epoch`: for a checkpoint written within an epoch (`checkpoint_every`, or on
       SIGTERM or Ctrl-C), the steps done of epoch `epoch + 1` and their summed loss and
       correct predictions, from which `--resume` continues; `None` at an epoch's end.
+    - `restarts`: each resume from `best/` (`train(..., resume_from="best")`), which started a
+      fresh optimiser state: `{"epoch", "step", "from": "best"}`, the point it continued from.
     - `weights`: where pretrained weights came from (`eqx_resnet.weights.WeightsInfo`: file,
       SHA-256, Hub repository and resolved revision), or `None` for a model trained from scratch.
     - `config`: the `TrainConfig` as a dict; `versions`; `command`: the command line.
@@ -64,6 +66,7 @@ class RunMetadata:
     history: list[dict[str, Any]] = field(default_factory=list)
     partial_epoch: dict[str, Any] | None = None
     weights: dict[str, Any] | None = None
+    restarts: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=versions)
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 

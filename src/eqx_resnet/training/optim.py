@@ -2,6 +2,7 @@
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import optax
 
 from .config import TrainConfig
@@ -56,6 +57,17 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.Gradient
     if config.clip_norm is not None:
         opt = optax.chain(optax.clip_by_global_norm(config.clip_norm), opt)
     return opt
+
+
+def init_at(optimizer: optax.GradientTransformation, params, step: int):
+    """A fresh state of `optimizer` for `params` whose learning-rate schedule stands at `step`: for a run that
+    continues without its optimiser state. Momenta start afresh (Adam's bias correction with them)."""
+
+    def at_step(s):
+        is_schedule = isinstance(s, optax.ScaleByScheduleState)
+        return s._replace(count=jnp.asarray(step, s.count.dtype)) if is_schedule else s
+
+    return jax.tree.map(at_step, optimizer.init(params), is_leaf=lambda s: isinstance(s, optax.ScaleByScheduleState))
 
 
 def _matrices(params):
