@@ -1,13 +1,18 @@
-"""Image folders as files and labels (data/folder.py): torchvision's layout, ImageNet's, and every
-folder that cannot be read, refused with a message naming it and the fix."""
+"""Image folders as files and labels (data/folder.py): torchvision's layout, ImageNet's, links (followed
+once, within their class), and every folder that cannot be read, refused with a message naming it and the fix."""
 
 import csv
 import io
+import json
+import os
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
 import pytest
 from _folders import CLASSES, make_folder, photo, write_image
+from _runs import TINY_TRAIN_ARGS
 from scipy.io import savemat
 
 from eqx_resnet.data import DatasetError
@@ -190,3 +195,113 @@ def test_ilsvrc_flat_validation_folder(tmp_path, labelled_by):
     _, val = open_splits("imagenet", tmp_path)
     assert val.labels.tolist() == labels
     assert val.path(0).name == "ILSVRC2012_val_00000001.JPEG"
+
+
+# open_splits of each folder given, in a child process: a listing that never ends cannot be stopped in this one.
+LIST_IN_A_CHILD = """
+import json, sys, warnings
+from jaxtyping import install_import_hook
+with install_import_hook("eqx_resnet", "beartype.beartype"):
+    from eqx_resnet.data import DatasetError
+    from eqx_resnet.data.folder import open_splits
+listed = []
+for root in sys.argv[1:]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            splits = [[[s.path(i).relative_to(root).as_posix(), int(s.labels[i])] for i in range(len(s))]
+                      for s in open_splits("imagefolder", root)]
+        except DatasetError as e:
+            splits = str(e)
+    listed.append({"splits": splits, "warnings": [str(w.message) for w in caught]})
+print(json.dumps(listed))
+"""
+
+
+def listed(*roots, timeout=60):
+    """For each folder: its splits as `[[relative path, label], ...]` (or the `DatasetError`'s message) and
+    the messages of the warnings its listing gave."""
+    child = subprocess.run(
+        [sys.executable, "-c", LIST_IN_A_CHILD, *map(str, roots)], capture_output=True, text=True, timeout=timeout
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    return json.loads(child.stdout)
+
+
+def link(path, target):
+    os.symlink(target, path)
+
+
+def test_directory_links_that_loop_or_lead_into_another_class_are_skipped_in_one_warning(tmp_path):
+    plain = make_folder(tmp_path / "plain", train=4, val=2)
+    root = make_folder(tmp_path / "linked", train=4, val=2)
+    link(root / "train/cat/loop", ".")  # followed ~40 levels deep, as 160 images instead of 4
+    link(root / "train/owl/todog", "../dog")  # dog's images labelled owl
+    link(root / "train/dog/up", "../..")  # with val's, a listing that doubles at every level: it never ended
+    link(root / "val/dog/up", "../..")
+    expected, got = listed(plain, root)
+    assert got["splits"] == expected["splits"]  # the same files, labels and order as without the links
+    assert expected["warnings"] == [] and len(got["warnings"]) == 1
+    assert got["warnings"][0].startswith(f"{root}: not following 4 directory links: ")
+    for shown in ("train/cat/loop -> . (a loop)", "train/dog/up -> ../.. (a loop)", "train/owl/todog -> ../dog (into"):
+        assert shown in got["warnings"][0]
+
+
+def test_links_out_of_the_dataset_are_followed_and_a_file_counts_once_per_class(tmp_path):
+    root = make_folder(tmp_path / "data", train=4, val=2)
+    outside = tmp_path / "other-disk"
+    (outside / "more").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in ("a.png", "b.png"):
+        write_image(outside / "more" / name, "RGB", photo(rng, 0, (20, 20)))
+    write_image(outside / "x.png", "RGB", photo(rng, 1, (20, 20)))
+    link(root / "train/cat/more", outside / "more")  # a folder of images on another disk
+    (root / "train/cat/sub").mkdir()
+    write_image(root / "train/cat/sub/s.png", "RGB", photo(rng, 0, (20, 20)))
+    link(root / "train/cat/alias", "sub")  # the same folder by two paths: listed once
+    link(root / "train/dog/x.png", outside / "x.png")  # files on another disk
+    link(root / "train/dog/x2.png", outside / "x.png")  # the same file twice in a class: once
+    link(root / "train/owl/x.png", outside / "x.png")  # and in another class: there too
+    [result] = listed(root)
+    assert result["warnings"] == []
+    train = result["splits"][0]
+    files = {label: sorted(p for p, of in train if of == label) for label in range(3)}
+    assert [len(f) for f in files.values()] == [4 + 2 + 1, 4 + 1, 4 + 1]
+    assert {"train/cat/more/a.png", "train/cat/more/b.png", "train/cat/alias/s.png"} <= set(files[0])
+    assert "train/dog/x.png" in files[1] and "train/owl/x.png" in files[2]
+
+
+def test_a_class_folder_linked_to_a_folder_holding_its_split_or_another_class_is_refused(tmp_path):
+    up = make_folder(tmp_path / "up", train=2, val=1)
+    across = make_folder(tmp_path / "across", train=2, val=1)
+    for split in ("train", "val"):  # the whole dataset under cat, twice at every level: it never ended
+        for image in (up / split / "cat").iterdir():
+            image.unlink()
+        (up / split / "cat").rmdir()
+        link(up / split / "cat", "..")
+    for image in (across / "train/owl").iterdir():
+        image.unlink()
+    (across / "train/owl").rmdir()
+    link(across / "train/owl", "dog")
+    up_result, across_result = listed(up, across)
+    assert up_result["splits"] == (
+        f"{up / 'train/cat'} is a link to .., a folder that holds {up / 'train'}: a class folder holds (or links "
+        "to) its own class's images; point the link at them"
+    )
+    assert across_result["splits"].startswith(f"{across / 'train/owl'} is a link to dog, another class folder")
+
+
+def test_train_lists_a_folder_with_a_loop_once_from_the_cli(tmp_path):
+    root = make_folder(tmp_path / "data", train=8, val=2)
+    link(root / "train/cat/loop", ".")
+    cli = "from eqx_resnet.cli import main; main()"
+    args = ["train", "imagefolder", "--data-dir", str(root), *TINY_TRAIN_ARGS, "--batch-size", "8"]
+    args += ["--image-size", "8", "--epochs", "1", "--workers", "0", "--out", str(tmp_path / "run")]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    about = [line for line in result.stderr.splitlines() if "directory link" in line]
+    assert about == [
+        f"warning: {root}: not following 1 directory link: train/cat/loop -> . (a loop); each image "
+        "is listed once, under the class folder it lies in"
+    ], result.stderr

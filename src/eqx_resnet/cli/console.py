@@ -9,8 +9,10 @@ written to a file, and `EQX_RESNET_TRACEBACK=1` prints it instead.
 import contextlib
 import os
 import signal
+import sys
 import tempfile
 import traceback
+import warnings
 from typing import NoReturn
 
 import typer
@@ -43,6 +45,15 @@ def error(message: str, status: int) -> NoReturn:
     """Print `error: message` on stderr and exit with `status`."""
     stderr.print(f"[bold red]error:[/] {escape(' '.join(str(message).split()))}")  # messages hold brackets: [plot]
     raise typer.Exit(status)
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """`warnings.showwarning` of the command line: the library's own warnings (an unreadable image
+    skipped, links not followed) as one line, `warning: message`; any other as Python shows it."""
+    if not category.__module__.startswith("eqx_resnet."):
+        (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+        return
+    stderr.print(f"[yellow]warning:[/] {escape(' '.join(str(message).split()))}")
 
 
 @contextlib.contextmanager

@@ -12,6 +12,13 @@ A class's index is its folder's place among the sorted folder names, as in torch
 
 Listing reads directory entries only; an image is opened when it is first decoded
 (`data/transforms.py`), where an unreadable one is skipped and counted.
+
+Links: a file link counts wherever it points (a dataset of links to files on another disk). A
+directory link is followed only to a folder not listed yet, not holding its own class folder or
+the split (a loop), and not inside another class folder of the split (images under the wrong
+label); the links not followed are named in one `FolderLinkWarning`. A real file counts once
+per class, however many paths lead to it. A class folder that links to a folder holding its split,
+or into another class folder, is refused.
 """
 
 import csv
@@ -20,6 +27,7 @@ import io
 import os
 import re
 import tarfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +48,10 @@ _DEVKIT = "ILSVRC2012_devkit_t12"
 _KAGGLE_SOLUTION = "LOC_val_solution.csv"
 _FLAT_VAL = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
 _LAYOUT = "DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg"
+
+
+class FolderLinkWarning(UserWarning):
+    """Directory links of an image folder were not followed: they loop, or lead into another class folder."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare
@@ -105,18 +117,17 @@ def list_classes(folder: Path) -> tuple[str, ...]:
     return classes
 
 
-def scan_classes(folder: Path, classes: tuple[str, ...]) -> FileSplit:
-    """Every image file below `folder/<class>/` (sorted, links followed), labelled by its class's index.
+def scan_classes(folder: Path, classes: tuple[str, ...]) -> tuple[FileSplit, list[str]]:
+    """Every image file below `folder/<class>/` (in `os.walk`'s order: top-down, sorted), labelled by its
+    class's index, and the directory links not followed, as `"train/cat/loop -> . (a loop)"` (the
+    module's docstring has the rule).
 
     Refuses class folders without images, naming them.
     """
-    paths, labels, empty = [], [], []
+    reals = {name: os.path.realpath(folder / name) for name in classes}
+    paths, labels, empty, skipped = [], [], [], []
     for label, name in enumerate(classes):
-        found = []
-        for directory, subdirs, files in os.walk(folder / name, followlinks=True):
-            subdirs.sort()
-            relative = os.path.relpath(directory, folder)
-            found += [os.path.join(relative, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+        found = _class_files(folder, name, reals, skipped)
         if not found:
             empty.append(name)
         paths += found
@@ -127,7 +138,78 @@ def scan_classes(folder: Path, classes: tuple[str, ...]) -> FileSplit:
             f"{shown} hold{'s' if len(empty) == 1 else ''} no images ({', '.join(IMAGE_EXTENSIONS)}): "
             "add images or remove the empty class folder"
         )
-    return FileSplit(folder, np.array([os.fsencode(p) for p in paths]), np.array(labels, np.int32), classes)
+    split = FileSplit(folder, np.array([os.fsencode(p) for p in paths]), np.array(labels, np.int32), classes)
+    return split, skipped
+
+
+def _class_files(folder: Path, name: str, reals: dict[str, str], skipped: list[str]) -> list[str]:
+    """The image files below `folder/name`, relative to `folder`; appends the directory links it does not
+    follow to `skipped`. `reals`: every class folder's real path."""
+    split, top = os.path.realpath(folder), reals[name]
+    others = {other: real for other, real in reals.items() if other != name}
+    if os.path.islink(folder / name) and (_within(split, top) or any(_within(top, r) for r in others.values())):
+        where = f"a folder that holds {folder}" if _within(split, top) else "another class folder"
+        raise DatasetError(
+            f"{folder / name} is a link to {os.readlink(folder / name)}, {where}: a class folder holds (or "
+            "links to) its own class's images; point the link at them"
+        )
+
+    def not_followed(real: str) -> str | None:
+        if _within(top, real) or _within(split, real):
+            return "a loop"
+        return next((f"into class {other}" for other, r in others.items() if _within(real, r)), None)
+
+    listed: set[tuple[int, int]] = set()  # (st_dev, st_ino) of the folders listed
+    seen: set = set()  # of the files found
+    found: list[str] = []
+    stack = [(name, False)]  # (a folder relative to `folder`, whether it is a link), the next one last
+    while stack:
+        relative, link = stack.pop()
+        try:
+            stat = os.stat(folder / relative)
+            with os.scandir(folder / relative) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError:  # unreadable: left out, as os.walk does
+            continue
+        why = not_followed(os.path.realpath(folder / relative)) if link else None
+        why = why or ("listed already" if (stat.st_dev, stat.st_ino) in listed else None)
+        if why:
+            if link:
+                skipped.append(f"{Path(folder.name, relative)} -> {os.readlink(folder / relative)} ({why})")
+            continue
+        listed.add((stat.st_dev, stat.st_ino))
+        subdirs = []
+        for entry in entries:
+            if _is_dir(entry):
+                subdirs.append(entry)
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and _first_time(entry, stat.st_dev, seen):
+                found.append(os.path.join(relative, entry.name))
+        stack += [(os.path.join(relative, e.name), e.is_symlink()) for e in reversed(subdirs)]
+    return found
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether the real path `path` is `folder` or lies below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
+
+
+def _first_time(entry: os.DirEntry, device: int, seen: set) -> bool:
+    """Whether the file `entry` (a link: the file it leads to) is met for the first time; adds it to `seen`."""
+    try:
+        key = (entry.stat().st_dev, entry.stat().st_ino) if entry.is_symlink() else (device, entry.inode())
+    except OSError:  # a broken link: listed, to be reported as unreadable when decoded
+        key = entry.path
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
 
 
 def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: float | None = None) -> tuple[Split, Split]:
@@ -139,7 +221,9 @@ def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: floa
     that fraction of each class of train/ (at least one image of a class with two or more),
     chosen the same way whatever the run's seed, so runs compare on the same images.
     Raises `DatasetError` naming the problem: no train/, no class folders, an empty class
-    folder, validation classes that differ from train/'s, no validation split.
+    folder, a class folder linked to a folder holding its split or into another class folder,
+    validation classes that differ from train/'s, no validation split. Warns once
+    (`FolderLinkWarning`) naming the directory links it did not follow (the module's docstring).
     """
     if dataset not in STREAMING_DATASETS:
         raise DatasetError(f"{dataset} is not read from image folders; those are {', '.join(STREAMING_DATASETS)}")
@@ -147,12 +231,19 @@ def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: floa
         train, val = hf_splits(data_dir, with_validation=val_fraction is None)
         return _hold_out(train, val_fraction) if val is None else (train, val)
     root = dataset_root(dataset, data_dir)
+    train, val, skipped = _folder_splits(dataset, root, val_fraction)
+    _warn_links(root, skipped)
+    return train, val
+
+
+def _folder_splits(dataset: str, root: Path, val_fraction: float | None) -> tuple[FileSplit, FileSplit, list[str]]:
+    """`open_splits` of the folder `root`, and the directory links it did not follow."""
     classes = list_classes(root / "train")
     if dataset == "imagenet":
         _check_synsets(root / "train", classes)
-    train = scan_classes(root / "train", classes)
+    train, skipped = scan_classes(root / "train", classes)
     if val_fraction is not None:
-        return _hold_out(train, val_fraction)
+        return *_hold_out(train, val_fraction), skipped
     val_dir = next((root / v for v in VAL_FOLDERS if (root / v).is_dir()), None)
     if val_dir is None:
         raise DatasetError(
@@ -160,7 +251,7 @@ def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: floa
             "or hold out part of train/ with --val-fraction 0.1"
         )
     if dataset == "imagenet" and (flat := _flat_val_files(val_dir)):
-        return train, _ilsvrc_val(root, val_dir, flat, classes)
+        return train, _ilsvrc_val(root, val_dir, flat, classes), skipped
     val_classes = list_classes(val_dir)
     if val_classes != classes:
         extra, missing = sorted(set(val_classes) - set(classes)), sorted(set(classes) - set(val_classes))
@@ -175,7 +266,19 @@ def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: floa
         raise DatasetError(
             f"{what}: the validation split needs the class folders of the training split, no more, no fewer"
         )
-    return train, scan_classes(val_dir, classes)
+    val, more = scan_classes(val_dir, classes)
+    return train, val, skipped + more
+
+
+def _warn_links(root: Path, skipped: list[str]) -> None:
+    """One warning naming the directory links of `root`'s splits that were not followed."""
+    if skipped:
+        warnings.warn(
+            f"{root}: not following {len(skipped)} directory link{'s' * (len(skipped) > 1)}: "
+            f"{_few(skipped, 3)}; each image is listed once, under the class folder it lies in",
+            FolderLinkWarning,
+            stacklevel=3,
+        )
 
 
 def info_for(dataset: str, data_dir: str | os.PathLike, image_size: int | None) -> DatasetInfo:
