@@ -27,16 +27,15 @@ from jaxtyping import Array, PRNGKeyArray
 
 def _key_data(key: PRNGKeyArray) -> tuple[Array | np.ndarray, str]:
     """The key's words, `uint32[w]`, and the name of its implementation (a raw key's is JAX's default)."""
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        data, impl = jax.random.key_data(key), str(jax.random.key_impl(key))
-    else:
-        data, impl = key, jax.config.jax_default_prng_impl
-    if data.ndim != 1 or data.dtype != np.uint32:
+    typed = hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    data = jax.random.key_data(key) if typed else key
+    if getattr(data, "ndim", None) != 1 or data.dtype != np.uint32:
+        given = f"an array of shape {tuple(key.shape)} and dtype {key.dtype}" if hasattr(key, "dtype") else repr(key)
         raise ValueError(
-            f"key must be one JAX key, such as jax.random.key(0), got an array of shape {tuple(key.shape)} "
-            f"and dtype {key.dtype}; pick one key of a batch (keys[0]), or vmap the builder over them"
+            f"key must be one JAX key, got {given}: pass key=jax.random.key(0) (any seed), one key of a batch "
+            "(keys[0]), or vmap the builder over the batch"
         )
-    return data, impl
+    return data, str(jax.random.key_impl(key)) if typed else jax.config.jax_default_prng_impl
 
 
 def _on_host(key: PRNGKeyArray, compute: Callable[[np.random.SeedSequence], object], result):
