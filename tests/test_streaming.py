@@ -1,12 +1,16 @@
 """Image folders streamed through grain (data/stream.py) and trained on end to end: batches that
 depend on the key and the position alone (any number of workers, resumed at any step), evaluation
-that counts every image once, unreadable files skipped or refused, and the CLI on a folder."""
+that counts every image once, unreadable files skipped or refused, the CLI on a folder, and a run
+with worker processes stopped by a signal to its whole process group."""
 
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -216,3 +220,54 @@ def test_a_device_waiting_on_data_is_warned_about_once(folder):
 def test_val_fraction_is_for_image_folders(tmp_path):
     result = runner.invoke(app, ["train", "mnist", "--val-fraction", "0.1", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "--val-fraction applies to imagefolder and imagenet" in result.output
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The loader's worker processes of process `pid` (its children that multiprocessing spawned, not its
+    resource tracker), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and b"multiprocessing.spawn" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_signal_to_the_process_group_stops_a_run_and_its_workers_cleanly(folder, tmp_path, signal_name):
+    """SIGTERM to the whole process group (as a scheduler sends it) or a Ctrl-C at a terminal reaches the
+    workers too: they used to die under the run (a bug report, tracebacks, semaphores leaked); the run
+    now stops at a step boundary with its one line and stops its workers itself."""
+    args = ["train", "imagefolder", "--data-dir", str(folder), *TINY_MODEL_ARGS, "--image-size", "16"]
+    args += ["--batch-size", "8", "--epochs", "20", "--workers", "2", "--out", str(tmp_path / "run")]
+    args += ["--no-compilation-cache"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from eqx_resnet.cli import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    try:
+        seen = []
+        for line in child.stderr:  # the first epoch's line: from now on a Ctrl-C stops at a step boundary
+            seen.append(line)
+            if line.startswith("epoch   1"):
+                break
+        assert seen and seen[-1].startswith("epoch   1"), "".join(seen)
+        while len(worker_processes(child.pid)) < 2 and child.poll() is None:  # the next epoch's workers
+            time.sleep(0.05)
+        os.killpg(child.pid, getattr(signal, signal_name))
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 128 + getattr(signal, signal_name), err
+    *epochs, last = err.strip().splitlines()  # no worker's traceback, no semaphore leaked
+    assert last.startswith(f"stopped by {signal_name} in epoch ") and all(e.startswith("epoch ") for e in epochs), err

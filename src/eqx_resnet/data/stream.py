@@ -25,10 +25,15 @@ a `DataWaitWarning` says so once when the device waits more than `WAIT_WARNING` 
 
 import gc
 import math
+import multiprocessing
+import multiprocessing.resource_tracker
 import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import numpy as np
@@ -62,9 +67,32 @@ def default_workers() -> int:
     return max(1, cpus - 1)
 
 
-def _host_only(worker: int, workers: int) -> None:
-    """In a worker process: JAX, should anything start it, on the CPU, never taking an accelerator's memory."""
+def _worker_init(worker: int, workers: int) -> None:
+    """In a worker process: JAX, should anything start it, on the CPU, never taking an accelerator's memory;
+    and an end as soon as the main process is gone (killed), which stops its workers otherwise."""
     os.environ["JAX_PLATFORMS"] = "cpu"
+    threading.Thread(target=_exit_with_the_main_process, daemon=True).start()
+
+
+def _exit_with_the_main_process() -> None:
+    multiprocessing.parent_process().join()  # returns once the main process has ended
+    os._exit(1)
+
+
+def _first_batch(batches: Iterator[dict]) -> dict:
+    """`next(batches)`, which starts grain's worker processes, in a thread that blocks SIGINT and SIGTERM,
+    so that the workers block them from their first instruction: a Ctrl-C at a terminal or a SIGTERM to
+    the process group (a scheduler) reaches the main process alone, which stops its workers itself
+    instead of having them die under it mid-batch."""
+    # multiprocessing unblocks the signals in the thread that starts its resource tracker: start it here.
+    multiprocessing.resource_tracker.ensure_running()
+    with ThreadPoolExecutor(1) as pool:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+        try:
+            started = pool.submit(next, batches)  # its thread starts here and keeps the signals blocked
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        return started.result()
 
 
 class _Example:
@@ -181,7 +209,7 @@ class StreamingSource:
             seed = np.asarray(jax.random.key_data(key), np.uint32).ravel()
             order = np.random.default_rng(seed).permutation(len(self.split))
         example = _Example(self.split, self.transform, order, seed, self.batch_size, self.rows)
-        batches = self._host_batches(example, start)
+        batches = self._host_batches(example, start)  # a generator: closing it stops the workers
         totals = dict.fromkeys(("waited", "stepping", "decoding"), 0.0) | dict.fromkeys(("decoded", "stepped"), 0)
         ahead = None
         try:
@@ -203,9 +231,6 @@ class StreamingSource:
                 yield from self._timed(ahead, totals)
         finally:
             batches.close()
-            del batches
-            if self.workers:
-                gc.collect()  # grain's iterator lives in reference cycles that hold its shared memory
 
     def _timed(self, chunk: tuple[int, PyTree], totals: dict) -> Iterator[tuple[int, PyTree]]:
         """Yield `chunk`, timing the step that reads it; update `throughput` and warn once when the device waits on data."""
@@ -239,8 +264,9 @@ class StreamingSource:
         images, labels = chunk
         return images[j], labels[j]
 
-    def _host_batches(self, example: _Example, start: int):
-        """grain's iterator over the epoch's batches from step `start`, decoded by `self.workers` processes."""
+    def _host_batches(self, example: _Example, start: int) -> Iterator[dict]:
+        """The epoch's batches from step `start`, decoded by `self.workers` processes through grain;
+        closing the generator stops them."""
         import grain  # here, not at import: `import eqx_resnet` stays light
         from absl import flags
 
@@ -260,9 +286,18 @@ class StreamingSource:
             options = grain.experimental.DatasetOptions(min_shm_size=1 << 16)
             dataset = grain.experimental.WithOptionsIterDataset(dataset, options).mp_prefetch(
                 grain.MultiprocessingOptions(num_workers=self.workers, per_worker_buffer_size=PREFETCH),
-                worker_init_fn=_host_only,
+                worker_init_fn=_worker_init,
             )
-        return iter(dataset)
+        batches = iter(dataset)
+        try:
+            if self.workers:
+                yield _first_batch(batches)
+            yield from batches
+        finally:
+            batches.close()  # the workers stop; their queues, semaphores and shared memory are freed
+            del batches
+            if self.workers:
+                gc.collect()  # grain's iterator lives in reference cycles that hold its shared memory
 
     def _count_bad(self, host: list[dict]) -> None:
         """Warn about each unreadable file once; stop when more than `MAX_BAD_FRACTION` of the split (and more than one file) is."""
