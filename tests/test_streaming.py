@@ -222,6 +222,37 @@ def test_val_fraction_is_for_image_folders(tmp_path):
     assert result.exit_code == 2 and "--val-fraction applies to imagefolder and imagenet" in result.output
 
 
+def test_unreadable_images_are_named_ten_times_then_counted_and_recorded(tmp_path):
+    """Through the CLI: a line for each of the first ten unreadable images, then one counting them all (not a
+    two-line Python warning for every file), and the count in each epoch's row of metrics.jsonl and the run."""
+    root = make_folder(tmp_path / "data", train=404, val=2)  # 1,212 training images: 12 are under 1%
+    corrupt = sorted((root / "train").glob("*/*"))[::101][:12]
+    for path in corrupt:
+        path.write_bytes(b"not an image")
+    args = ["train", "imagefolder", "--data-dir", str(root), *TINY_MODEL_ARGS, "--image-size", "8"]
+    args += ["--batch-size", "64", "--epochs", "1", "--workers", "0", "--out", str(tmp_path / "run")]
+    args += ["--no-compilation-cache"]
+    result = subprocess.run(
+        [sys.executable, "-c", "from eqx_resnet.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    about = [line for line in result.stderr.splitlines() if "unreadable" in line]
+    named = [f"warning: skipped unreadable image {path}: cannot identify image file" for path in corrupt]
+    assert len(about) == 11 and all(a.startswith(tuple(named)) for a in about[:10]), result.stderr
+    assert about[10] == (
+        f"warning: skipped 12 unreadable images of {root / 'train'} so far (the first 10 named above); "
+        "repair or remove them"
+    )
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["skipped_images"] for row in rows] == [12]
+    meta = json.loads((tmp_path / "run" / "last" / "metadata.json").read_text())
+    assert meta["metrics"]["skipped_images"] == 12
+
+
 def worker_processes(pid: int) -> list[int]:
     """The loader's worker processes of process `pid` (its children that multiprocessing spawned, not its
     resource tracker), from /proc."""

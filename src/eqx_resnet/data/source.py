@@ -6,7 +6,8 @@ consecutive steps, on the device: uint8 images `(steps, batch, c, h, w)` and int
 `(steps, batch)`. The engine passes each chunk into its compiled step function, which reads
 step `i` of the epoch (`j` of the chunk) with `source.take(chunk, i, j)`: images `(batch, c,
 h, w)` and labels `(batch,)`. The position in the data is `(epoch, step)` alone, so a run
-resumes from a checkpoint to the same batches.
+resumes from a checkpoint to the same batches. `skipped` counts the unreadable images the latest
+pass (an epoch, an evaluation) left out: always 0 in memory.
 
 On a mesh, a source takes the chunks' `sharding` (their batch axis, axis 1, split over the
 devices: `training.mesh.batch_sharding(mesh, 1)`), and each process reads, decodes and puts
@@ -57,6 +58,8 @@ class InMemorySource:
     **Arguments:** the `dataset`, the global `batch_size`; `limit` keeps a random subset of that
     many examples (drawn from `seed`) for quick runs; `sharding` (see the module's docstring).
     """
+
+    skipped = 0  # every image is readable: it was decoded already
 
     def __init__(
         self,
@@ -109,6 +112,8 @@ class InMemorySplit:
     `info`, `batch_size` (at most `n`, rounded up to split over the devices) and `sharding`.
     `chunks(None, start, steps)` hands out the whole split for every `steps` steps.
     """
+
+    skipped = 0  # every image is readable: it was decoded already
 
     def __init__(
         self,

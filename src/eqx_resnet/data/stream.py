@@ -13,10 +13,16 @@ with a generator seeded by `(key, p)`. So the batches are the same for any `work
 in a thread of the main process), and a run resumed at step `start` of an epoch reads what
 an uninterrupted run would have read from there.
 
-An unreadable file is skipped with a `BadImageWarning` naming it: in training, the next
-readable file in the epoch's order takes its place (the batch keeps its size, the order
-stays the same for any `workers`); in evaluation, its row is left out of the metrics (label
--1). More than `MAX_BAD_FRACTION` of a split unreadable (and more than one file) is a `DatasetError`.
+An unreadable file is skipped: in training, the next readable file in the epoch's order takes
+its place (the batch keeps its size, the order stays the same for any `workers`); in
+evaluation, its row is left out of the metrics (label -1). A `BadImageWarning` names each of the
+first `NAMED_BAD` of a split, then one at the end of a pass counts them; `skipped` is the number
+skipped in the latest pass (an epoch, an evaluation). More than `MAX_BAD_FRACTION` of a split
+unreadable (and more than one file) is a `DatasetError`.
+
+The worker processes block SIGINT and SIGTERM from their start and end with the main process:
+a Ctrl-C at a terminal or a SIGTERM to the process group reaches the main process alone, which
+stops at a step boundary and then stops its workers (closing the epoch's generator).
 
 `throughput` holds, for this process, the loader's images/s (what its workers can decode,
 from their busy time), the training step's images/s and the fraction of the time spent waiting for data;
@@ -47,6 +53,7 @@ from .transforms import BadImage, EvalTransform, TrainTransform
 
 MAX_BAD_FRACTION = 0.01  # of a split's files unreadable before the run stops
 MAX_SKIPPED_IN_A_ROW = 50  # unreadable files in a row in an epoch's order: the folder is not images
+NAMED_BAD = 10  # unreadable files of a split named one by one; the others are counted
 WAIT_WARNING = 0.1  # fraction of the time the device may wait on data before a warning
 WAIT_MEASURED_STEPS = 20  # chunks measured (after the first of each epoch) before that judgement
 PREFETCH = 1  # batches each worker (or the loading thread) prepares ahead of the one it hands over
@@ -196,7 +203,9 @@ class StreamingSource:
         self.workers = default_workers() if workers is None else workers
         self.shuffle = shuffle
         self.steps_per_epoch = len(split) // batch_size if shuffle else math.ceil(len(split) / batch_size)
-        self.bad: dict[int, str] = {}
+        self.bad: dict[int, str] = {}  # the unreadable files met so far: index -> reason
+        self.skipped = 0  # unreadable files met in the latest pass
+        self._reported = 0  # of `bad`, how many a warning has named or counted
         self.throughput: dict[str, float] = {}
         self._warned_wait = False
 
@@ -210,6 +219,7 @@ class StreamingSource:
             order = np.random.default_rng(seed).permutation(len(self.split))
         example = _Example(self.split, self.transform, order, seed, self.batch_size, self.rows)
         batches = self._host_batches(example, start)  # a generator: closing it stops the workers
+        self.skipped = 0
         totals = dict.fromkeys(("waited", "stepping", "decoding"), 0.0) | dict.fromkeys(("decoded", "stepped"), 0)
         ahead = None
         try:
@@ -229,6 +239,7 @@ class StreamingSource:
                 ahead = (first, chunk)
             if ahead is not None:
                 yield from self._timed(ahead, totals)
+            self._count_unnamed()
         finally:
             batches.close()
 
@@ -300,23 +311,43 @@ class StreamingSource:
                 gc.collect()  # grain's iterator lives in reference cycles that hold its shared memory
 
     def _count_bad(self, host: list[dict]) -> None:
-        """Warn about each unreadable file once; stop when more than `MAX_BAD_FRACTION` of the split (and more than one file) is."""
+        """Count the unreadable files of `host`'s batches, naming each of the first `NAMED_BAD` in a warning;
+        stop when more than `MAX_BAD_FRACTION` of the split (and more than one file) is unreadable."""
         for batch in host:
             for row in np.flatnonzero(batch["bad"] >= 0):  # bad rows are rare: skip the rest in numpy
+                self.skipped += 1
                 index = int(batch["bad"][row])
                 if index in self.bad:
                     continue
-                self.bad[index] = reason = batch["reason"][row].decode(errors="replace")
                 path = self.split.path(index)
+                # The reason without the path PIL repeats in it.
+                reason = batch["reason"][row].decode(errors="replace").replace(f" {str(path)!r}", "")
+                self.bad[index] = reason
                 # Each process decodes its own part of the split and counts its own.
                 if len(self.bad) > max(1, MAX_BAD_FRACTION * len(self.split) / jax.process_count()):
                     raise DatasetError(
                         f"{len(self.bad)} of the {len(self.split)} images in {self.split.root} are unreadable, more than "
                         f"{MAX_BAD_FRACTION:.0%} (the last: {path}: {reason}): repair or remove them"
                     )
-                warnings.warn(
-                    f"skipped unreadable image {path}: {reason} ({len(self.bad)} so far)", BadImageWarning, stacklevel=2
-                )
+                if len(self.bad) <= NAMED_BAD:
+                    self._reported = len(self.bad)
+                    last = "; the next ones are counted, not named" if len(self.bad) == NAMED_BAD else ""
+                    warnings.warn(
+                        f"skipped unreadable image {path}: {reason} ({len(self.bad)} so far{last})",
+                        BadImageWarning,
+                        stacklevel=3,
+                    )
+
+    def _count_unnamed(self) -> None:
+        """At the end of a pass, one warning counting the unreadable files met since the last one named or counted."""
+        if len(self.bad) > self._reported:
+            self._reported = len(self.bad)
+            warnings.warn(
+                f"skipped {len(self.bad)} unreadable images of {self.split.root} so far (the first {NAMED_BAD} named "
+                "above); repair or remove them",
+                BadImageWarning,
+                stacklevel=3,
+            )
 
 
 def folder_sources(

@@ -312,6 +312,7 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
             "train_loss": loss_sum / source.steps_per_epoch,
             "train_acc": correct / n_seen,
             **evaluate(model, state),
+            "skipped_images": source.skipped + test.skipped,  # unreadable images left out this epoch
             "images_per_s": n_seen / train_time,
             "epoch_time_s": time.perf_counter() - t0,
         }
