@@ -16,8 +16,8 @@ Listing reads directory entries only; an image is opened when it is first decode
 Links: a file link counts wherever it points (a dataset of links to files on another disk). A
 directory link is followed only to a folder not listed yet, not holding its own class folder or
 the split (a loop), and not inside another class folder of the split (images under the wrong
-label); the links not followed are named in one `FolderLinkWarning`. A real file counts once
-per class, however many paths lead to it. A class folder that links to a folder holding its split,
+label); the links not followed are named in one `FolderLinkWarning`. A file counts once per
+class, however many links lead to it. A class folder that links to a folder holding its split,
 or into another class folder, is refused.
 """
 
@@ -147,12 +147,7 @@ def _class_files(folder: Path, name: str, reals: dict[str, str], skipped: list[s
     follow to `skipped`. `reals`: every class folder's real path."""
     split, top = os.path.realpath(folder), reals[name]
     others = {other: real for other, real in reals.items() if other != name}
-    if os.path.islink(folder / name) and (_within(split, top) or any(_within(top, r) for r in others.values())):
-        where = f"a folder that holds {folder}" if _within(split, top) else "another class folder"
-        raise DatasetError(
-            f"{folder / name} is a link to {os.readlink(folder / name)}, {where}: a class folder holds (or "
-            "links to) its own class's images; point the link at them"
-        )
+    _check_class_link(folder / name, split, top, others)
 
     def not_followed(real: str) -> str | None:
         if _within(top, real) or _within(split, real):
@@ -160,8 +155,7 @@ def _class_files(folder: Path, name: str, reals: dict[str, str], skipped: list[s
         return next((f"into class {other}" for other, r in others.items() if _within(real, r)), None)
 
     listed: set[tuple[int, int]] = set()  # (st_dev, st_ino) of the folders listed
-    seen: set = set()  # of the files found
-    found: list[str] = []
+    found: list[tuple[str, os.DirEntry]] = []
     stack = [(name, False)]  # (a folder relative to `folder`, whether it is a link), the next one last
     while stack:
         relative, link = stack.pop()
@@ -182,10 +176,23 @@ def _class_files(folder: Path, name: str, reals: dict[str, str], skipped: list[s
         for entry in entries:
             if _is_dir(entry):
                 subdirs.append(entry)
-            elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and _first_time(entry, stat.st_dev, seen):
-                found.append(os.path.join(relative, entry.name))
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append((os.path.join(relative, entry.name), entry))
         stack += [(os.path.join(relative, e.name), e.is_symlink()) for e in reversed(subdirs)]
-    return found
+    if any(entry.is_symlink() for _, entry in found):  # a file link may lead to a file listed already
+        found = _once(found)
+    return [path for path, _ in found]
+
+
+def _check_class_link(path: Path, split: str, top: str, others: dict[str, str]) -> None:
+    """Refuse a class folder `path` (real path `top`) that links to a folder holding its `split` or into
+    another class folder (`others`: their real paths)."""
+    if os.path.islink(path) and (_within(split, top) or any(_within(top, r) for r in others.values())):
+        where = f"a folder that holds {path.parent}" if _within(split, top) else "another class folder"
+        raise DatasetError(
+            f"{path} is a link to {os.readlink(path)}, {where}: a class folder holds (or links to) its own "
+            "class's images; point the link at them"
+        )
 
 
 def _within(path: str, folder: str) -> bool:
@@ -200,16 +207,19 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _first_time(entry: os.DirEntry, device: int, seen: set) -> bool:
-    """Whether the file `entry` (a link: the file it leads to) is met for the first time; adds it to `seen`."""
-    try:
-        key = (entry.stat().st_dev, entry.stat().st_ino) if entry.is_symlink() else (device, entry.inode())
-    except OSError:  # a broken link: listed, to be reported as unreadable when decoded
-        key = entry.path
-    if key in seen:
-        return False
-    seen.add(key)
-    return True
+def _once(files: list[tuple[str, os.DirEntry]]) -> list[tuple[str, os.DirEntry]]:
+    """`files` without those that lead to a file met before (by a link, or a hard link)."""
+    seen, kept = set(), []
+    for path, entry in files:
+        try:
+            stat = entry.stat()  # of the file a link leads to
+            key = (stat.st_dev, stat.st_ino)
+        except OSError:  # a broken link: listed, to be reported as unreadable when decoded
+            key = path
+        if key not in seen:
+            seen.add(key)
+            kept.append((path, entry))
+    return kept
 
 
 def open_splits(dataset: str, data_dir: str | os.PathLike, *, val_fraction: float | None = None) -> tuple[Split, Split]:
