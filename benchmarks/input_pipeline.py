@@ -17,9 +17,12 @@ temporary folder), reads them all once so that they come from the page cache, th
 Then how many workers feed a training step at --target images/s: resnet50 in bf16 trains at
 about 5,650 images/s on one H100 (Flax, torch.compile) and 7,000 in MLPerf's hand-fused runs
 (`../shared/REFERENCE.md`). The entry point is guarded, as grain's worker processes need.
+
+`write_folder` writes a large image folder of such JPEGs quickly, for the GPU check's engine stage.
 """
 
 import argparse
+import io
 import json
 import math
 import os
@@ -42,6 +45,13 @@ def photo(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     return np.clip(127.5 + 110 * rgb, 0, 255).astype(np.uint8)
 
 
+def jpeg(rng: np.random.Generator, size: tuple[int, int]) -> bytes:
+    """A `photo` of `size` (width, height) as a quality-90 JPEG."""
+    buffer = io.BytesIO()
+    Image.fromarray(photo(rng, *size)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def write_images(root: Path, count: int, size: tuple[int, int] = (500, 375)) -> list[Path]:
     """`count` JPEGs of `size` in `root/train/photos/` (and one in `root/val/photos/`), one in four portrait."""
     rng = np.random.default_rng(0)
@@ -52,9 +62,25 @@ def write_images(root: Path, count: int, size: tuple[int, int] = (500, 375)) -> 
         for i in range(n):
             path = folder / f"{i:05d}.jpg"
             if not path.exists():
-                Image.fromarray(photo(rng, *(size if i % 4 else size[::-1]))).save(path, quality=90)
+                path.write_bytes(jpeg(rng, size if i % 4 else size[::-1]))
             paths.append(path)
     return paths[:count]
+
+
+def write_folder(
+    root: Path, classes: int, per_class: int, size: tuple[int, int] = (500, 375), distinct: int = 16
+) -> None:
+    """An ImageNet-like image folder in the time of writing its bytes: `classes` class folders of `per_class`
+    JPEGs in `root/train/` and of one in `root/val/`, copies of `distinct` photos of `size`, one in four
+    portrait. Copies, not links: an image folder counts a file once per class, however many links lead to it."""
+    rng = np.random.default_rng(0)
+    photos = [jpeg(rng, size if i % 4 else size[::-1]) for i in range(distinct)]
+    for split, n in (("train", per_class), ("val", 1)):
+        for c in range(classes):
+            folder = root / split / f"class{c:03d}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                (folder / f"{i:05d}.jpg").write_bytes(photos[(c * n + i) % distinct])
 
 
 def per_image(paths: list[Path]) -> dict[str, float]:

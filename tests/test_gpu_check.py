@@ -44,7 +44,15 @@ def test_the_bench_command_lets_jax_allocate_on_demand(monkeypatch):
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "benchmarks" / "gpu_check.py"
 STAGES = {
-    "tier1": ["mnist cold", "mnist warm", "resnet18 train bf16", "resnet18 inference bf16", "chart", "tests"],
+    "tier1": [
+        "mnist cold",
+        "mnist warm",
+        "resnet18 train bf16",
+        "resnet18 inference bf16",
+        "chart",
+        "engine throughput",
+        "tests",
+    ],
     "tier2": ["resnet18 inference fp32", "chart", "input pipeline"],
 }
 
@@ -88,7 +96,7 @@ def test_dry_run_writes_a_complete_report_of_every_stage(dry_run, tier):
     records, date = read_records(out / f"{tier}.json")
     assert date == report["date"] and len(records) == sum(len(s.get("frameworks", ())) for s in stages.values())
     assert all(r["images_per_s"] > 0 and r["compile_s"] >= 0 and r["device"] == report["device"] for r in records)
-    assert {(t["model"], t["step"], t["precision"]) for t in report["targets"]} == {
+    assert {(t["model"], t["step"], t["precision"]) for t in report["targets"] if t["versus"] != "bare step"} == {
         (r["model"], r["step"], r["precision"]) for r in records
     }
     assert Image.open(out / f"{tier}.png").width > 800 and stages["chart"]["file"] == f"{tier}.png"
@@ -106,6 +114,29 @@ def test_dry_run_tier1_runs_the_tests_and_mnist_cold_then_warm(dry_run):
     # The cold run filled the fresh persistent cache; the warm one found every compiled step there.
     assert cold["cache_entries_after"] > 0 and warm["cache_entries_after"] == cold["cache_entries_after"]
     assert "targets" not in cold  # a dry run's figures are no GPU measurement
+
+
+def test_dry_run_tier1_times_the_engine_against_the_bare_step(dry_run):
+    out, _, _ = dry_run
+    report = json.loads((out / "tier1.json").read_text())
+    engine = next(s for s in report["stages"] if s["name"] == "engine throughput")
+    assert engine["status"] == "ok" and engine["command"].startswith("eqx-resnet train imagefolder --data-dir ")
+    assert (engine["model"], engine["batch_size"], engine["steps_per_epoch"]) == ("preact_resnet", 4, 3)
+    # The second epoch's steps after its first: two of the three, timed from the progress events.
+    assert engine["steps_timed"] == 2 and engine["engine_images_per_s"] > 0 and engine["epoch_images_per_s"] > 0
+    assert set(engine["loader"]) == {"loader_images_per_s", "step_images_per_s", "data_wait"}
+    assert engine["bare_step_images_per_s"] > 0 and engine["bare_step_compile_s"] > 0
+    assert engine["ratio"] == pytest.approx(engine["engine_images_per_s"] / engine["bare_step_images_per_s"], abs=1e-3)
+    [target] = [t for t in report["targets"] if t["versus"] == "bare step"]
+    assert target == {
+        "model": "preact_resnet",
+        "step": "engine train",
+        "precision": "fp32",
+        "versus": "bare step",
+        "ratio": engine["ratio"],
+        "target": 0.98,
+        "met": engine["ratio"] >= 0.98,
+    }
 
 
 def test_the_time_guard_skips_what_does_not_fit_and_still_reports(tmp_path):
