@@ -8,7 +8,7 @@ with JAX's backend started by one `jax.random.key(0)`, to `jax.block_until_ready
 its state; the peer's from after `import torchvision` to the return of its builder (timm's for a
 model torchvision lacks). The two take turns, model by model and repeat by repeat, the first of
 each pair alternating, so a busy spell slows both. Prints each side's median seconds and
-eqx-resnet's time over the peer's, against the goal of at most 3x (issue 25); and the 1-minute
+eqx-resnet's time over the peer's, against the goal of at most 3x; and the 1-minute
 load average before and after, since other jobs on the machine slow these figures.
 
 Not a test: CI does not run it (pytest collects `tests/`, and in `benchmarks/` only `test_*.py`).
