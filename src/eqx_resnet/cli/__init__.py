@@ -2,6 +2,8 @@
 
 import warnings
 
+from _eqx_resnet_cli import install
+
 from . import bench, evaluate, models, plot, train, weights  # noqa: F401  (each registers its commands)
 from .app import app
 from .console import show_warning
@@ -10,6 +12,8 @@ __all__ = ["app"]
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the command line. The console script (`_eqx_resnet_cli.main`) handles Ctrl-C before it
+    imports this module; a caller that imports it first has it handled from here on."""
+    install()
     warnings.showwarning = show_warning
     app()

@@ -7,6 +7,10 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from _eqx_resnet_cli import MESSAGE as INTERRUPTED
+
+from .console import stopped
+
 try:
     from typer import TyperException as CliError  # typer 0.2x vendors click's exceptions
 except ImportError:
@@ -28,11 +32,18 @@ def _literal_help(command: click.Command) -> None:
 
 class _OneLineErrors(TyperGroup):
     """Usage errors as one line on stderr (`error: ...`, exit status 2), like the commands' own errors,
-    instead of click's usage banner and box. Help texts are plain text, not markup."""
+    instead of click's usage banner and box; Ctrl-C as `interrupted` (exit status 130), where click
+    would print a blank line and exit with 1. Help texts are plain text, not markup."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _literal_help(self)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # where the command has no message of its own for it
+            stopped(INTERRUPTED)
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
@@ -47,7 +58,9 @@ class _OneLineErrors(TyperGroup):
             help_hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             sys.stderr.write(f"error: {' '.join(e.format_message().split())}{help_hint}\n")
             sys.exit(e.exit_code)
-        except typer.Abort:
+        except typer.Abort as e:
+            if isinstance(e.__cause__, KeyboardInterrupt):  # while click parsed the command line
+                raise e.__cause__ from None  # for the console script (_eqx_resnet_cli) to report
             sys.exit(1)
         sys.exit(status if isinstance(status, int) else 0)
 

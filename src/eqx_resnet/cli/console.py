@@ -3,7 +3,8 @@
 Exit status: 0 on success, 2 for a usage or validation error (as click's own), 1 for a
 failure at run time, 130 for Ctrl-C and 143 for SIGTERM (128 + the signal's number). An
 expected failure is one line on stderr naming the problem and the fix. Any other exception is a bug: one line says so, its traceback is
-written to a file, and `EQX_RESNET_TRACEBACK=1` prints it instead.
+written to a file, and `EQX_RESNET_TRACEBACK=1` prints it instead. An error that follows a Ctrl-C is
+the interruption's effect, not a bug (`_eqx_resnet_cli`, the console script, handles Ctrl-C).
 """
 
 import contextlib
@@ -18,6 +19,11 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from _eqx_resnet_cli import MESSAGE as INTERRUPTED
+from _eqx_resnet_cli import STATUS as INTERRUPTED_STATUS
+from _eqx_resnet_cli import interrupted as interrupted_by_user
+from _eqx_resnet_cli import mark_reported
 
 from ..data import DatasetError
 from ..training import CheckpointError, ConfigError, Interrupted, TrainingError
@@ -56,30 +62,41 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     stderr.print(f"[yellow]warning:[/] {escape(' '.join(str(message).split()))}")
 
 
+def stopped(message: str, status: int = INTERRUPTED_STATUS) -> NoReturn:
+    """Print `message`, the one line of a run stopped by a signal, and exit with `status`."""
+    stderr.print(escape(message))
+    mark_reported()
+    raise typer.Exit(status)
+
+
 @contextlib.contextmanager
-def errors(interrupted: str = "interrupted"):
+def errors(interrupted: str = INTERRUPTED):
     """Turn the library's errors into one-line messages and exit statuses; Ctrl-C prints `interrupted`."""
     try:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except (ConfigError, UsageError) as e:
-        error(str(e), 2)
-    except RUN_ERRORS as e:
-        error(str(e), 1)
     except Interrupted as e:
-        stderr.print(escape(str(e)))
-        raise typer.Exit(128 + signal.Signals[e.signal_name].value) from None
-    except KeyboardInterrupt:
-        stderr.print(interrupted)
-        raise typer.Exit(130) from None
-    except Exception as e:
-        if os.environ.get(TRACEBACK_ENV) == "1":
-            raise
-        with tempfile.NamedTemporaryFile("w", prefix="eqx-resnet-traceback-", suffix=".txt", delete=False) as f:
-            traceback.print_exc(file=f)
-        error(
-            f"unexpected {type(e).__name__}: {e}. This is a bug in eqx-resnet, not in your input: please report it "
-            f"with the traceback in {f.name} (or rerun with {TRACEBACK_ENV}=1 to print it)",
-            1,
-        )
+        stopped(str(e), 128 + signal.Signals[e.signal_name].value)
+    except (KeyboardInterrupt, Exception) as e:
+        # After a Ctrl-C, any error is its effect: the KeyboardInterrupt, or what it became on its way.
+        if isinstance(e, KeyboardInterrupt) or interrupted_by_user():
+            stopped(interrupted)
+        _fail(e)
+
+
+def _fail(e: Exception) -> NoReturn:
+    """Report `e`, being handled: a usage error, a failure at run time, or else a bug."""
+    if isinstance(e, ConfigError | UsageError):
+        error(str(e), 2)
+    if isinstance(e, RUN_ERRORS):
+        error(str(e), 1)
+    if os.environ.get(TRACEBACK_ENV) == "1":
+        raise e
+    with tempfile.NamedTemporaryFile("w", prefix="eqx-resnet-traceback-", suffix=".txt", delete=False) as f:
+        traceback.print_exc(file=f)
+    error(
+        f"unexpected {type(e).__name__}: {e}. This is a bug in eqx-resnet, not in your input: please report it "
+        f"with the traceback in {f.name} (or rerun with {TRACEBACK_ENV}=1 to print it)",
+        1,
+    )

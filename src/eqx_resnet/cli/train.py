@@ -243,7 +243,7 @@ def train_command(
         typer.Option(
             min=1,
             metavar="STEPS",
-            help="Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM and Ctrl-C always write one).",
+            help="Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM always writes one, and so does Ctrl-C once the first step has run).",
         ),
     ] = None,
     data_dir: Annotated[
@@ -336,7 +336,9 @@ def train_command(
     """
     with (
         exit_at_once_on_error(),
-        errors("interrupted at once; the last checkpoint written is kept: continue with --resume"),
+        errors(
+            "interrupted at once, no checkpoint half-written: continue with --resume if --out holds last/, else start again"
+        ),
     ):
         # Every option named as a TrainConfig field is that field: the one place they meet.
         settings = {

@@ -13,8 +13,9 @@ Augmentation and normalisation run inside the step. Everything random derives fr
 `seed` and the epoch and step number, so a resumed run, from an epoch's end or from
 within one, replays exactly what an uninterrupted one would have done.
 
-A run stops cleanly, with a checkpoint of where it was, on SIGTERM and on the first Ctrl-C
-(the second one stops at once). It stops before writing anything when the training loss
+A run stops cleanly, with a checkpoint of where it was, on SIGTERM and, once its first step has
+run, on the first Ctrl-C (the second one stops at once); a Ctrl-C before then stops it at once,
+as there is nothing new to save. It stops before writing anything when the training loss
 is not finite or above `DIVERGED_CHANCE_MULTIPLE` times the loss of chance, or when the
 test loss is not finite: the checkpoints keep the last good state.
 """
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -172,6 +174,7 @@ def train(
             if getattr(config, f.name) != getattr(default, f.name)
         }
     writer = is_process_zero()  # a run of several processes has one writer: process 0
+    _stage("validation")
     with RunLock(run_dir) if writer else contextlib.nullcontext(), _stop_requests() as stop, lost_peers_as_errors():
         if writer and resume:  # a new run refuses what a save cut short left (_start_or_resume)
             recover_run_dir(run_dir)  # a save cut short by a crash: its complete checkpoint back in place
@@ -185,6 +188,7 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
     model_options = _model_options(config, data_dir)
     mesh = run_mesh(config.devices, config.batch_size, config.accumulate)  # None: one device of one process
     # Each process reads its own rows of every batch, the batch axis (1) of a chunk split over the devices.
+    _stage("data")
     source, test = _data(config, data_dir, None if mesh is None else batch_sharding(mesh, 1))
     root = jax.random.key(config.seed, impl="rbg")
     # RBG keys build a model several times faster than threefry on a CPU, which compiles a large
@@ -276,9 +280,11 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
         # calls of their greatest common divisor until the epoch's end.
         size = math.gcd(chunk, done) if done else chunk
         for first, data in source.chunks(jax.random.fold_in(epoch_key, 0), done, size):
+            _stage("step" if stop.stepped else "compile")
             params, state, opt_state, l_sum, c = run_steps(size)(
                 data, params, state, opt_state, jnp.int32(first), jax.random.fold_in(epoch_key, 1)
             )
+            stop.stepped = True
             stop_at = first + size
             stop.requested = stop_anywhere(stop.requested)  # every process stops at the same step
             loss_sum, correct = loss_sum + float(l_sum), correct + int(c)
@@ -301,6 +307,7 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
                     "correct": correct,
                     "seconds": time.perf_counter() - t0,
                 }
+                _stage("checkpoint")
                 record.within_epoch(progress, eqx.combine(params, static), state, opt_state)
                 if stop.requested:
                     raise Interrupted(stop.requested, run_dir / "last", epoch, stop_at)
@@ -488,28 +495,46 @@ def _data(config: TrainConfig, data_dir: Path, sharding):
 
 class _StopRequests:
     requested: str | None = None  # "SIGTERM" or "SIGINT" once asked to stop
+    stepped: bool = False  # a step has run: from now on a Ctrl-C waits for a step boundary
+    handed_on: bool = False  # a Ctrl-C went to the handler there was: so does its redelivery, if it defers it
 
 
 @contextlib.contextmanager
 def _stop_requests() -> Iterator[_StopRequests]:
-    """Turn SIGTERM and a first Ctrl-C into a request to stop at the next step boundary;
-    a second Ctrl-C stops at once (KeyboardInterrupt). Outside the main thread, no handlers."""
+    """Turn SIGTERM, and a first Ctrl-C once a step has run, into a request to stop at the next
+    step boundary. A Ctrl-C before the first step (nothing to save yet) or a second one stops at
+    once: it goes to the handler there was (the CLI's, or Python's KeyboardInterrupt). A signal
+    ignored stays ignored (a run started by `nohup`). Outside the main thread, no handlers."""
     stop = _StopRequests()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
+    handled = () if threading.current_thread() is not threading.main_thread() else (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in handled}
+    previous = {s: handler for s, handler in previous.items() if handler is not signal.SIG_IGN}
+    at_once = previous.get(signal.SIGINT)
+    at_once = at_once if callable(at_once) else signal.default_int_handler
 
     def request(signum, frame):
-        if signum == signal.SIGINT and stop.requested:
-            raise KeyboardInterrupt
+        if signum == signal.SIGINT and (stop.requested or stop.handed_on or not stop.stepped):
+            stop.handed_on = True
+            at_once(signum, frame)
+            return
         stop.requested = signal.Signals(signum).name
 
-    previous = {s: signal.signal(s, request) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, request)
     try:
         yield stop
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+
+
+# A hook for tests/test_cli_interrupt.py: with EQX_RESNET_STAGE_MARKERS=1, each stage of a run prints
+# `stage: NAME` on stderr as it starts and waits for a line on stdin, which the test writes once it has
+# sent its signal: the signal lands in that stage.
+def _stage(name: str) -> None:
+    if os.environ.get("EQX_RESNET_STAGE_MARKERS") == "1":
+        print(f"stage: {name}", file=sys.stderr, flush=True)
+        sys.stdin.readline()
 
 
 class _Recorder:
