@@ -91,7 +91,7 @@ class InMemorySource:
     def chunks(self, key: PRNGKeyArray, start: int, steps: int) -> Iterator[tuple[int, PyTree]]:
         """`(first step, chunk)` for every `steps` steps of the epoch shuffled by `key`, from step `start`;
         every chunk is the whole epoch, its batches in order."""
-        order = np.asarray(jax.random.permutation(key, self.size))[: self.steps_per_epoch * self.batch_size]
+        order = jax.device_get(jax.random.permutation(key, self.size))[: self.steps_per_epoch * self.batch_size]
         order = order.reshape(self.steps_per_epoch, self.batch_size)[:, process_rows(self.batch_size, self.sharding)]
         epoch = put_rows((self.images[order], self.labels[order]), self.sharding)
         for first in range(start, self.steps_per_epoch, steps):

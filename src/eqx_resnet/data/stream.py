@@ -215,7 +215,7 @@ class StreamingSource:
             raise ValueError("a training source (shuffle=True) takes each epoch's key; an evaluation source key=None")
         order = seed = None
         if key is not None:
-            seed = np.asarray(jax.random.key_data(key), np.uint32).ravel()
+            seed = np.asarray(jax.device_get(jax.random.key_data(key)), np.uint32).ravel()  # a deliberate read
             order = np.random.default_rng(seed).permutation(len(self.split))
         example = _Example(self.split, self.transform, order, seed, self.batch_size, self.rows)
         batches = self._host_batches(example, start)  # a generator: closing it stops the workers
