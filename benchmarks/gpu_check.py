@@ -45,7 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 # `eqx-resnet ...` as its console script runs it, from the source tree or an installed copy alike.
 EQX_RESNET = [sys.executable, "-c", "import sys; from eqx_resnet.cli import main; sys.argv[0] = 'eqx-resnet'; main()"]
 # The same, with an observer of train()'s progress events: each one a JSON line in $GPU_CHECK_EVENTS, with
-# the time it came (perf_counter); the "steps" events come as the engine reads each step's loss.
+# the time it came (perf_counter); the "steps" events come as the engine reads the loss at its read points
+# (`engine.read_every`: every 10 steps of the run's 80, every step of the dry run's 3), after the device
+# finished those steps.
 OBSERVED_EQX_RESNET = [
     sys.executable,
     "-c",

@@ -281,7 +281,7 @@ def _worker(argv: list[str]) -> None:
         assert jax.process_index() == 0, f"process {jax.process_index()} wrote a checkpoint"
         return real_save(*args, **kwargs)
 
-    def stop_or_die(requested):  # the engine calls it after every step
+    def stop_or_die(requested):  # the engine calls it at every read point within an epoch: here every step
         steps.append(1)
         if len(steps) == die_at:
             os.kill(os.getpid(), signal.SIGKILL)

@@ -77,7 +77,7 @@ def test_an_epoch_depends_on_its_key_alone_and_resumes_at_any_step(folder):
     pairs = epoch(src, key, start=2, steps=2)  # chunks of two steps, the last one shorter
     assert [(f, x.shape[0]) for f, x, _ in pairs] == [(2, 2), (4, 2), (6, 2), (8, 1)]
     assert np.array_equal(np.concatenate([x for _, x, _ in pairs]), images[2:])
-    assert {"loader_images_per_s", "step_images_per_s", "data_wait"} <= set(src.throughput)
+    assert src.throughput["loader_images_per_s"] > 0  # the step's figures come from the training loop
     batch = jax.jit(src.take)((images[3:5], labels[3:5]), 4, 1)
     assert np.array_equal(batch[0], images[4]) and np.array_equal(batch[1], labels[4])
 
@@ -180,7 +180,10 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_same_bytes(folder, tmp_path):
     events = []
     straight = train(config, tmp_path / "straight", data_dir=folder, on_progress=events.append)
     steps = [e for e in events if e["event"] == "steps"]
-    assert len(steps) == 18 and {"loader_images_per_s", "step_images_per_s", "data_wait"} <= set(steps[-1])
+    # Read points every 2 steps of 9 (engine.read_every), each with the loader's and the device's figures.
+    assert [e["step"] for e in steps] == [2, 4, 6, 8, 9] * 2
+    assert all({"loader_images_per_s", "step_images_per_s", "data_wait"} <= set(e) for e in steps)
+    assert all(e["step_images_per_s"] > 0 and 0 <= e["data_wait"] < 1 for e in steps)
 
     def sigterm_at_step_4_of_epoch_2(event):
         if event["event"] == "steps" and (event["epoch"], event["step"]) == (2, 4):
@@ -212,9 +215,29 @@ def test_a_device_waiting_on_data_is_warned_about_once(folder):
     with pytest.warns(
         DataWaitWarning, match=r"the device waited on data \d+% of the time: .* raise --workers"
     ) as caught:
+        last = None
         for _ in src.chunks(jax.random.key(0), 0, 1):
-            pass  # a step that takes no time
+            now = time.perf_counter()
+            if last is not None:  # as the training loop reports a step of 1 ms, then a wait for the next batch
+                src.device_time(1, 0.001, now - last)
+            last = now
     assert len(caught) == 1 and src.throughput["data_wait"] > 0.5
+    assert src.throughput["step_images_per_s"] == pytest.approx(2 / 0.001)
+
+
+def test_a_device_that_keeps_busy_or_waits_on_a_fast_loader_is_not_warned_about(folder):
+    src = source(folder, batch_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWaitWarning)
+        for _ in src.chunks(jax.random.key(0), 0, 1):
+            src.device_time(1, 10.0, 10.0)  # a step of 10 s: the loader keeps up
+    assert src.throughput["data_wait"] == 0 and src.throughput["step_images_per_s"] == pytest.approx(0.2)
+    src = source(folder, batch_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWaitWarning)
+        for _ in src.chunks(jax.random.key(0), 0, 1):
+            src.device_time(1, 10.0, 20.0)  # the device waits half the time, but not on the loader
+    assert src.throughput["data_wait"] == pytest.approx(0.5)
 
 
 def test_val_fraction_is_for_image_folders(tmp_path):

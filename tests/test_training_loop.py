@@ -10,6 +10,7 @@ import signal
 
 import equinox as eqx
 import jax
+import jax._src.array as jax_array
 import numpy as np
 import optax
 import pytest
@@ -25,7 +26,7 @@ from eqx_resnet.training import (
     load_checkpoint,
     train,
 )
-from eqx_resnet.training.engine import steps_per_call
+from eqx_resnet.training.engine import read_every, steps_per_call
 from eqx_resnet.training.lock import RunLock
 from eqx_resnet.training.optim import build_optimizer, learning_rate_schedule
 
@@ -165,17 +166,28 @@ def test_epochs_extend_a_finished_run_on_a_recomputed_schedule(tmp_path):
     assert first.history[0]["lr"] != pytest.approx(float(learning_rate_schedule(two_epochs, steps)(steps - 1)))
 
 
-def test_a_run_stopped_within_an_epoch_resumes_to_the_same_bytes(finished, tmp_path):
+def test_a_run_stopped_within_an_epoch_resumes_to_the_same_bytes(finished, tmp_path, monkeypatch):
     result, run_dir = finished
+    real, calls = engine.make_run_steps, []
 
-    def sigterm_at_step_10_of_epoch_2(event):
-        if event["event"] == "steps" and event["epoch"] == 2 and event["step"] == 10:
-            os.kill(os.getpid(), signal.SIGTERM)
+    def sigterm_as_step_10_of_epoch_2_is_queued(*args, **kwargs):
+        run_steps = real(*args, **kwargs)
 
-    with pytest.raises(Interrupted, match=r"stopped by SIGTERM in epoch 2 after step 10"):
-        train(tiny(), tmp_path, on_progress=sigterm_at_step_10_of_epoch_2)
+        def queue(*args):
+            calls.append(1)
+            if len(calls) == 32 + 10:  # one step a call on the CPU, 32 an epoch
+                os.kill(os.getpid(), signal.SIGTERM)
+            return run_steps(*args)
+
+        return queue
+
+    monkeypatch.setattr(engine, "make_run_steps", sigterm_as_step_10_of_epoch_2_is_queued)
+    # The loop reads the loss every 4 steps of 32 (read_every): the stop waits for the read after step 12.
+    with pytest.raises(Interrupted, match=r"stopped by SIGTERM in epoch 2 after step 12"):
+        train(tiny(), tmp_path)
     meta = load_checkpoint(tmp_path / "last")[2]
-    assert (meta["epoch"], meta["step"], meta["partial_epoch"]["steps"]) == (1, 32 + 10, 10)
+    assert (meta["epoch"], meta["step"], meta["partial_epoch"]["steps"]) == (1, 32 + 12, 12)
+    monkeypatch.undo()
     resumed = train(TrainConfig(), tmp_path, resume=True)
     assert [untimed(h) for h in resumed.history] == [untimed(h) for h in result.history]
     for a, b in zip(arrays(load_checkpoint(run_dir / "last")[:2]), arrays(load_checkpoint(tmp_path / "last")[:2])):
@@ -308,6 +320,39 @@ def test_steps_per_call():
     assert steps_per_call(468, "cpu") == 1
     assert steps_per_call(468, "accelerator") == 18  # the largest divisor of 468 up to 468 // 20 = 23
     assert steps_per_call(7, "accelerator") == 1
+
+
+def test_read_every():
+    assert [read_every(n) for n in (1, 8, 9, 64, 200, 5004)] == [1, 1, 2, 8, 25, 25]  # an eighth, at most 25 steps
+
+
+def test_an_epoch_of_64_steps_reads_the_device_as_often_as_one_of_8(tmp_path, monkeypatch):
+    """The loop leaves each step's loss and accuracy on the device until its read points (8 an epoch here).
+    It runs under a transfer guard that disallows implicit device-to-host reads, which catches them on an
+    accelerator; XLA:CPU's reads are zero-copy and pass the guard (jax-ml/jax#16602), so the test also
+    counts every fetch of an array's value (`float()`, `int()`, `jax.device_get`, ...)."""
+    reads, real_value, real_epoch = [], jax_array.ArrayImpl._value, engine._epoch_steps
+
+    def counted(self):
+        reads[-1] += 1
+        return real_value.fget(self)
+
+    def guarded(*args, **kwargs):
+        reads.append(0)
+        with jax.transfer_guard_device_to_host("disallow"), monkeypatch.context() as patch:
+            patch.setattr(jax_array.ArrayImpl, "_value", property(counted))
+            return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_epoch_steps", guarded)
+    steps = {}
+    for n in (8, 64):
+        events = []
+        # A checkpoint at half the epoch, a read point anyway: written under the guard, at no extra read.
+        config = tiny(epochs=1, batch_size=16, max_train_samples=16 * n, checkpoint_every=n // 2)
+        train(config, tmp_path / str(n), on_progress=events.append)
+        steps[n] = [e["step"] for e in events if e["event"] == "steps"]
+    assert steps == {8: list(range(1, 9)), 64: list(range(8, 65, 8))}
+    assert reads == [1 + 8, 1 + 8]  # the epoch's order (InMemorySource), then one read a read point
 
 
 def test_init_from_another_run_with_a_frozen_backbone(finished, tmp_path):

@@ -25,8 +25,10 @@ a Ctrl-C at a terminal or a SIGTERM to the process group reaches the main proces
 stops at a step boundary and then stops its workers (closing the epoch's generator).
 
 `throughput` holds, for this process, the loader's images/s (what its workers can decode,
-from their busy time), the training step's images/s and the fraction of the time spent waiting for data;
-a `DataWaitWarning` says so once when the device waits more than `WAIT_WARNING` of the time.
+from their busy time) and, from the training loop's measure of the device (`device_time`: the
+loop does not wait for each step, so only it can tell), the training step's images/s and the
+fraction of the time the device waited; a `DataWaitWarning` says so once when the device waits
+more than `WAIT_WARNING` of the time on a loader slower than the step.
 """
 
 import gc
@@ -55,7 +57,7 @@ MAX_BAD_FRACTION = 0.01  # of a split's files unreadable before the run stops
 MAX_SKIPPED_IN_A_ROW = 50  # unreadable files in a row in an epoch's order: the folder is not images
 NAMED_BAD = 10  # unreadable files of a split named one by one; the others are counted
 WAIT_WARNING = 0.1  # fraction of the time the device may wait on data before a warning
-WAIT_MEASURED_STEPS = 20  # chunks measured (after the first of each epoch) before that judgement
+WAIT_MEASURED_STEPS = 20  # steps of an epoch the training loop measured before that judgement
 PREFETCH = 1  # batches each worker (or the loading thread) prepares ahead of the one it hands over
 _REASON_BYTES = 200
 
@@ -208,6 +210,7 @@ class StreamingSource:
         self._reported = 0  # of `bad`, how many a warning has named or counted
         self.throughput: dict[str, float] = {}
         self._warned_wait = False
+        self._device = dict.fromkeys(("steps", "busy", "elapsed"), 0.0)  # an epoch's, from `device_time`
 
     def chunks(self, key: PRNGKeyArray | None, start: int, steps: int) -> Iterator[tuple[int, PyTree]]:
         """`(first step, chunk)` for every `steps` steps of the epoch shuffled by `key`, from step `start`."""
@@ -220,45 +223,49 @@ class StreamingSource:
         example = _Example(self.split, self.transform, order, seed, self.batch_size, self.rows)
         batches = self._host_batches(example, start)  # a generator: closing it stops the workers
         self.skipped = 0
-        totals = dict.fromkeys(("waited", "stepping", "decoding"), 0.0) | dict.fromkeys(("decoded", "stepped"), 0)
+        self._device = dict.fromkeys(self._device, 0.0)
+        decoding = decoded = 0
         ahead = None
         try:
             for first in range(start, self.steps_per_epoch, steps):
-                t0 = time.perf_counter()
                 host = [next(batches) for _ in range(min(steps, self.steps_per_epoch - first))]
-                if first != start:  # the first chunk of an epoch also waits for the workers to start
-                    totals["waited"] += time.perf_counter() - t0
-                totals["decoding"] += sum(float(b["seconds"].sum()) for b in host)
-                totals["decoded"] += len(host) * len(self.rows)
+                decoding += sum(float(b["seconds"].sum()) for b in host)
+                decoded += len(host) * len(self.rows)
+                self.throughput["loader_images_per_s"] = max(self.workers, 1) * decoded / max(decoding, 1e-9)
                 self._count_bad(host)
                 chunk = put_rows(
                     (np.stack([b["image"] for b in host]), np.stack([b["label"] for b in host])), self.sharding
                 )
                 if ahead is not None:
-                    yield from self._timed(ahead, totals)
+                    yield ahead
                 ahead = (first, chunk)
             if ahead is not None:
-                yield from self._timed(ahead, totals)
+                yield ahead
             self._count_unnamed()
         finally:
             batches.close()
 
-    def _timed(self, chunk: tuple[int, PyTree], totals: dict) -> Iterator[tuple[int, PyTree]]:
-        """Yield `chunk`, timing the step that reads it; update `throughput` and warn once when the device waits on data."""
-        t0 = time.perf_counter()
-        yield chunk
-        totals["stepping"] += time.perf_counter() - t0
-        totals["stepped"] += chunk[1][1].shape[0] * len(self.rows)
-        waited, stepping = totals["waited"], totals["stepping"]
-        self.throughput = {
-            "loader_images_per_s": max(self.workers, 1) * totals["decoded"] / max(totals["decoding"], 1e-9),
-            "step_images_per_s": totals["stepped"] / max(stepping, 1e-9),
-            "data_wait": waited / max(waited + stepping, 1e-9),
+    def device_time(self, steps: int, busy: float, elapsed: float) -> None:
+        """Take the training loop's measure of its latest `steps` steps: the device worked `busy` of the
+        `elapsed` seconds they took. Updates `throughput` over the epoch so far, and warns once when the
+        device waited more than `WAIT_WARNING` of the time on a loader slower than the step."""
+        device = self._device
+        device["steps"] += steps
+        device["busy"] += busy
+        device["elapsed"] += max(elapsed, busy)
+        self.throughput |= {
+            "step_images_per_s": device["steps"] * len(self.rows) / max(device["busy"], 1e-9),
+            "data_wait": 1 - device["busy"] / max(device["elapsed"], 1e-9),
         }
-        steps = totals["stepped"] // len(self.rows)
-        if steps > WAIT_MEASURED_STEPS and not self._warned_wait and self.throughput["data_wait"] > WAIT_WARNING:
+        t = self.throughput
+        slow_loader = t.get("loader_images_per_s", math.inf) < t["step_images_per_s"]
+        if (
+            device["steps"] > WAIT_MEASURED_STEPS
+            and not self._warned_wait
+            and t["data_wait"] > WAIT_WARNING
+            and slow_loader
+        ):
             self._warned_wait = True
-            t = self.throughput
             warnings.warn(
                 f"the device waited on data {t['data_wait']:.0%} of the time: the loader decodes about "
                 f"{t['loader_images_per_s']:.0f} images/s with {self.workers} workers, a training step takes "

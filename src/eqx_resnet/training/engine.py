@@ -1,26 +1,34 @@
 """The training engine: `train(config, run_dir)` as a sequence of named phases.
 
     lock the run directory (on resume, recover a save cut short) -> start or resume -> data -> model and optimiser
-        -> epochs of steps (checkpoints within) -> evaluate -> record
+        -> epochs of steps (read points, checkpoints within) -> evaluate -> record
 
-Each phase is one function below, so a new data source or a device mesh replaces one
-phase, not the loop. Each call of the compiled step function (`make_run_steps`) runs
-`steps_per_call` steps: on a CPU one, because XLA:CPU runs a loop body markedly slower
-than the same step called from Python (benchmarks/README.md); on an accelerator a
-`fori_loop` over a twentieth of an epoch (few round-trips, a live progress bar) for the
-in-memory datasets, while a streamed source sets its own (`data.stream`: one step).
-Augmentation and normalisation run inside the step. Everything random derives from
-`seed` and the epoch and step number, so a resumed run, from an epoch's end or from
-within one, replays exactly what an uninterrupted one would have done.
+Each phase is one function below (`_start_or_resume`, `_data`, `_model_and_optimizer`,
+`_epoch_steps` with its `_read_point`s, `_end_of_epoch` with the `_Recorder`), so a new data
+source or a device mesh replaces one phase, not the loop. Each call of the compiled step
+function (`make_run_steps`) runs `steps_per_call` steps: on a CPU one, because XLA:CPU runs a
+loop body markedly slower than the same step called from Python (benchmarks/README.md); on an
+accelerator a `fori_loop` over a twentieth of an epoch for the in-memory datasets, while a
+streamed source sets its own (`data.stream`: one step). Augmentation and normalisation run
+inside the step. Everything random derives from `seed` and the epoch and step number, so a
+resumed run, from an epoch's end or from within one, replays exactly what an uninterrupted one
+would have done.
+
+The loop queues the calls without waiting for the device: their loss and accuracy sums stay
+there until a read point, `READS_PER_EPOCH` times an epoch and at least every `MAX_STEPS_UNREAD`
+steps (`read_every`), at every checkpoint within an epoch and at its end. A read point reports
+progress, checks the loss, writes a checkpoint when one is due and takes a stop request.
 
 A run stops cleanly, with a checkpoint of where it was, on SIGTERM and, once its first step has
-run, on the first Ctrl-C (the second one stops at once); a Ctrl-C before then stops it at once,
-as there is nothing new to save. It stops before writing anything when the training loss
-is not finite or above `DIVERGED_CHANCE_MULTIPLE` times the loss of chance, or when the
-test loss is not finite: the checkpoints keep the last good state.
+run, on the first Ctrl-C (the second one stops at once), at the next read point; a Ctrl-C before
+then stops it at once, as there is nothing new to save. It stops before writing anything when
+the training loss is not finite or above `DIVERGED_CHANCE_MULTIPLE` times the loss of chance
+(caught at the read point after it), or when the test loss is not finite: the checkpoints keep
+the last good state.
 """
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -36,6 +44,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._messages import first_line
@@ -77,6 +86,10 @@ from .optim import build_optimizer, head_only, init_at, learning_rate_schedule
 from .step import make_train_step
 
 CALLS_PER_EPOCH = 20
+# The training loop reads the loss from the device this many times an epoch, and at least every
+# MAX_STEPS_UNREAD steps: a stop asked for waits for the next read.
+READS_PER_EPOCH = 8
+MAX_STEPS_UNREAD = 25
 # A mean training loss this many times that of a uniform guess, ln(classes), is taken for
 # divergence: a network at chance is at 1x, and `--lr 1e6` reached 1e20 without a NaN.
 DIVERGED_CHANCE_MULTIPLE = 100.0
@@ -100,6 +113,11 @@ def steps_per_call(steps_per_epoch: int, device: Device) -> int:
         return 1
     target = max(1, steps_per_epoch // CALLS_PER_EPOCH)
     return max(k for k in range(1, target + 1) if steps_per_epoch % k == 0)
+
+
+def read_every(steps_per_epoch: int) -> int:
+    """The steps between the training loop's reads of the loss: an eighth of the epoch, at most `MAX_STEPS_UNREAD`."""
+    return min(-(-steps_per_epoch // READS_PER_EPOCH), MAX_STEPS_UNREAD)
 
 
 def make_run_steps(train_step: Callable, static: Any, take: Callable, prepare_batch: Callable, steps: int) -> Callable:
@@ -160,8 +178,8 @@ def train(
     holds none) whose learning-rate schedule stands at that step; the later epochs are trained
     again and the metadata's `restarts` records it. `on_progress` is called with a dict
     (`event`: "start" with the model built, any changed settings and `resumed_from`, "notice"
-    with a `message` (a new head for pretrained weights of other classes), "steps" after every
-    call of the step function, "epoch" with the epoch's metrics).
+    with a `message` (a new head for pretrained weights of other classes), "steps" at each read
+    of the loss, about eight times an epoch (`read_every`), "epoch" with the epoch's metrics).
     """
     run_dir = Path(run_dir)
     if resume_from not in RESUME_FROM:
@@ -191,9 +209,42 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
     _stage("data")
     source, test = _data(config, data_dir, None if mesh is None else batch_sharding(mesh, 1))
     root = jax.random.key(config.seed, impl="rbg")
+    model, state, optimizer, opt_state, metadata = _model_and_optimizer(
+        config, run_dir, data_dir, saved, resume_from, model_options, source, jax.random.fold_in(root, 0), on_progress
+    )
+    if mesh is not None:
+        model, state, opt_state = replicate((model, state, opt_state), mesh)
+    if on_progress:
+        on_progress(_start_event(config, metadata, saved, resume_from, mesh))
+    params, static = eqx.partition(model, eqx.is_array)
+    run = _Run(
+        config=config,
+        run_dir=run_dir,
+        source=source,
+        static=static,
+        root=root,
+        run_steps=_step_functions(config, optimizer, mesh, static, source),
+        chunk=getattr(source, "steps_per_call", None) or steps_per_call(source.steps_per_epoch, device_kind()),
+        record=_Recorder(
+            run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch), source.steps_per_epoch
+        ),
+        stop=stop,
+        on_progress=on_progress,
+    )
+    evaluate = make_source_evaluator(test, image_size=config.image_size, precision=config.precision)
+    for epoch in range(metadata.epoch + 1, config.epochs + 1):
+        if run.record.should_stop():
+            break
+        params, state, opt_state, sums = _epoch_steps(run, epoch, params, state, opt_state)
+        _end_of_epoch(run, epoch, sums, eqx.combine(params, static), state, opt_state, evaluate, test)
+    return TrainResult(config=config, history=metadata.history, run_dir=run_dir)
+
+
+def _model_and_optimizer(config, run_dir, data_dir, saved, resume_from, model_options, source, key, on_progress):
+    """The model, its state, the optimiser and its state, new or resumed from the saved run, and the run's metadata."""
     # RBG keys build a model several times faster than threefry on a CPU, which compiles a large
     # sampler per weight shape (benchmarks/README.md). Still one stream per seed.
-    model, state = create_model(config.model, key=jax.random.fold_in(root, 0), **model_options)
+    model, state = create_model(config.model, key=key, **model_options)
     weights = None
     if config.init is not None and saved is None:
         model, state, weights = _pretrained(config, model, state, on_progress)
@@ -211,8 +262,6 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
         step = len(saved.history) * source.steps_per_epoch
         opt_state = init_at(optimizer, eqx.filter(model, eqx.is_inexact_array), step)
         restarts = [*restarts, {"epoch": len(saved.history), "step": step, "from": "best"}]
-    if mesh is not None:
-        model, state, opt_state = replicate((model, state, opt_state), mesh)
     metadata = RunMetadata(
         model=config.model,
         model_options=model_options,
@@ -230,105 +279,211 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
     )
     metadata.epoch = len(metadata.history)
     metadata.step = metadata.epoch * source.steps_per_epoch + (metadata.partial_epoch or {}).get("steps", 0)
-    if on_progress:
-        changed = {} if saved is None else {k: v for k, v in config.to_dict().items() if v != saved.config.get(k)}
-        on_progress(
-            {
-                "event": "start",
-                "model": config.model,
-                "model_options": model_options,
-                "parameters": metadata.parameters,
-                "epoch": metadata.epoch,
-                "step": metadata.step,
-                "epochs": config.epochs,
-                "changed": changed,
-                "resumed_from": None if saved is None else resume_from,
-                "devices": 1 if mesh is None else mesh.size,
-                "processes": jax.process_count(),
-            }
-        )
+    return model, state, optimizer, opt_state, metadata
 
+
+def _start_event(config: TrainConfig, metadata: RunMetadata, saved, resume_from: str, mesh) -> dict:
+    """The progress event "start": the model built, where the run starts, any changed settings."""
+    changed = {} if saved is None else {k: v for k, v in config.to_dict().items() if v != saved.config.get(k)}
+    return {
+        "event": "start",
+        "model": config.model,
+        "model_options": metadata.model_options,
+        "parameters": metadata.parameters,
+        "epoch": metadata.epoch,
+        "step": metadata.step,
+        "epochs": config.epochs,
+        "changed": changed,
+        "resumed_from": None if saved is None else resume_from,
+        "devices": 1 if mesh is None else mesh.size,
+        "processes": jax.process_count(),
+    }
+
+
+def _step_functions(config: TrainConfig, optimizer, mesh, static, source) -> Callable[[int], Callable]:
+    """`run_steps(steps)`: the compiled function of `steps` steps a call, built on first use (usually one size a run)."""
     augment = AUGMENTATIONS.get(config.dataset) if config.augment else None
-    params, static = eqx.partition(model, eqx.is_array)
-    step_functions = {}
-
-    def run_steps(steps: int) -> Callable:  # built on first use: usually one size per run
-        if steps not in step_functions:
-            step_functions[steps] = make_run_steps(
-                _train_step(optimizer, config, mesh),
-                static,
-                source.take,
-                lambda images, key: prepare(images, source.info, config.image_size, key=key, augment=augment),
-                steps,
-            )
-        return step_functions[steps]
-
-    evaluate = make_source_evaluator(test, image_size=config.image_size, precision=config.precision)
-    record = _Recorder(
-        run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch), source.steps_per_epoch
+    return functools.cache(
+        lambda steps: make_run_steps(
+            _train_step(optimizer, config, mesh),
+            static,
+            source.take,
+            lambda images, key: prepare(images, source.info, config.image_size, key=key, augment=augment),
+            steps,
+        )
     )
-    chunk = getattr(source, "steps_per_call", None) or steps_per_call(source.steps_per_epoch, device_kind())
 
-    for epoch in range(metadata.epoch + 1, config.epochs + 1):
-        if record.should_stop():
-            break
-        partial = metadata.partial_epoch or {"steps": 0, "loss_sum": 0.0, "correct": 0, "seconds": 0.0}
-        t0 = time.perf_counter() - partial["seconds"]
-        epoch_key = jax.random.fold_in(root, epoch)
-        loss_sum, correct, done = partial["loss_sum"], partial["correct"], partial["steps"]
-        # A run resumed within an epoch with another call size (another device) steps in
-        # calls of their greatest common divisor until the epoch's end.
-        size = math.gcd(chunk, done) if done else chunk
-        for first, data in source.chunks(jax.random.fold_in(epoch_key, 0), done, size):
-            _stage("step" if stop.stepped else "compile")
-            params, state, opt_state, l_sum, c = run_steps(size)(
-                data, params, state, opt_state, jnp.int32(first), jax.random.fold_in(epoch_key, 1)
-            )
-            stop.stepped = True
-            stop_at = first + size
-            stop.requested = stop_anywhere(stop.requested)  # every process stops at the same step
-            loss_sum, correct = loss_sum + float(l_sum), correct + int(c)
-            record.check_training_loss(loss_sum / stop_at, epoch, first, stop_at, source.info.num_classes)
-            if on_progress:
-                on_progress(
-                    {
-                        "event": "steps",
-                        "epoch": epoch,
-                        "step": stop_at,
-                        "steps": source.steps_per_epoch,
-                        "loss": loss_sum / stop_at,
-                        **getattr(source, "throughput", {}),
-                    }
-                )
-            if stop_at < source.steps_per_epoch and (stop.requested or record.checkpoint_due(epoch, first, stop_at)):
-                progress = {
-                    "steps": stop_at,
-                    "loss_sum": loss_sum,
-                    "correct": correct,
-                    "seconds": time.perf_counter() - t0,
-                }
-                _stage("checkpoint")
-                record.within_epoch(progress, eqx.combine(params, static), state, opt_state)
-                if stop.requested:
-                    raise Interrupted(stop.requested, run_dir / "last", epoch, stop_at)
-        train_time = time.perf_counter() - t0
-        model = eqx.combine(params, static)
-        n_seen = source.steps_per_epoch * source.batch_size
-        row = {
-            "epoch": epoch,
-            "train_loss": loss_sum / source.steps_per_epoch,
-            "train_acc": correct / n_seen,
-            **evaluate(model, state),
-            "skipped_images": source.skipped + test.skipped,  # unreadable images left out this epoch
-            "images_per_s": n_seen / train_time,
-            "epoch_time_s": time.perf_counter() - t0,
+
+@dataclass
+class _Run:
+    """What the epochs of steps need, fixed for the run."""
+
+    config: TrainConfig
+    run_dir: Path
+    source: Any
+    static: Any  # the model's non-array leaves
+    root: Any  # the run's random key
+    run_steps: Callable[[int], Callable]
+    chunk: int  # steps a call
+    record: "_Recorder"
+    stop: "_StopRequests"
+    on_progress: Callable[[dict], None] | None
+
+
+def _epoch_steps(run: _Run, epoch: int, params, state, opt_state) -> tuple[Any, Any, Any, "_Sums"]:
+    """The steps of `epoch`, from where a run resumed within it stopped: `(params, state, opt_state, sums)`.
+
+    The calls of the step function are queued without waiting for the device: their loss and
+    accuracy sums stay there until a read point (`_read_point`): every `read_every(steps per epoch)`
+    steps, every checkpoint within the epoch, and its end.
+    """
+    source = run.source
+    sums = _Sums(run.record.metadata.partial_epoch or {"steps": 0, "loss_sum": 0.0, "correct": 0, "seconds": 0.0})
+    epoch_key = jax.random.fold_in(run.root, epoch)
+    # A run resumed within an epoch with another call size (another device) steps in
+    # calls of their greatest common divisor until the epoch's end.
+    size = math.gcd(run.chunk, sums.steps) if sums.steps else run.chunk
+    steps, every = source.steps_per_epoch, read_every(source.steps_per_epoch)
+    for first, data in source.chunks(jax.random.fold_in(epoch_key, 0), sums.steps, size):
+        _stage("step" if run.stop.stepped else "compile")
+        params, state, opt_state, loss_sum, correct = run.run_steps(size)(
+            data, params, state, opt_state, jnp.int32(first), jax.random.fold_in(epoch_key, 1)
+        )
+        run.stop.stepped = True
+        stop_at = first + size
+        sums.add(first, stop_at, loss_sum, correct)
+        due = stop_at < steps and run.record.checkpoint_due(epoch, first, stop_at)
+        if due or stop_at == steps or stop_at // every > first // every:
+            _read_point(run, epoch, sums, due, params, state, opt_state)
+    return params, state, opt_state, sums
+
+
+def _read_point(run: _Run, epoch: int, sums: "_Sums", due: bool, params, state, opt_state) -> None:
+    """Read the loss (stopping on a divergence), report progress and, within the epoch, write the
+    checkpoint that is `due` and stop when asked to.
+
+    A stop (SIGTERM, Ctrl-C) is taken here alone, agreed between the processes of a run of several
+    (one collective a read point), so that all stop at the same step: one asked for between read points
+    waits for the next, at most `MAX_STEPS_UNREAD` steps on. At the epoch's end it waits for the epoch
+    to be recorded (`_end_of_epoch`).
+    """
+    source, record = run.source, run.record
+    sums.read(
+        lambda mean, first, stop_at: record.check_training_loss(mean, epoch, first, stop_at, source.info.num_classes)
+    )
+    if hasattr(source, "device_time"):  # a streamed source judges whether the device waits on it
+        source.device_time(*sums.device)
+    if run.on_progress:
+        loss = sums.loss_sum / sums.steps
+        events = {"event": "steps", "epoch": epoch, "step": sums.steps, "steps": source.steps_per_epoch, "loss": loss}
+        run.on_progress(events | getattr(source, "throughput", {}))
+    if sums.steps == source.steps_per_epoch:
+        return
+    model = eqx.combine(params, run.static)
+    if due:
+        _stage("checkpoint")
+        record.within_epoch(sums.progress(), model, state, opt_state)
+    run.stop.requested = stop_anywhere(run.stop.requested)  # every process stops at the same step
+    if run.stop.requested:
+        if not due:
+            _stage("checkpoint")
+            record.within_epoch(sums.progress(), model, state, opt_state)
+        raise Interrupted(run.stop.requested, run.run_dir / "last", epoch, sums.steps)
+    sums.clock()
+
+
+def _end_of_epoch(run: _Run, epoch: int, sums: "_Sums", model, state, opt_state, evaluate, test) -> None:
+    """Evaluate and record the epoch; then stop if asked to (agreed between the processes) and epochs remain."""
+    source = run.source
+    train_time = time.perf_counter() - sums.t0
+    n_seen = source.steps_per_epoch * source.batch_size
+    row = {
+        "epoch": epoch,
+        "train_loss": sums.loss_sum / source.steps_per_epoch,
+        "train_acc": sums.correct / n_seen,
+        **evaluate(model, state),
+        "skipped_images": source.skipped + test.skipped,  # unreadable images left out this epoch
+        "images_per_s": n_seen / train_time,
+        "epoch_time_s": time.perf_counter() - sums.t0,
+    }
+    row = run.record.epoch(row, model, state, opt_state)
+    if run.on_progress:
+        run.on_progress({"event": "epoch", **row})
+    if epoch < run.config.epochs:
+        run.stop.requested = stop_anywhere(run.stop.requested)
+        if run.stop.requested:
+            raise Interrupted(run.stop.requested, run.run_dir / "last", epoch, source.steps_per_epoch)
+
+
+class _Sums:
+    """An epoch's training loss and accuracy sums (from a resumed run's `partial_epoch`).
+
+    Each call of the step function leaves its own on the device; `read` brings those of the calls
+    since the last read to the host in one transfer and adds them up in float64 in call order,
+    checking the mean loss after each call: the sums, and the step a divergence is caught at, are
+    those of a read after every call. A read also times the device: `device` is `(steps, busy,
+    elapsed)`, the steps since the last read point, the seconds the device spent on them, and the
+    seconds they took from the end of that read point (from the epoch's first call: not the start of
+    a stream's workers, nor a compilation).
+    """
+
+    def __init__(self, partial: dict):
+        self.steps, self.loss_sum, self.correct = partial["steps"], partial["loss_sum"], partial["correct"]
+        self.t0 = time.perf_counter() - partial["seconds"]
+        self.calls = []  # (first, stop_at, loss sum, correct, the time it was queued) since the last read
+        self.since = None
+        self.device = (0, 0.0, 0.0)
+
+    def add(self, first: int, stop_at: int, loss_sum: jax.Array, correct: jax.Array) -> None:
+        now = time.perf_counter()
+        self.since = now if self.since is None else self.since
+        self.calls.append((first, stop_at, loss_sum, correct, now))
+
+    def clock(self) -> None:
+        """Start timing the next read point's calls: from now, the end of a read point."""
+        self.since = time.perf_counter()
+
+    def read(self, check: Callable[[float, int, int], None]) -> None:
+        """Add up the calls since the last read, calling `check(mean loss, first, stop_at)` after each."""
+        calls, self.calls = self.calls, []
+        # The last call ran on the device from when it was queued, or from the end of the one before.
+        started, before = calls[-1][4], calls[-2][2] if len(calls) > 1 else None
+        if before is not None and not before.is_ready():
+            before.block_until_ready()
+            started = time.perf_counter()
+        calls[-1][2].block_until_ready()
+        busy = time.perf_counter() - started
+        steps = calls[-1][1] - calls[0][0]
+        self.device = (steps, busy * len(calls), time.perf_counter() - self.since)
+        losses, corrects = _read(_gathered([c[2] for c in calls], [c[3] for c in calls]))
+        corrects = corrects.view(np.int32)
+        for (first, stop_at, *_), loss, correct in zip(calls, losses, corrects, strict=True):
+            self.loss_sum, self.correct = self.loss_sum + float(loss), self.correct + int(correct)
+            check(self.loss_sum / stop_at, first, stop_at)
+        self.steps = stop_at
+
+    def progress(self) -> dict:
+        """The `partial_epoch` of a checkpoint within the epoch, after the latest read."""
+        return {
+            "steps": self.steps,
+            "loss_sum": self.loss_sum,
+            "correct": self.correct,
+            "seconds": time.perf_counter() - self.t0,
         }
-        row = record.epoch(row, model, state, opt_state)
-        if on_progress:
-            on_progress({"event": "epoch", **row})
-        if stop.requested and epoch < config.epochs:
-            raise Interrupted(stop.requested, run_dir / "last", epoch, source.steps_per_epoch)
-    return TrainResult(config=config, history=metadata.history, run_dir=run_dir)
+
+
+@jax.jit
+def _gathered(losses: list[jax.Array], corrects: list[jax.Array]) -> jax.Array:
+    """The calls' loss and accuracy sums as one array `(2, calls)`, to read in one transfer: the counts'
+    int32 bits as float32."""
+    return jnp.stack([jnp.stack(losses), lax.bitcast_convert_type(jnp.stack(corrects), jnp.float32)])
+
+
+def _read(tree: Any) -> Any:
+    """`tree` on the host: the training loop's deliberate device-to-host read, allowed under a
+    transfer guard (`jax.transfer_guard_device_to_host`) that disallows any other."""
+    with jax.transfer_guard_device_to_host("allow"):
+        return jax.device_get(tree)
 
 
 def _train_step(optimizer, config: TrainConfig, mesh) -> Callable:
@@ -495,14 +650,14 @@ def _data(config: TrainConfig, data_dir: Path, sharding):
 
 class _StopRequests:
     requested: str | None = None  # "SIGTERM" or "SIGINT" once asked to stop
-    stepped: bool = False  # a step has run: from now on a Ctrl-C waits for a step boundary
+    stepped: bool = False  # a step was queued: from now on a Ctrl-C waits for the loop's next read point
     handed_on: bool = False  # a Ctrl-C went to the handler there was: so does its redelivery, if it defers it
 
 
 @contextlib.contextmanager
 def _stop_requests() -> Iterator[_StopRequests]:
-    """Turn SIGTERM, and a first Ctrl-C once a step has run, into a request to stop at the next
-    step boundary. A Ctrl-C before the first step (nothing to save yet) or a second one stops at
+    """Turn SIGTERM, and a first Ctrl-C once a step has run, into a request to stop at the training
+    loop's next read point. A Ctrl-C before the first step (nothing to save yet) or a second one stops at
     once: it goes to the handler there was (the CLI's, or Python's KeyboardInterrupt). A signal
     ignored stays ignored (a run started by `nohup`). Outside the main thread, no handlers."""
     stop = _StopRequests()
@@ -609,7 +764,8 @@ class _Recorder:
         meta.partial_epoch = progress
         meta.step = len(meta.history) * self.steps_per_epoch + progress["steps"]
         if self.writer:
-            save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+            with jax.transfer_guard_device_to_host("allow"):  # a deliberate read, within the training loop
+                save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
 
     def epoch(self, row: dict, model, state, opt_state) -> dict:
         """Check and record the epoch's `row` (with its last learning rate): checkpoints first,
