@@ -242,8 +242,6 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
 
 def _model_and_optimizer(config, run_dir, data_dir, saved, resume_from, model_options, source, key, on_progress):
     """The model, its state, the optimiser and its state, new or resumed from the saved run, and the run's metadata."""
-    # RBG keys build a model several times faster than threefry on a CPU, which compiles a large
-    # sampler per weight shape (benchmarks/README.md). Still one stream per seed.
     model, state = create_model(config.model, key=key, **model_options)
     weights = None
     if config.init is not None and saved is None:
