@@ -66,7 +66,7 @@ main()""",
 ]
 CACHE_ENV = ("JAX_COMPILATION_CACHE_DIR", "EQX_RESNET_COMPILATION_CACHE")  # JAX's own, and `eqx-resnet train`'s
 INPUT_PIPELINE = REPO / "benchmarks" / "input_pipeline.py"
-# Issue 5's targets (ratios from the same run) and issue 14's MNIST targets.
+# The speed targets (ratios from the same run) and the MNIST targets.
 TARGETS = {"bf16": ("best peer", 1.1), "fp32": ("flax", 1.0)}
 MNIST_TARGETS = {"test_acc": 0.995, "cold_s": 20.0, "warm_s": 10.0}
 VERSIONS = (
@@ -476,7 +476,7 @@ def bench_rows(check: Check, platform_name: str, frameworks: list[str]) -> None:
 
 
 def targets(records: list[dict]) -> list[dict]:
-    """Each row's eqx-resnet speed over its target peer's, against issue 5's target."""
+    """Each row's eqx-resnet speed over its target peer's, against its target."""
     from eqx_resnet.benchmarking import rows
 
     found = []

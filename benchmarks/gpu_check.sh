@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, prepared to run at once whenever a session is lent a GPU (benchmarks/README.md, "GPU check").
+# The GPU check, for any machine with an NVIDIA GPU and JAX's CUDA build (benchmarks/README.md, "GPU check").
 #
 #   bash benchmarks/gpu_check.sh --wheels        here, before the first GPU call: the packages the GPU machine
 #                                                lacks, downloaded into .whl/ (carried with the call)
