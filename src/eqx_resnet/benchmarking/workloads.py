@@ -91,6 +91,7 @@ class Settings:
     warmup: int
     optimizer: str = "sgd"
     learning_rate: float = 0.01  # small, so random labels never diverge; speed does not depend on it
+    xla_options: bool = True  # eqx-resnet's steps compiled with `compiler_options()`; False: a plain jit
 
     def optax_optimizer(self) -> optax.GradientTransformation:
         """SGD with momentum 0.9 (as the anchors) or Adam, in optax."""
@@ -258,7 +259,7 @@ def _eqx_runner(spec: ModelSpec, step: str, settings: Settings, images: np.ndarr
     device = jax.devices(settings.platform)[0]
     model, state = create_model(spec.zoo, key=init_key(), **spec.options)
     parameters = count_parameters(model)
-    options = compiler_options(settings.platform)
+    options = compiler_options(settings.platform) if settings.xla_options else {}
     x = jax.device_put(images, device)
     if step == "inference":
         params, static = eqx.partition(eqx.nn.inference_mode(model), eqx.is_array)
