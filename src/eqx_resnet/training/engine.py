@@ -217,6 +217,8 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
     if on_progress:
         on_progress(_start_event(config, metadata, saved, resume_from, mesh))
     params, static = eqx.partition(model, eqx.is_array)
+    # The schedule compiled once: called eagerly it compiles ~25 operations (cold start: +0.6 s).
+    lr_at = jax.jit(learning_rate_schedule(config, source.steps_per_epoch))
     run = _Run(
         config=config,
         run_dir=run_dir,
@@ -225,9 +227,7 @@ def _train(config, run_dir, data_dir, resume, resume_from, given, on_progress, s
         root=root,
         run_steps=_step_functions(config, optimizer, mesh, static, source),
         chunk=getattr(source, "steps_per_call", None) or steps_per_call(source.steps_per_epoch, device_kind()),
-        record=_Recorder(
-            run_dir, config, metadata, learning_rate_schedule(config, source.steps_per_epoch), source.steps_per_epoch
-        ),
+        record=_Recorder(run_dir, config, metadata, lr_at, source.steps_per_epoch),
         stop=stop,
         on_progress=on_progress,
     )
@@ -251,7 +251,8 @@ def _model_and_optimizer(config, run_dir, data_dir, saved, resume_from, model_op
         from ..weights import head_name
 
         optimizer = head_only(optimizer, model, head_name(model))
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    # One compiled init: called eagerly, optax compiles a zeros_like per weight shape (cold start: +0.3 s).
+    opt_state = eqx.filter_jit(optimizer.init)(eqx.filter(model, eqx.is_inexact_array))
     restarts = saved.restarts if saved else []
     if saved is not None and resume_from == "last":
         model, state, _, opt_state = load_checkpoint(run_dir / "last", opt_state_like=opt_state)
