@@ -113,7 +113,7 @@ def test_round_trip_is_bit_identical(tmp_path, trained):
     assert int(loaded_opt[0].count) == 1 and float(jnp.abs(loaded_opt[0].mu.fc.weight).sum()) > 0
 
     hashes = {name: hashlib.sha256((path / name).read_bytes()).hexdigest() for name in ("model.eqx", "opt_state.eqx")}
-    assert metadata == {**METADATA, "format": 2, "eqx_resnet_version": eqx_resnet.__version__, "sha256": hashes}
+    assert metadata == {**METADATA, "format": 3, "eqx_resnet_version": eqx_resnet.__version__, "sha256": hashes}
     assert read_metadata(path) == metadata
     assert len(load_checkpoint(path)) == 3
 
@@ -356,7 +356,7 @@ def test_missing_files(tmp_path, trained):
         ('{"model": "preact_resnet",', r"metadata\.json is not valid JSON"),
         ("[1, 2]", "must hold a JSON object"),
         ('{"model": "preact_resnet", "format": 1}', r"lacks the keys \['model_options'\]"),
-        ('{"model": "preact_resnet", "model_options": {}, "format": 3}', r"has format 3.*pip install -U eqx-resnet"),
+        ('{"model": "preact_resnet", "model_options": {}, "format": 4}', r"has format 4.*pip install -U eqx-resnet"),
         ('{"model_options": {}}', "lacks the key 'format'"),
         (
             '{"model": "resnet9000", "model_options": {}, "format": 1}',

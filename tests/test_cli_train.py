@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from eqx_resnet.cli import app
-from eqx_resnet.data import load_dataset
+from eqx_resnet.data import Preprocessing, load_dataset
 from eqx_resnet.training import RunMetadata, read_metadata
 
 DATA = str(Path(__file__).parents[1] / "data")
@@ -56,7 +56,7 @@ def test_a_run_fills_the_compilation_cache_and_records_itself(run_dir):
     )
     assert meta.parameters == 68_530 and meta.dataset == "mnist" and meta.data_dir == str(Path(DATA).absolute())
     assert meta.class_names == [str(d) for d in range(10)] and meta.precision == "fp32"
-    assert meta.preprocessing == {"image_size": 28, "source_size": 28, "channels": 1, "mean": [0.1307], "std": [0.3081]}
+    assert meta.preprocessing == Preprocessing(28, None, mean=(0.1307,), std=(0.3081,), source_size=28)
     assert (meta.epoch, meta.step) == (1, 512 // 64) and meta.metrics == meta.history[-1]
     assert meta.config["max_train_samples"] == 512 and meta.versions["eqx-resnet"] and meta.command
 
@@ -103,6 +103,26 @@ def test_checkpoints_of_format_1_still_evaluate(run_dir, tmp_path):
     result = runner.invoke(app, ["eval", str(old), "--data-dir", DATA, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["test_acc"] == pytest.approx(final["test_acc"])
+
+
+def test_checkpoints_of_format_2_still_evaluate_and_predict(run_dir, tmp_path):
+    out, final = run_dir
+    old = tmp_path / "old"
+    shutil.copytree(out / "best", old)
+    meta = json.loads((old / "metadata.json").read_text())
+    # Format 2 recorded a small dataset's preprocessing as this dict, not Preprocessing's fields.
+    pre = {"image_size": 28, "source_size": 28, "channels": 1, "mean": [0.1307], "std": [0.3081]}
+    (old / "metadata.json").write_text(json.dumps({**meta, "format": 2, "preprocessing": pre}))
+    result = runner.invoke(app, ["eval", str(old), "--data-dir", DATA, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["test_acc"] == pytest.approx(final["test_acc"])
+    Image.fromarray(load_dataset("mnist", "test", DATA).images[0, 0]).save(tmp_path / "digit.png")
+    rows = []
+    for checkpoint in (old, out / "best"):
+        result = runner.invoke(app, ["predict", str(checkpoint), str(tmp_path / "digit.png"), "--json"])
+        assert result.exit_code == 0, result.output
+        rows.append(json.loads(result.stdout))
+    assert rows[0] == rows[1]
 
 
 def test_train_then_eval_agree(run_dir):

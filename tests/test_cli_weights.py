@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import eqx_resnet
 from eqx_resnet.cli import app
-from eqx_resnet.data.imagenet import IMAGENET_CLASSES
+from eqx_resnet.data.imagenet import IMAGENET_CLASSES, IMAGENET_PREPROCESSING
 from eqx_resnet.training import RunMetadata, read_metadata, save_checkpoint
 from eqx_resnet.training.lock import RunLock
 from eqx_resnet.weights import to_state_dict
@@ -54,7 +54,7 @@ def test_convert_then_predict_agree_with_predict_from_the_weights(weights_file, 
     meta = RunMetadata.from_dict(read_metadata(tmp_path / "ckpt"))
     assert meta.model == "resnet18" and meta.class_names == list(IMAGENET_CLASSES) and meta.parameters == 11_689_512
     assert meta.weights["sha256"] == hashlib.sha256(weights_file.read_bytes()).hexdigest()
-    assert meta.preprocessing["crop_size"] == 224 and meta.preprocessing["interpolation"] == "bilinear"
+    assert meta.preprocessing == IMAGENET_PREPROCESSING  # the file names no weight set: ImageNet's classic
 
     from_checkpoint = runner.invoke(app, ["predict", str(tmp_path / "ckpt"), str(image), "--top", "3", "--json"])
     from_weights = runner.invoke(

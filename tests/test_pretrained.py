@@ -163,6 +163,7 @@ def test_weights_download_into_the_hub_cache_then_load_offline(hub, downloaded, 
         "interpolation": "bicubic",
         "mean": list(IMAGENET_MEAN),
         "std": list(IMAGENET_STD),
+        "source_size": None,
     }
     assert Path(info["path"]).is_relative_to(hf_home) and Path(info["path"]).parent.name == COMMIT
     np.testing.assert_array_equal(online["fc_bias"], read_state_dict(hub.file)["fc.bias"])

@@ -161,6 +161,7 @@ def test_train_eval_and_predict_an_image_folder_from_the_cli(folder, tmp_path):
         "interpolation": "bilinear",
         "mean": [0.485, 0.456, 0.406],
         "std": [0.229, 0.224, 0.225],
+        "source_size": None,
     }
     result = runner.invoke(app, ["eval", str(out), "--json"])
     assert result.exit_code == 0, result.output

@@ -1,7 +1,6 @@
 """`eqx-resnet convert` and `eqx-resnet fetch-weights`: published or PyTorch weights as eqx-resnet checkpoints."""
 
 import contextlib
-import dataclasses
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -48,7 +47,7 @@ def pretrained_run(weights: str, model: str | None, **options):
         dataset="imagenet" if num_classes == 1000 else "",
         data_dir="",
         class_names=list(IMAGENET_CLASSES) if num_classes == 1000 else [str(k) for k in range(num_classes)],
-        preprocessing=dataclasses.asdict(pre),
+        preprocessing=pre,
         precision="fp32",
         config={},
         parameters=count_parameters(model_),

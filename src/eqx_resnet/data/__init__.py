@@ -1,4 +1,4 @@
-"""The data layer: dataset files, their parsers, normalisation and augmentation.
+"""The data layer: dataset files, their parsers, normalisation, augmentation and preprocessing.
 
 Data is held on the host as numpy (uint8 images, int32 labels); `normalize`
 and the augmentations are pure jax, meant to run inside the jitted step.
@@ -8,7 +8,8 @@ from .augment import AUGMENTATIONS, augment_cifar, augment_mnist, resize
 from .cifar import read_cifar_batch
 from .datasets import DATASETS, Dataset, DatasetInfo, dataset_info, load_dataset, normalize
 from .idx import DatasetError, read_idx
-from .prepare import load_image, prepare, preprocessing
+from .prepare import load_image, prepare
+from .preprocessing import Preprocessing
 from .source import InMemorySource
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "InMemorySource",
+    "Preprocessing",
     "augment_cifar",
     "augment_mnist",
     "dataset_info",
@@ -25,7 +27,6 @@ __all__ = [
     "load_image",
     "normalize",
     "prepare",
-    "preprocessing",
     "read_cifar_batch",
     "read_idx",
     "resize",

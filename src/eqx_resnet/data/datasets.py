@@ -29,6 +29,7 @@ from .cifar import BATCHES_DIR, extract_cifar_archive, read_cifar_batch
 from .hf import HUB
 from .idx import DatasetError, parse_idx, read_idx_bytes
 from .imagenet import IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD
+from .preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ class DatasetInfo:
     ``mean`` and ``std`` are per channel, over the [0, 1]-scaled training images
     (ImageNet's for ``imagefolder``, whose images are not known in advance).
     ``crop_pct``, for photographs of any size: evaluation resizes the shorter side to
-    ``image_shape[-1] / crop_pct`` and takes the centre crop (``data.transforms``).
+    ``image_shape[-1] / crop_pct`` and takes the centre crop (``data.transforms``); None for
+    a dataset of fixed-size images. ``preprocessing(image_size)`` says how an image file
+    becomes a model input, as the dataset's own images do in training.
     """
 
     name: str
@@ -48,6 +51,16 @@ class DatasetInfo:
     std: tuple[float, ...]
     classes: tuple[str, ...]
     crop_pct: float | None = None
+
+    def preprocessing(self, image_size: int | None = None) -> Preprocessing:
+        """How an image file is prepared as this dataset's images are for a model of input side
+        `image_size` (default: the dataset's): a photograph resized and centre-cropped as in
+        evaluation (`crop_pct`), or a fixed-size dataset's image resized to the dataset's side,
+        then to `image_size` as the training step does; scaled and standardised either way."""
+        size = image_size or self.image_shape[-1]
+        if self.crop_pct is not None:
+            return Preprocessing(size, self.crop_pct, "bilinear", self.mean, self.std)
+        return Preprocessing(size, None, "bilinear", self.mean, self.std, source_size=self.image_shape[-1])
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare

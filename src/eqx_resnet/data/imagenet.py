@@ -7,85 +7,22 @@ training set, sorted, which is where the standard order comes from) and
 (huggingface/pytorch-image-models @ 0f2803de, Apache-2.0). Two classes share the lemma
 "crane" (134, the bird; 517, the machine), as in ImageNet itself.
 
-`Preprocessing` is the evaluation transform of timm and torchvision: resize the shorter
-side, centre-crop, scale to [0, 1], standardise per channel. `IMAGENET_PREPROCESSING` is
-the classic one (resize 256, crop 224, bilinear, ImageNet mean and std); each pretrained
-weight set carries its own (`eqx_resnet.weights`).
+`IMAGENET_PREPROCESSING` is its classic evaluation preprocessing (resize 256, crop 224,
+bilinear, ImageNet mean and std: `data.preprocessing.Preprocessing`, re-exported here with
+`IMAGENET_MEAN` and `IMAGENET_STD`); each pretrained weight set carries its own
+(`eqx_resnet.weights`).
 """
 
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from .preprocessing import IMAGENET_MEAN, IMAGENET_PREPROCESSING, IMAGENET_STD, Preprocessing
 
-import numpy as np
-from jaxtyping import Float
-from PIL import Image
-
-from .transforms import to_rgb
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an image is prepared for a network at evaluation, as timm's eval transform does.
-
-    Resize the shorter side to `resize_size = floor(crop_size / crop_pct)` (the longer side
-    keeps the aspect ratio), centre-crop `crop_size x crop_size`, scale to [0, 1] and
-    standardise each channel: `(x - mean) / std`.
-
-    **Arguments:**
-
-    - `crop_size`: the side of the square the network sees, e.g. 224.
-    - `crop_pct`: the fraction of the resized shorter side the crop keeps, e.g. 0.875 (256 -> 224).
-    - `interpolation`: `"bilinear"` or `"bicubic"`, Pillow's filters (antialiased, as torchvision's).
-    - `mean`, `std`: per-channel statistics of the [0, 1]-scaled RGB training images.
-    """
-
-    crop_size: int = 224
-    crop_pct: float = 0.875
-    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
-    mean: Sequence[float] = IMAGENET_MEAN  # stored as tuples: a JSON round trip gives lists back
-    std: Sequence[float] = IMAGENET_STD
-
-    def __post_init__(self):
-        if self.interpolation not in _RESAMPLE:
-            raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {self.interpolation!r}")
-        if not 0.0 < self.crop_pct <= 1.0:
-            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
-        for field in ("mean", "std"):
-            values = tuple(float(v) for v in getattr(self, field))
-            if len(values) != 3:
-                raise ValueError(f"{field} must have one value per RGB channel, got {values}")
-            object.__setattr__(self, field, values)
-
-    @property
-    def resize_size(self) -> int:
-        """The shorter side after resizing, before the centre crop: 256 for 224 / 0.875."""
-        return math.floor(self.crop_size / self.crop_pct)
-
-    def __call__(self, image: Image.Image) -> Float[np.ndarray, "3 {self.crop_size} {self.crop_size}"]:
-        """One Pillow image (any size, a mode `data.transforms.to_rgb` converts) -> a float32
-        `(3, crop_size, crop_size)` array, channels first; raises `BadImage` for another mode."""
-        image = to_rgb(image)  # as the loader converts: 16-bit grayscale scaled, not clipped
-        width, height = image.size
-        size = self.resize_size
-        # torchvision's Resize(int): the shorter side to `size`, the longer one truncated.
-        new = (size, int(size * height / width)) if width <= height else (int(size * width / height), size)
-        image = image.resize(new, _RESAMPLE[self.interpolation])
-        left = round((new[0] - self.crop_size) / 2.0)
-        top = round((new[1] - self.crop_size) / 2.0)
-        image = image.crop((left, top, left + self.crop_size, top + self.crop_size))
-        x = np.asarray(image, np.float32) / 255.0
-        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(np.moveaxis(x, -1, 0))
-
-
-IMAGENET_PREPROCESSING = Preprocessing()
+__all__ = [
+    "IMAGENET_CLASSES",
+    "IMAGENET_MEAN",
+    "IMAGENET_PREPROCESSING",
+    "IMAGENET_STD",
+    "IMAGENET_SYNSETS",
+    "Preprocessing",
+]
 
 # The WordNet id of each class, in index order.
 IMAGENET_SYNSETS = (

@@ -5,7 +5,7 @@ dataset's encoded bytes) and a numpy random generator to a uint8 `(3, size, size
 normalisation happens later, on the device. The training transform is torchvision's
 `RandomResizedCrop(size, scale=(0.08, 1), ratio=(3/4, 4/3))` and `RandomHorizontalFlip()`;
 the evaluation transform resizes the shorter side to `floor(size / crop_pct)` and takes the
-centre `size x size` (256 -> 224 for ImageNet), as `data.imagenet.Preprocessing` does.
+centre `size x size` (256 -> 224 for ImageNet, `centre_crop`), as `data.preprocessing.Preprocessing` does.
 
 A JPEG is decoded at a reduced scale (Pillow's draft mode: 1/2, 1/4 or 1/8, done in the
 DCT) whenever the region that becomes the output is still at least `size` pixels on each
@@ -111,6 +111,18 @@ def random_resized_crop(
     return (width - w) // 2, (height - h) // 2, w, h
 
 
+def centre_crop(
+    width: int, height: int, size: int, crop_pct: float
+) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """timm's and torchvision's evaluation geometry for a `width x height` image: the size to resize it
+    to (torchvision's `Resize(int)`: the shorter side to `floor(size / crop_pct)`, the longer one
+    truncated) and the box `(left, top, right, bottom)` of the centre `size x size` in it."""
+    resize = math.floor(size / crop_pct)
+    new = (resize, int(resize * height / width)) if width <= height else (int(resize * width / height), resize)
+    left, top = round((new[0] - size) / 2.0), round((new[1] - size) / 2.0)
+    return new, (left, top, left + size, top + size)
+
+
 class TrainTransform:
     """Random resized crop to `size x size` and a horizontal flip with p=0.5 (`augment`), else the
     evaluation transform. `__call__(path, rng) -> uint8 (3, size, size)`; raises `BadImage`."""
@@ -138,19 +150,15 @@ class TrainTransform:
 
 class EvalTransform:
     """Resize the shorter side to `floor(size / crop_pct)`, centre-crop `size x size`, as
-    `data.imagenet.Preprocessing` (without its normalisation). `__call__(path, rng=None) -> uint8 (3, size, size)`."""
+    `data.preprocessing.Preprocessing` (without its normalisation). `__call__(path, rng=None) -> uint8 (3, size, size)`."""
 
     def __init__(self, size: int, *, crop_pct: float = 0.875, draft: bool = True):
         self.size, self.crop_pct, self.draft = size, crop_pct, draft
 
     def __call__(self, path: ImageFile, rng: np.random.Generator | None = None) -> UInt8[np.ndarray, "3 s s"]:
         with _open(path) as file:
-            width, height = file.size
-            resize = math.floor(self.size / self.crop_pct)
-            # torchvision's Resize(int): the shorter side to `resize`, the longer one truncated.
-            new = (resize, int(resize * height / width)) if width <= height else (int(resize * width / height), resize)
-            reduce_to = new if self.draft and resize < min(width, height) else None
+            new, box = centre_crop(*file.size, self.size, self.crop_pct)
+            reduce_to = new if self.draft and min(new) < min(file.size) else None
             image, _, _ = _decode(file, reduce_to)
             out = image.resize(new, Image.Resampling.BILINEAR)
-        left, top = round((new[0] - self.size) / 2.0), round((new[1] - self.size) / 2.0)
-        return _chw(out.crop((left, top, left + self.size, top + self.size)))
+        return _chw(out.crop(box))

@@ -33,7 +33,8 @@ if nothing changed, the checkpoint is corrupt and the error says so, and whether
 checkpoint of its run (`best/` for `last/`, and the reverse) is intact to use instead.
 
 Formats: 1 (eqx-resnet 0.1.0) required `"model"` and `"model_options"`; 2 makes them
-optional and adds the run's description (`RunMetadata`). Both load.
+optional and adds the run's description (`RunMetadata`); 3 records its preprocessing as
+`data.Preprocessing`'s fields. All three load.
 """
 
 import errno
@@ -59,8 +60,8 @@ from ..weights.finite import first_non_finite, model_arrays
 from .errors import CheckpointError
 from .metadata import RunMetadata
 
-FORMAT = 2
-READABLE_FORMATS = (1, 2)
+FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 MODEL_FILE, OPT_STATE_FILE, METADATA_FILE = "model.eqx", "opt_state.eqx", "metadata.json"
 READ_ATTEMPTS = 5  # a reader gives up after this many folders replaced under it
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

@@ -49,7 +49,7 @@ from jax import lax
 
 from .._messages import first_line
 from .._xla_cpu import compiler_options
-from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare, preprocessing
+from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, info_for
 from ..data.hf import HUB
 from ..data.source import InMemorySplit
@@ -267,7 +267,7 @@ def _model_and_optimizer(config, run_dir, data_dir, saved, resume_from, model_op
         dataset=config.dataset,
         data_dir=str(data_dir),
         class_names=list(source.info.classes),
-        preprocessing=preprocessing(source.info, config.image_size),
+        preprocessing=source.info.preprocessing(config.image_size),
         precision=config.precision,
         config=config.to_dict(),
         parameters=count_parameters(model),

@@ -94,6 +94,6 @@ def run_evaluator(
         test.images,
         test.labels,
         test.info,
-        image_size=meta.preprocessing["image_size"],
+        image_size=meta.preprocessing.crop_size,
         precision=meta.precision,
     )

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data import dataset_info, preprocessing
+from ..data import Preprocessing, dataset_info
 from .errors import CheckpointError
 
 
@@ -33,11 +33,10 @@ class RunMetadata:
     - `model`, `model_options`: the registry name and `create_model` keyword arguments
       that rebuild the model's structure; `parameters` its count of trainable numbers.
     - `dataset`, `data_dir` (absolute), `class_names`.
-    - `preprocessing`: how an image is prepared for the model (`data.load_image` reads
-      either form): for the small datasets `{"image_size", "source_size", "channels", "mean",
-      "std"}` (resized to the dataset's size, then the model's, scaled to [0, 1], standardised);
-      for image folders and pretrained weights `data.imagenet.Preprocessing`'s fields
-      (`crop_size`, `crop_pct`, `interpolation`, `mean`, `std`: resize, centre crop, standardise).
+    - `preprocessing`: how an image is prepared for the model (`data.Preprocessing`, which
+      `data.load_image` applies): for the small datasets resized to the dataset's size, then the
+      model's; for image folders and pretrained weights resized and centre-cropped; scaled to
+      [0, 1] and standardised. Saved as `Preprocessing.to_dict()`.
     - `precision`: the compute precision (`"fp32"` or `"bf16"`).
     - `epoch`, `step`: completed epochs and optimiser steps; `metrics`: the last epoch's
       row of `metrics.jsonl`; `history`: every epoch's row.
@@ -56,7 +55,7 @@ class RunMetadata:
     dataset: str
     data_dir: str
     class_names: list[str]
-    preprocessing: dict[str, Any]
+    preprocessing: Preprocessing
     precision: str
     config: dict[str, Any]
     parameters: int = 0
@@ -71,15 +70,16 @@ class RunMetadata:
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "preprocessing": self.preprocessing.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunMetadata":
-        """The metadata in a checkpoint's `metadata.json` (`read_metadata`), format 1 included.
+        """The metadata in a checkpoint's `metadata.json` (`read_metadata`), formats 1 and 2 included.
 
         Keys that are not fields (`format`, `sha256`, ...) are ignored. Format 1 (eqx-resnet
         0.1.0) did not record the data directory (then `""`: the caller's default applies),
         class names, preprocessing or precision: they are derived from its dataset and config.
+        Format 2 recorded the preprocessing in one of two layouts (`_format_2_preprocessing`).
         """
         if d.get("format") == 1 and "dataset" in d:
             info = dataset_info(d["dataset"])
@@ -88,10 +88,13 @@ class RunMetadata:
                 "data_dir": "",
                 "class_names": list(info.classes),
                 "precision": config.get("precision", "fp32"),
-                "preprocessing": preprocessing(info, d.get("image_size")),
+                "preprocessing": info.preprocessing(d.get("image_size")),
                 "config": config,
                 **d,
             }
+        if isinstance(d.get("preprocessing"), dict):
+            pre = d["preprocessing"]
+            d = {**d, "preprocessing": _format_2_preprocessing(pre) if d.get("format") == 2 else _preprocessing(pre)}
         names = {f.name for f in dataclasses.fields(cls)}
         missing = [
             f.name
@@ -104,3 +107,22 @@ class RunMetadata:
                 "load its arrays with load_checkpoint or load_into"
             )
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _preprocessing(d: dict[str, Any]) -> Preprocessing:
+    try:
+        return Preprocessing.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"the checkpoint's metadata has a bad 'preprocessing' ({e}); re-save the checkpoint"
+        ) from None
+
+
+def _format_2_preprocessing(d: dict[str, Any]) -> Preprocessing:
+    """Format 2's preprocessing: `Preprocessing`'s fields but `source_size` for photographs, else a small
+    dataset's `{"image_size", "source_size", "channels", "mean", "std"}` (channels: `len(mean)`)."""
+    if "crop_pct" in d:
+        return _preprocessing(d)
+    return _preprocessing(
+        {"crop_size": d.get("image_size"), "crop_pct": None, **{k: d.get(k) for k in ("source_size", "mean", "std")}}
+    )
