@@ -1,4 +1,9 @@
-"""`eqx_resnet.create_model`: a model of the registry, from scratch or with pretrained weights."""
+"""`eqx_resnet.create_model`: a model of the registry, from scratch or with pretrained weights.
+
+The one `create_model`: the Python API, `train --init`, `predict` and `convert` all start a
+model here or in `weights.create_pretrained`, which it calls for `weights=` and which also
+says where the weights came from.
+"""
 
 import os
 
@@ -15,7 +20,8 @@ def create_model(
 
     **Arguments:**
 
-    - `name`: a name of `list_models()`, e.g. `"resnet50"`.
+    - `name`: a name of `list_models()`, e.g. `"resnet50"`; the model carries its architecture's
+      description (`model.description`: head, first convolution, stages, weight sets).
     - `key`: the random initialisation (with `weights`, of a new head only).
     - `weights`: `None` for a random initialisation; `"imagenet"` (the best published set for
       the architecture), a tag such as `"tv_in1k"`, or a `.safetensors`/`.pth`/`.npz` file of a
@@ -26,7 +32,7 @@ def create_model(
       see `help(eqx_resnet.resnet50)`). A `num_classes` other than the weights' gives a new head.
     """
     if weights is None:
-        return registry.create_model(name, key=key, **options)
+        return registry.get_builder(name)(key=key, **options)
     from .weights import create_pretrained
 
     model, state, _ = create_pretrained(name, weights, key=key, **options)

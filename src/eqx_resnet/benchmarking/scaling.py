@@ -11,8 +11,8 @@ import dataclasses
 import jax
 from rich.table import Table
 
+from .._create import create_model
 from .._xla_cpu import compiler_options
-from ..models import create_model
 from ..parameters import count_parameters
 from ..training.mesh import data_mesh, replicate, shard_batch, shard_train_step
 from .report import busy_host_warning, record

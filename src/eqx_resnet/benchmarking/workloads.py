@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._create import create_model
 from .._xla_cpu import compiler_options
-from ..models import create_model
 from ..models.forward import forward
 from ..parameters import count_parameters
 from ..training.config import device_kind

@@ -2,9 +2,10 @@
 
 from . import layers
 from .alexnet import AlexNet, alexnet
+from .description import Description, FeatureInfo, PretrainedWeights
 from .forward import forward
 from .preact import PreActBlock, PreActResNet, preact_resnet
-from .registry import create_model, get_builder, list_models, register_model, with_state
+from .registry import describe, get_builder, list_models, register_model, with_state
 from .resnet import (
     BasicBlock,
     Bottleneck,
@@ -22,11 +23,14 @@ __all__ = [
     "AlexNet",
     "BasicBlock",
     "Bottleneck",
+    "Description",
+    "FeatureInfo",
     "PreActBlock",
     "PreActResNet",
+    "PretrainedWeights",
     "ResNet",
     "alexnet",
-    "create_model",
+    "describe",
     "forward",
     "get_builder",
     "list_models",

@@ -18,8 +18,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image, check_num_classes
 from ._random import linear, split
+from .description import Description
 from .layers import BatchNorm, Conv2d, MaxPool2d
-from .registry import register_model, with_state
+from .registry import describe, register_model, with_state
 
 # (out_channels, kernel, stride, padding, max-pool after)
 _FEATURES = (
@@ -125,6 +126,11 @@ class AlexNet(eqx.Module):
         self.axis_name = axis_name
 
     @property
+    def description(self) -> Description:
+        """The registered architecture (`models/description.py`)."""
+        return describe("alexnet")
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         """The natural input `(c, h, w)`: 96x96."""
         return (self.in_channels, 96, 96)
@@ -161,4 +167,7 @@ class AlexNet(eqx.Module):
         return self.fc3(x).astype(jnp.float32), state
 
 
-alexnet = register_model(with_state(AlexNet, "alexnet"))
+# No feature maps: its five convolutions shrink a 96x96 image by no whole factor per stage.
+alexnet = register_model(
+    Description("alexnet", with_state(AlexNet, "alexnet"), "fc3", "features.0.conv", (1, 96, 96), features=())
+)

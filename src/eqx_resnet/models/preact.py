@@ -20,8 +20,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image, check_num_classes
 from ._random import linear, split
+from .description import Description, FeatureInfo
 from .layers import BatchNorm, Conv2d
-from .registry import register_model, with_state
+from .registry import describe, register_model, with_state
 
 
 class PreActShortcut(eqx.Module):
@@ -137,6 +138,11 @@ class PreActResNet(eqx.Module):
         self.axis_name = axis_name
 
     @property
+    def description(self) -> Description:
+        """The registered architecture (`models/description.py`)."""
+        return describe("preact_resnet")
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         """The natural input `(c, h, w)`: MNIST's 28x28 by default."""
         return (self.in_channels, self.image_size, self.image_size)
@@ -174,4 +180,18 @@ class PreActResNet(eqx.Module):
         return self.fc(jnp.mean(features["layer3"], axis=(0, 1))).astype(jnp.float32), state
 
 
-preact_resnet = register_model(with_state(PreActResNet, "preact_resnet"))
+preact_resnet = register_model(
+    Description(
+        "preact_resnet",
+        with_state(PreActResNet, "preact_resnet"),
+        classifier="fc",
+        first_conv="conv",
+        input_size=(1, 28, 28),
+        features=(
+            FeatureInfo(16, 1, "stem"),
+            FeatureInfo(16, 1, "layer1"),
+            FeatureInfo(32, 2, "layer2"),
+            FeatureInfo(64, 4, "layer3"),
+        ),
+    )
+)

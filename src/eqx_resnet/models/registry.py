@@ -1,20 +1,23 @@
-"""The model registry: names to builders, as in timm.
+"""The model registry: names to architectures' descriptions and their builders, as in timm.
 
 A builder is a function `builder(*, key, **options) -> (model, state)`. The zoo's
 builders are made by `with_state` from a constructor that returns the model alone
 (`ResNet.resnet18`, `PreActResNet`, `AlexNet`), so they take that constructor's
-keyword arguments, with its types and defaults, and `help()` shows them.
+keyword arguments, with its types and defaults, and `help()` shows them. Each model file
+registers its architectures' `Description`s (models/description.py) with `register_model`.
 """
 
+import fnmatch
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import equinox as eqx
-from jaxtyping import PRNGKeyArray
+
+from .description import Description
 
 Builder = Callable[..., tuple[eqx.Module, eqx.nn.State]]
-_MODELS: dict[str, Builder] = {}
+_MODELS: dict[str, Description] = {}
 
 _P = ParamSpec("_P")
 _M = TypeVar("_M")
@@ -54,15 +57,26 @@ def with_state(constructor: Callable[_P, _M], name: str | None = None) -> Callab
     return builder
 
 
-def register_model(builder: Builder) -> Builder:
-    """Register `builder` under its function name."""
-    _MODELS[builder.__name__] = builder
-    return builder
+def register_model(description: Description) -> Builder:
+    """Register `description` under its name; returns its builder."""
+    if description.name in _MODELS:
+        raise ValueError(f"a model named {description.name!r} is registered already")
+    _MODELS[description.name] = description
+    return description.builder
 
 
-def list_models() -> list[str]:
-    """The names `create_model` accepts, sorted."""
-    return sorted(_MODELS)
+def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[str]:
+    """The names `create_model` accepts that match `pattern` (`"resnet*"`, as `fnmatch`), sorted;
+    with `pretrained=True` only those with published weights, as timm's `list_models`."""
+    return sorted(n for n, d in _MODELS.items() if fnmatch.fnmatchcase(n, pattern) and (d.weights or not pretrained))
+
+
+def describe(name: str) -> Description:
+    """The description of the architecture registered as `name`, or a `ValueError` listing the known names."""
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
 
 
 def get_builder(name: str) -> Builder:
@@ -70,17 +84,9 @@ def get_builder(name: str) -> Builder:
 
     `inspect.signature(get_builder(name))` lists the model's options.
     """
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+    return describe(name).builder
 
 
-def create_model(name: str, *, key: PRNGKeyArray, **options) -> tuple[eqx.Module, eqx.nn.State]:
-    """Build the model registered as `name`: `(model, state)`.
-
-    `options` are the builder's keyword arguments (`help(eqx_resnet.resnet18)` lists
-    them): `num_classes` (0: headless), `in_channels`, `axis_name`, and for ResNets
-    `stem` ("imagenet" | "cifar"), `zero_init_residual`.
-    """
-    return get_builder(name)(key=key, **options)
+def registered() -> list[Description]:
+    """Every description, in the order the model files register them (the zoo's order)."""
+    return list(_MODELS.values())

@@ -21,8 +21,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image, check_num_classes
 from ._random import linear, split
+from .description import Description, FeatureInfo, PretrainedWeights, eval_transform
 from .layers import BatchNorm, Conv2d, MaxPool2d
-from .registry import register_model, with_state
+from .registry import describe, register_model, with_state
 
 Stem = Literal["imagenet", "cifar"]
 
@@ -30,6 +31,7 @@ Stem = Literal["imagenet", "cifar"]
 class Downsample(eqx.Module):
     """Projection shortcut: 1x1 conv with stride, then BatchNorm. `(h, w, c_in) -> (h/s, w/s, c_out)`."""
 
+    state_dict_names: ClassVar[dict[str, str]] = {"conv": "0", "bn": "1"}  # torchvision's nn.Sequential
     conv: Conv2d
     bn: BatchNorm
 
@@ -410,7 +412,15 @@ class ResNet(eqx.Module):
         options = dict(
             num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
         )
-        return cls(Bottleneck, (3, 4, 6, 3), **options, groups=32, width_per_group=4, axis_name=axis_name, key=key)
+        return cls(
+            Bottleneck,
+            (3, 4, 6, 3),
+            **options,
+            groups=32,
+            width_per_group=4,
+            axis_name=axis_name,
+            key=key,
+        )
 
     @classmethod
     def wide_resnet50_2(
@@ -431,7 +441,25 @@ class ResNet(eqx.Module):
         options = dict(
             num_classes=num_classes, in_channels=in_channels, stem=stem, zero_init_residual=zero_init_residual
         )
-        return cls(Bottleneck, (3, 4, 6, 3), **options, width_per_group=128, axis_name=axis_name, key=key)
+        return cls(
+            Bottleneck,
+            (3, 4, 6, 3),
+            **options,
+            width_per_group=128,
+            axis_name=axis_name,
+            key=key,
+        )
+
+    @property
+    def description(self) -> Description | None:
+        """The registered architecture this ResNet is (`models/description.py`), by its blocks,
+        stages, groups and width; None for one of your own shape."""
+        block = self.layer1[0]
+        groups = block.conv2.groups
+        width = block.conv1.weight.shape[0] // groups if isinstance(block, Bottleneck) else 64
+        layers = tuple(len(getattr(self, f"layer{i}")) for i in range(1, 5))
+        name = _ARCHITECTURES.get((type(block), layers, groups, width))
+        return None if name is None else describe(name)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -478,10 +506,108 @@ class ResNet(eqx.Module):
         return self.fc(pooled).astype(jnp.float32), state
 
 
-resnet18 = register_model(with_state(ResNet.resnet18))
-resnet34 = register_model(with_state(ResNet.resnet34))
-resnet50 = register_model(with_state(ResNet.resnet50))
-resnet101 = register_model(with_state(ResNet.resnet101))
-resnet152 = register_model(with_state(ResNet.resnet152))
-resnext50_32x4d = register_model(with_state(ResNet.resnext50_32x4d))
-wide_resnet50_2 = register_model(with_state(ResNet.wide_resnet50_2))
+# timm's and torchvision's evaluation transforms of the published sets.
+_TV = eval_transform(224, 0.875, "bilinear")
+_TV2 = eval_transform(224, 0.965, "bilinear")
+_A1H_224 = eval_transform(224, 1.0, "bicubic")
+_TIMM_288 = eval_transform(288, 1.0, "bicubic")
+_RACM = eval_transform(288, 0.95, "bicubic")
+_RA4 = eval_transform(288, 1.0, "bicubic", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+_BSD, _APACHE = "bsd-3-clause", "apache-2.0"
+
+
+# Each registered ResNet by (block, blocks per stage, groups, width per group): `ResNet.description`.
+_ARCHITECTURES: dict[tuple, str] = {}
+
+
+def _resnet(
+    builder,
+    block: type[BasicBlock] | type[Bottleneck],
+    layers: tuple[int, int, int, int],
+    *weights: PretrainedWeights,
+    groups: int = 1,
+    width: int = 64,
+) -> Description:
+    """The description of a ResNet with the ImageNet stem: `conv1`, the head `fc`, 224x224 inputs."""
+    _ARCHITECTURES[(block, layers, groups, width)] = builder.__name__
+    out = 64 * block.expansion
+    features = (FeatureInfo(64, 4, "stem"), *(FeatureInfo(out * 2**i, 4 * 2**i, f"layer{i + 1}") for i in range(4)))
+    return Description(builder.__name__, with_state(builder), "fc", "conv1", (3, 224, 224), features, weights=weights)
+
+
+resnet18 = register_model(
+    _resnet(
+        ResNet.resnet18,
+        BasicBlock,
+        (2, 2, 2, 2),
+        PretrainedWeights("tv_in1k", 69.752, _TV, _BSD),
+        PretrainedWeights("a1_in1k", 73.164, _TIMM_288, _APACHE),
+    )
+)
+resnet34 = register_model(
+    _resnet(
+        ResNet.resnet34,
+        BasicBlock,
+        (3, 4, 6, 3),
+        PretrainedWeights("tv_in1k", 73.298, _TV, _BSD),
+        PretrainedWeights("a1_in1k", 77.930, _TIMM_288, _APACHE),
+        PretrainedWeights("ra4_e3600_r224_in1k", 78.972, _RA4, _APACHE),
+    )
+)
+resnet50 = register_model(
+    _resnet(
+        ResNet.resnet50,
+        Bottleneck,
+        (3, 4, 6, 3),
+        PretrainedWeights("tv_in1k", 76.156, _TV, _BSD),
+        PretrainedWeights("tv2_in1k", 80.846, _TV2, _BSD),
+        PretrainedWeights("a1_in1k", 81.240, _TIMM_288, _APACHE),
+        PretrainedWeights("a1h_in1k", 80.654, _A1H_224, _APACHE),
+    )
+)
+resnet101 = register_model(
+    _resnet(
+        ResNet.resnet101,
+        Bottleneck,
+        (3, 4, 23, 3),
+        PretrainedWeights("tv_in1k", 77.404, _TV, _BSD),
+        PretrainedWeights("tv2_in1k", 81.906, _TV2, _BSD),
+        PretrainedWeights("a1_in1k", 82.326, _TIMM_288, _APACHE),
+        PretrainedWeights("a1h_in1k", 82.796, _TIMM_288, _APACHE),
+    )
+)
+resnet152 = register_model(
+    _resnet(
+        ResNet.resnet152,
+        Bottleneck,
+        (3, 8, 36, 3),
+        PretrainedWeights("tv_in1k", 78.330, _TV, _BSD),
+        PretrainedWeights("tv2_in1k", 82.294, _TV2, _BSD),
+        PretrainedWeights("a1_in1k", 82.742, _TIMM_288, _APACHE),
+        PretrainedWeights("a1h_in1k", 83.494, _TIMM_288, _APACHE),
+    )
+)
+resnext50_32x4d = register_model(
+    _resnet(
+        ResNet.resnext50_32x4d,
+        Bottleneck,
+        (3, 4, 6, 3),
+        PretrainedWeights("tv_in1k", 77.632, _TV, _BSD),
+        PretrainedWeights("tv2_in1k", 81.190, _TV2, _BSD),
+        PretrainedWeights("a1_in1k", 81.480, _TIMM_288, _APACHE),
+        PretrainedWeights("a1h_in1k", 82.016, _TIMM_288, _APACHE),
+        groups=32,
+        width=4,
+    )
+)
+wide_resnet50_2 = register_model(
+    _resnet(
+        ResNet.wide_resnet50_2,
+        Bottleneck,
+        (3, 4, 6, 3),
+        PretrainedWeights("tv_in1k", 78.486, _TV, _BSD),
+        PretrainedWeights("tv2_in1k", 81.612, _TV2, _BSD),
+        PretrainedWeights("racm_in1k", 82.260, _RACM, _APACHE),
+        width=128,
+    )
+)

@@ -54,8 +54,9 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from .._create import create_model
 from .._messages import os_error_cause
-from ..models.registry import create_model, list_models
+from ..models.registry import list_models
 from ..weights.finite import first_non_finite, model_arrays
 from .errors import CheckpointError
 from .metadata import RunMetadata

@@ -47,13 +47,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._create import create_model
 from .._messages import first_line
 from .._xla_cpu import compiler_options
 from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, info_for
 from ..data.hf import HUB
 from ..data.source import InMemorySplit
-from ..models import create_model
 from ..parameters import count_parameters
 from .checkpoint import (
     MODEL_FILE,
@@ -584,8 +584,9 @@ def _model_options(config: TrainConfig, data_dir: Path) -> dict[str, Any]:
 
 def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Module, eqx.nn.State, dict]:
     """`model` and `state` filled from `config.init`: a weight set, a weights file or another run's
-    checkpoint, with a fresh head when its classes differ; and where the weights came from."""
-    from ..weights import head_name, load_state_dict, read_weights, to_state_dict
+    checkpoint, with the model's own fresh head where their classes differ (`weights.load_pretrained`);
+    and where the weights came from."""
+    from ..weights import load_pretrained, read_weights, to_state_dict
 
     init = Path(config.init)
     if init.is_dir():
@@ -599,18 +600,16 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     else:
         entries, path, found = read_weights(config.model, config.init)
         info = found.to_dict() | ({"path": str(path.absolute())} if found.name is None else {})
-    head = head_name(model)
-    head_weight = entries.get(f"{head}.weight")
-    exclude = (head,) if head_weight is not None and head_weight.shape[0] != getattr(model, head).out_features else ()
-    if exclude and on_progress:
-        on_progress(
-            {
-                "event": "notice",
-                "message": f"the weights have {head_weight.shape[0]} classes and the model "
-                f"{getattr(model, head).out_features}: a new head '{head}' is trained, every other weight loaded",
-            }
-        )
-    model, state = load_state_dict(model, state, entries, exclude=exclude)
+
+    def notice(weights_classes: int, model_classes: int, head: str) -> None:
+        if on_progress:
+            message = (
+                f"the weights have {weights_classes} classes and the model {model_classes}: a new head '{head}' is "
+                "trained, every other weight loaded"
+            )
+            on_progress({"event": "notice", "message": message})
+
+    model, state = load_pretrained(model, state, entries, on_new_head=notice)
     return model, state, info
 
 

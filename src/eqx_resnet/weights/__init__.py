@@ -16,6 +16,7 @@ from .hub import (
     download_weights,
     get_pretrained,
     list_pretrained,
+    load_pretrained,
     prefetch_weights,
     read_weights,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "get_pretrained",
     "head_name",
     "list_pretrained",
+    "load_pretrained",
     "load_state_dict",
     "prefetch_weights",
     "read_state_dict",

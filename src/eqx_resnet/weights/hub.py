@@ -20,10 +20,11 @@ the cache where there is one (`prefetch_weights(["resnet50"])`, or
 """
 
 import hashlib
+import inspect
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from .._messages import first_line
-from ..data.imagenet import IMAGENET_CLASSES, Preprocessing
-from ..models.registry import create_model
+from ..models.description import TIMM_RESULTS, PretrainedWeights
+from ..models.registry import describe, registered
 from .state_dict import (
     SUFFIXES,
     StrPath,
@@ -44,79 +45,7 @@ from .state_dict import (
     read_state_dict,
 )
 
-# Published top-1 (%) on the ImageNet-1k validation set, each at the preprocessing beside it:
-# timm's results/results-imagenet.csv, huggingface/pytorch-image-models @ 4e5207c7 (2025-10-30),
-# https://github.com/huggingface/pytorch-image-models/blob/4e5207c7bb6592474ca56e28b2cf85be8f1a550f/results/results-imagenet.csv
-# (the row at each set's test resolution). Licences, mean and std: timm/models/resnet.py's pretrained configs.
-RESULTS_SOURCE = "timm results/results-imagenet.csv @ 4e5207c7"
-
-_TV = Preprocessing(224, 0.875, "bilinear")
-_TV2 = Preprocessing(224, 0.965, "bilinear")
-_A1H_224 = Preprocessing(224, 1.0, "bicubic")
-_TIMM_288 = Preprocessing(288, 1.0, "bicubic")
-_RACM = Preprocessing(288, 0.95, "bicubic")
-_RA4 = Preprocessing(288, 1.0, "bicubic", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-_BSD, _APACHE = "bsd-3-clause", "apache-2.0"
-
-
-@dataclass(frozen=True)
-class PretrainedWeights:
-    """One published weight set: where it lives, what it scored, how to feed it.
-
-    `top1` is the published ImageNet-1k validation top-1 (%) with `preprocessing`
-    (`RESULTS_SOURCE`); `classes` are the 1000 ImageNet classes in index order.
-    """
-
-    model: str
-    tag: str
-    top1: float
-    preprocessing: Preprocessing
-    license: str
-    file: str = "model.safetensors"
-    num_classes: int = 1000
-
-    @property
-    def name(self) -> str:
-        """timm's name, `resnet50.a1_in1k`."""
-        return f"{self.model}.{self.tag}"
-
-    @property
-    def repo_id(self) -> str:
-        """The Hugging Face Hub repository, `timm/resnet50.a1_in1k`."""
-        return f"timm/{self.name}"
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return IMAGENET_CLASSES
-
-
-_TABLE = [
-    PretrainedWeights("resnet18", "tv_in1k", 69.752, _TV, _BSD),
-    PretrainedWeights("resnet18", "a1_in1k", 73.164, _TIMM_288, _APACHE),
-    PretrainedWeights("resnet34", "tv_in1k", 73.298, _TV, _BSD),
-    PretrainedWeights("resnet34", "a1_in1k", 77.930, _TIMM_288, _APACHE),
-    PretrainedWeights("resnet34", "ra4_e3600_r224_in1k", 78.972, _RA4, _APACHE),
-    PretrainedWeights("resnet50", "tv_in1k", 76.156, _TV, _BSD),
-    PretrainedWeights("resnet50", "tv2_in1k", 80.846, _TV2, _BSD),
-    PretrainedWeights("resnet50", "a1_in1k", 81.240, _TIMM_288, _APACHE),
-    PretrainedWeights("resnet50", "a1h_in1k", 80.654, _A1H_224, _APACHE),
-    PretrainedWeights("resnet101", "tv_in1k", 77.404, _TV, _BSD),
-    PretrainedWeights("resnet101", "tv2_in1k", 81.906, _TV2, _BSD),
-    PretrainedWeights("resnet101", "a1_in1k", 82.326, _TIMM_288, _APACHE),
-    PretrainedWeights("resnet101", "a1h_in1k", 82.796, _TIMM_288, _APACHE),
-    PretrainedWeights("resnet152", "tv_in1k", 78.330, _TV, _BSD),
-    PretrainedWeights("resnet152", "tv2_in1k", 82.294, _TV2, _BSD),
-    PretrainedWeights("resnet152", "a1_in1k", 82.742, _TIMM_288, _APACHE),
-    PretrainedWeights("resnet152", "a1h_in1k", 83.494, _TIMM_288, _APACHE),
-    PretrainedWeights("resnext50_32x4d", "tv_in1k", 77.632, _TV, _BSD),
-    PretrainedWeights("resnext50_32x4d", "tv2_in1k", 81.190, _TV2, _BSD),
-    PretrainedWeights("resnext50_32x4d", "a1_in1k", 81.480, _TIMM_288, _APACHE),
-    PretrainedWeights("resnext50_32x4d", "a1h_in1k", 82.016, _TIMM_288, _APACHE),
-    PretrainedWeights("wide_resnet50_2", "tv_in1k", 78.486, _TV, _BSD),
-    PretrainedWeights("wide_resnet50_2", "tv2_in1k", 81.612, _TV2, _BSD),
-    PretrainedWeights("wide_resnet50_2", "racm_in1k", 82.260, _RACM, _APACHE),
-]
-PRETRAINED: dict[str, PretrainedWeights] = {w.name: w for w in _TABLE}
+RESULTS_SOURCE = TIMM_RESULTS  # where the published top-1 of timm's sets comes from
 DEFAULT = "imagenet"
 
 
@@ -145,22 +74,24 @@ class WeightsInfo:
 
 
 def list_pretrained(model: str | None = None) -> list[PretrainedWeights]:
-    """The published weight sets, of one architecture or of all, best first within each."""
-    order = {m: i for i, m in enumerate(dict.fromkeys(w.model for w in _TABLE))}  # the zoo's order
-    sets = [w for w in _TABLE if model is None or w.model == model]
-    return sorted(sets, key=lambda w: (order[w.model], -w.top1))
+    """The published weight sets, of one architecture or of all (in the zoo's order), best first within each."""
+    return [w for d in registered() if model is None or d.name == model for w in d.weights]
+
+
+PRETRAINED: dict[str, PretrainedWeights] = {w.name: w for w in list_pretrained()}  # the zoo's sets by full name
 
 
 def get_pretrained(model: str, weights: str = DEFAULT) -> PretrainedWeights:
     """The set `weights` of `model`: `"imagenet"` (the best), a tag (`"tv_in1k"`) or a full name (`"resnet50.tv_in1k"`)."""
     sets = list_pretrained(model)
     if not sets:
-        known = sorted({w.model for w in _TABLE})
+        known = sorted({w.model for w in list_pretrained()})
         raise WeightsError(f"no published weights for {model!r}; architectures with weights: {', '.join(known)}")
     if weights == DEFAULT:
         return sets[0]
-    found = PRETRAINED.get(weights if "." in weights else f"{model}.{weights}")
-    if found is None or found.model != model:
+    full = weights if "." in weights else f"{model}.{weights}"
+    found = next((w for w in sets if w.name == full), None)
+    if found is None:
         tags = ", ".join(w.tag for w in sets)
         raise WeightsError(
             f"unknown weights {weights!r} for {model}: choose {DEFAULT!r} or a tag ({tags}), or give a path to a "
@@ -232,9 +163,9 @@ def prefetch_weights(
     chosen = []
     for name in names:
         if name == "all":
-            chosen += _TABLE
-        elif name in PRETRAINED:
-            chosen.append(PRETRAINED[name])
+            chosen += list_pretrained()
+        elif "." in name:
+            chosen.append(_by_name(name))
         else:
             chosen.append(get_pretrained(name))
     return [download_weights(w, revision=revision, cache_dir=cache_dir)[1] for w in dict.fromkeys(chosen)]
@@ -248,6 +179,7 @@ def create_pretrained(
     num_classes: int | None = None,
     revision: str | None = None,
     cache_dir: StrPath | None = None,
+    on_new_head: Callable[[int, int, str], None] | None = None,
     **options,
 ) -> tuple[eqx.Module, eqx.nn.State, WeightsInfo]:
     """A zoo model with pretrained weights: `(model, state, info)`.
@@ -262,6 +194,7 @@ def create_pretrained(
       every other weight and initialises a new head as `create_model` would, with a warning:
       fine-tuning, as timm does it. `0` drops the head: the model returns its pooled features.
     - `revision`, `cache_dir`: see `download_weights`.
+    - `on_new_head`: called when the head is new (default: a warning), see `load_pretrained`.
     - `options`: the builder's other options, e.g. `in_channels=1` (the first convolution's
       RGB weights are summed, see `load_state_dict`); `stem="cifar"` does not fit ImageNet
       weights and fails: resize small images to the weights' size instead.
@@ -271,30 +204,55 @@ def create_pretrained(
     """
     entries, path, info = read_weights(name, weights, revision=revision, cache_dir=cache_dir)
     label = str(path) if info.name is None else f"{info.name} ({path})"
-
-    model, state = eqx.filter_eval_shape(create_model, name, key=key, **options)
-    head = head_name(model)
-    head_weight = entries.get(f"{head}.weight")
-    weights_classes = None if head_weight is None else int(head_weight.shape[0])
+    description = describe(name)
+    builder, head = description.builder, description.classifier
+    weights_classes = _classes(entries, head)
     if num_classes is None:
-        num_classes = weights_classes or getattr(model, head).out_features
+        num_classes = weights_classes or inspect.signature(builder).parameters["num_classes"].default
     build = dict(options, num_classes=num_classes)
-    if num_classes != getattr(model, head).out_features:  # built again only for another head
-        model, state = eqx.filter_eval_shape(create_model, name, key=key, **build)
-    exclude = ()
-    if weights_classes is not None and num_classes != weights_classes:
-        exclude = (head,)  # num_classes=0: headless, the model returns its pooled features
-    if exclude and num_classes:
-        warnings.warn(
-            f"{label} has {weights_classes} classes and the model {num_classes}: its head '{head}' is freshly "
-            "initialised and every other weight loaded (fine-tuning)",
-            stacklevel=2,
-        )
+    model, state = eqx.filter_eval_shape(builder, key=key, **build)
+    if weights_classes is not None and num_classes not in (0, weights_classes):
         # Only the head's share of the builder is compiled: XLA drops the unused random draws.
-        fresh = eqx.filter_jit(lambda k: getattr(create_model(name, key=k, **build)[0], head))(key)
+        fresh = eqx.filter_jit(lambda k: getattr(builder(key=k, **build)[0], head))(key)
         model = eqx.tree_at(lambda m: getattr(m, head), model, fresh)
-    model, state = _load(model, state, entries, label, strict=True, exclude=exclude)
+    model, state = load_pretrained(model, state, entries, label=label, on_new_head=on_new_head)
     return model, state, info
+
+
+def load_pretrained(
+    model: eqx.Module,
+    state: eqx.nn.State,
+    entries: Mapping[str, np.ndarray],
+    *,
+    label: str = "the state dict",
+    on_new_head: Callable[[int, int, str], None] | None = None,
+) -> tuple[eqx.Module, eqx.nn.State]:
+    """Fill `model` and `state` from pretrained `entries` (`read_state_dict`), as timm's `load_pretrained`:
+    every weight strictly, but the head (the classifier its description names) only where the weights
+    have the model's number of classes; otherwise the model keeps its own head, and `on_new_head(
+    weights' classes, model's classes, head)` is called (default: a warning). A headless model
+    (`num_classes=0`) drops the weights' head silently."""
+    head = head_name(model)
+    weights_classes = _classes(entries, head)
+    model_classes = getattr(getattr(model, head), "out_features", 0) if head else None
+    exclude = ()
+    if weights_classes is not None and weights_classes != model_classes:
+        exclude = (head,)
+        if model_classes and on_new_head is not None:
+            on_new_head(weights_classes, model_classes, head)
+        elif model_classes:
+            warnings.warn(
+                f"{label} has {weights_classes} classes and the model {model_classes}: its head '{head}' is freshly "
+                "initialised and every other weight loaded (fine-tuning)",
+                stacklevel=3,
+            )
+    return _load(model, state, dict(entries), label, strict=True, exclude=exclude)
+
+
+def _classes(entries: Mapping[str, np.ndarray], head: str | None) -> int | None:
+    """The number of classes of the weights' head `head`, None where they have none."""
+    weight = entries.get(f"{head}.weight") if head else None
+    return None if weight is None else int(weight.shape[0])
 
 
 def read_weights(
@@ -317,10 +275,10 @@ def read_weights(
 
 
 def _by_name(name: str) -> PretrainedWeights:
-    try:
-        return PRETRAINED[name]
-    except KeyError:
-        raise WeightsError(f"unknown weight set {name!r}; known: {', '.join(PRETRAINED)}") from None
+    found = next((w for w in list_pretrained() if w.name == name), None)
+    if found is None:
+        raise WeightsError(f"unknown weight set {name!r}; known: {', '.join(w.name for w in list_pretrained())}")
+    return found
 
 
 def _sha256(path: Path) -> str:

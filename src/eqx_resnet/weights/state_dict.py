@@ -2,9 +2,10 @@
 
 A leaf's name is its attribute path in the model, which for the ResNets is exactly
 torchvision's (and timm's): `conv1.weight`, `bn1.running_var`, `layer2.0.conv2.weight`,
-`layer1.0.downsample.1.bias`, `fc.weight`. Only the projection shortcut is renamed:
-the zoo's `Downsample(conv, bn)` is torchvision's `nn.Sequential` `downsample.0`,
-`downsample.1`. A BatchNorm's `running_mean` and `running_var` (unbiased, as in PyTorch)
+`layer1.0.downsample.1.bias`, `fc.weight`. A module's class renames its fields where a
+state dict names them otherwise (`state_dict_names`: the zoo's `Downsample(conv, bn)` is
+torchvision's `nn.Sequential`, `downsample.0`, `downsample.1`); the architecture's
+description (`models/description.py`) names its head and first convolution. A BatchNorm's `running_mean` and `running_var` (unbiased, as in PyTorch)
 live in `eqx.nn.State`; its `num_batches_tracked` is accepted and ignored (the zoo's
 BatchNorm has a fixed momentum and never needs the count). The weights keep PyTorch's
 layout, `(c_out, c_in, kh, kw)` and a Linear's `(out, in)`, so no array is transposed.
@@ -18,7 +19,6 @@ their own names (`conv.weight`, `layer2.0.shortcut.bn.running_mean`, `features.0
     save_safetensors(model, state, "mine.safetensors")   # torchvision's resnet50 loads it strictly
 """
 
-import dataclasses
 import os
 import pickle
 import warnings
@@ -33,10 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models.alexnet import AlexNet
+from ..models.description import describe_model
 from ..models.layers import BatchNorm
-from ..models.preact import PreActResNet
-from ..models.resnet import Bottleneck, Downsample, ResNet
 from .finite import first_non_finite, is_state_index
 
 StrPath = str | os.PathLike
@@ -45,18 +43,6 @@ Source = StrPath | Mapping[str, Any]
 SUFFIXES = (".safetensors", ".pth", ".pt", ".npz")
 _IGNORED = "num_batches_tracked"
 _STATISTICS = ("running_mean", "running_var")
-# Torchvision's name of a zoo module's field, where the two differ.
-_RENAMES = {Downsample: {"conv": "0", "bn": "1"}}
-# A ResNet's zoo name by (block, blocks per stage, groups, width per group).
-_RESNET_NAMES = {
-    ("BasicBlock", (2, 2, 2, 2), 1, 64): "resnet18",
-    ("BasicBlock", (3, 4, 6, 3), 1, 64): "resnet34",
-    ("Bottleneck", (3, 4, 6, 3), 1, 64): "resnet50",
-    ("Bottleneck", (3, 4, 23, 3), 1, 64): "resnet101",
-    ("Bottleneck", (3, 8, 36, 3), 1, 64): "resnet152",
-    ("Bottleneck", (3, 4, 6, 3), 32, 4): "resnext50_32x4d",
-    ("Bottleneck", (3, 4, 6, 3), 1, 128): "wide_resnet50_2",
-}
 
 
 class WeightsError(ValueError):
@@ -114,7 +100,8 @@ def _load(
     slots = [s for s in every if not excluded(s.name)]
     by_name = {s.name: s for s in slots}
 
-    _adapt_first_conv(entries, slots)
+    description = getattr(model, "description", None)
+    _adapt_first_conv(entries, slots, None if description is None else f"{description.first_conv}.weight")
     missing = [s.name for s in slots if s.name not in entries]
     unexpected = [k for k in entries if k not in by_name]
     mismatched = [
@@ -129,7 +116,7 @@ def _load(
     unfilled = [s.name for s in every if s.abstract and s.name not in entries]
     if unfilled:
         raise WeightsError(
-            f"{_describe(model)} was built as shapes only (eqx.filter_eval_shape) and {label} leaves "
+            f"{describe_model(model)} was built as shapes only (eqx.filter_eval_shape) and {label} leaves "
             f"{_first(unfilled)} unfilled; load strictly, or build the model with create_model so those leaves have values"
         )
 
@@ -336,7 +323,7 @@ def _name(model: eqx.Module, path: tuple) -> tuple[str, Any]:
     for key in path:
         owner = node
         if isinstance(key, jax.tree_util.GetAttrKey):
-            parts.append(_RENAMES.get(type(node), {}).get(key.name, key.name))
+            parts.append(getattr(type(node), "state_dict_names", {}).get(key.name, key.name))
             node = getattr(node, key.name)
         elif isinstance(key, jax.tree_util.SequenceKey):
             parts.append(str(key.idx))
@@ -357,9 +344,10 @@ def _excluded(prefixes: Collection[str]):
     return lambda name: any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def _adapt_first_conv(entries: dict[str, np.ndarray], slots: list[_Slot]) -> None:
-    """timm's `adapt_input_conv`: RGB weights of the first convolution for a model with other input channels."""
-    first = next((s for s in slots if len(s.shape) == 4), None)
+def _adapt_first_conv(entries: dict[str, np.ndarray], slots: list[_Slot], name: str | None) -> None:
+    """timm's `adapt_input_conv`: RGB weights of the first convolution (the slot `name`, by default
+    the first with four dimensions) for a model with other input channels."""
+    first = next((s for s in slots if (s.name == name if name else len(s.shape) == 4)), None)
     if first is None or first.name not in entries:
         return
     weight = entries[first.name]
@@ -375,33 +363,10 @@ def _adapt_first_conv(entries: dict[str, np.ndarray], slots: list[_Slot]) -> Non
 
 
 def head_name(model: eqx.Module) -> str | None:
-    """The field of the model's classifier: its last `eqx.nn.Linear` attribute (`fc`, or `fc3` for AlexNet)."""
-    linears = [f.name for f in dataclasses.fields(model) if isinstance(getattr(model, f.name, None), eqx.nn.Linear)]
-    return linears[-1] if linears else None
-
-
-def _describe(model: eqx.Module) -> str:
-    """The zoo name and the non-default options of a model: `resnet18(num_classes=10, in_channels=1)`."""
-    head = head_name(model)
-    options = {}
-    if head is not None:
-        options["num_classes"] = getattr(model, head).out_features
-    name = type(model).__name__
-    if isinstance(model, ResNet):
-        block = model.layer1[0]
-        layers = tuple(len(getattr(model, f"layer{i}")) for i in range(1, 5))
-        groups = block.conv2.groups
-        width = block.conv1.weight.shape[0] // groups if isinstance(block, Bottleneck) else 64
-        name = _RESNET_NAMES.get((type(block).__name__, layers, groups, width), f"ResNet{layers}")
-        if model.stem != "imagenet":
-            options["stem"] = model.stem
-    elif isinstance(model, PreActResNet):
-        name = "preact_resnet"
-    elif isinstance(model, AlexNet):
-        name = "alexnet"
-    if getattr(model, "in_channels", 3) != 3:
-        options["in_channels"] = model.in_channels
-    return f"{name}({', '.join(f'{k}={v!r}' for k, v in options.items())})"
+    """The field of the model's classifier, as its architecture's description names it (`fc`,
+    `fc3` for AlexNet); None for a model without a description."""
+    description = getattr(model, "description", None)
+    return None if description is None else description.classifier
 
 
 def _first(items: list[str], n: int = 3) -> str:
@@ -427,7 +392,7 @@ def _mismatch_message(model, label, missing, unexpected, mismatched) -> str:
         )
     else:
         fix = "These weights are for another architecture or other options (depth, stem, groups, width, channels)"
-    return f"{label} does not fit {_describe(model)}: {'; '.join(parts)}. {fix}"
+    return f"{label} does not fit {describe_model(model)}: {'; '.join(parts)}. {fix}"
 
 
 def _label(source: Source) -> str:

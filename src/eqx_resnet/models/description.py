@@ -1,0 +1,166 @@
+"""What an architecture is, stated once, beside its builder: timm's `default_cfgs` and `feature_info`.
+
+Each model file registers one `Description` per architecture (`registry.register_model`):
+its builder and name, the names of its classifier and first convolution, its natural input,
+what each stage gives (`FeatureInfo`), and its published weight sets (`PretrainedWeights`).
+Everything else reads them: the state-dict converters (`weights/`), the pretrained sets, the
+CLI's `models`, `summary` and freezing, the docs' tables. A model built by a registered
+builder carries its description (`model.description`, timm's `pretrained_cfg`).
+
+How a state dict names a module's fields, where that is not the field's own name, is
+declared on the module's class: `state_dict_names = {"conv": "0", "bn": "1"}` (a
+torchvision `nn.Sequential`).
+"""
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..data.preprocessing import Preprocessing
+
+# Published top-1 (%) on the ImageNet-1k validation set, each at its set's preprocessing:
+# timm's results/results-imagenet.csv, huggingface/pytorch-image-models @ 4e5207c7 (2025-10-30),
+# https://github.com/huggingface/pytorch-image-models/blob/4e5207c7bb6592474ca56e28b2cf85be8f1a550f/results/results-imagenet.csv
+# (the row at each set's test resolution). Licences, mean and std: timm/models/resnet.py's pretrained configs.
+TIMM_RESULTS = "timm results/results-imagenet.csv @ 4e5207c7"
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """What one stage gives: `channels`, its `reduction` of the input's side, and the `module` (a field
+    of the model, as `feature_maps` and freezing name it). timm's `feature_info` entries."""
+
+    channels: int
+    reduction: int
+    module: str
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """One published weight set: where it lives, what it scored, how to feed it.
+
+    `top1` is the published ImageNet-1k validation top-1 (%) with `preprocessing`, from
+    `top1_source`, or None where none is published; `classes` are the 1000 ImageNet classes
+    in index order. `transform` holds `preprocessing`'s arguments, as `eval_transform` makes
+    them: the data layer (and Pillow) is imported only when a set's preprocessing is read.
+    `model` is filled in by the architecture's `Description`.
+    """
+
+    tag: str
+    top1: float | None
+    transform: tuple[tuple[str, Any], ...]
+    license: str
+    top1_source: str | None = TIMM_RESULTS
+    file: str = "model.safetensors"
+    num_classes: int = 1000
+    model: str = ""
+
+    @property
+    def name(self) -> str:
+        """timm's name, `resnet50.a1_in1k`."""
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def repo_id(self) -> str:
+        """The Hugging Face Hub repository, `timm/resnet50.a1_in1k`."""
+        return f"timm/{self.name}"
+
+    @property
+    def preprocessing(self) -> "Preprocessing":
+        """How to prepare an image for these weights (`data.Preprocessing`)."""
+        from ..data.preprocessing import Preprocessing
+
+        return Preprocessing(**dict(self.transform))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        from ..data.imagenet import IMAGENET_CLASSES
+
+        return IMAGENET_CLASSES
+
+
+def eval_transform(
+    crop_size: int, crop_pct: float, interpolation: str, *, mean: tuple | None = None, std: tuple | None = None
+) -> tuple[tuple[str, Any], ...]:
+    """A weight set's evaluation transform, `PretrainedWeights.transform`: `Preprocessing`'s arguments
+    (ImageNet's mean and std unless given)."""
+    stats = {k: v for k, v in (("mean", mean), ("std", std)) if v is not None}
+    return tuple(dict(crop_size=crop_size, crop_pct=crop_pct, interpolation=interpolation, **stats).items())
+
+
+@dataclass(frozen=True)
+class Description:
+    """One architecture: everything the rest of eqx-resnet knows of it.
+
+    **Arguments:**
+
+    - `name`: the registry name, `"resnet50"`.
+    - `builder`: `builder(*, key, **options) -> (model, state)`.
+    - `classifier`: the field of the head (`"fc"`), dropped or replaced for another `num_classes`.
+    - `first_conv`: the dotted path of the first convolution, whose RGB weights are adapted
+      to other `in_channels`.
+    - `input_size`: the natural input `(c, h, w)` of the default options.
+    - `pool`: the global pooling before the head (`"avg"`).
+    - `features`: each stage's output with the default options, in order.
+    - `weights`: the published weight sets, best first (none for a model trained only here).
+    """
+
+    name: str
+    builder: Callable = field(repr=False)
+    classifier: str
+    first_conv: str
+    input_size: tuple[int, int, int]
+    features: tuple[FeatureInfo, ...]
+    pool: str = "avg"
+    weights: tuple[PretrainedWeights, ...] = ()
+
+    def __post_init__(self):
+        weights = tuple(replace(w, model=self.name) for w in self.weights)
+        object.__setattr__(self, "weights", tuple(sorted(weights, key=lambda w: -(w.top1 or 0.0))))
+
+
+def describe_model(model) -> str:
+    """Its architecture and the options that differ from the builder's defaults:
+    `resnet18(num_classes=10, in_channels=1)`; a model without a description is named by its type."""
+    description = getattr(model, "description", None)
+    if description is None:
+        return f"{type(model).__name__}()"
+    options = {}
+    head = getattr(model, description.classifier, None)
+    if head is not None:
+        options["num_classes"] = getattr(head, "out_features", 0)
+    static = {n for n, f in getattr(model, "__dataclass_fields__", {}).items() if f.metadata.get("static")}
+    for name, parameter in inspect.signature(description.builder).parameters.items():
+        if name in static and parameter.default is not parameter.empty and getattr(model, name) != parameter.default:
+            options[name] = getattr(model, name)
+    return f"{description.name}({', '.join(f'{k}={v!r}' for k, v in options.items())})"
+
+
+def resolve_preprocessing(source) -> "Preprocessing":
+    """How to prepare an image for `source`, timm's `resolve_data_config`: a `PretrainedWeights`'
+    own; for a model (or a registered name) its best set's, or without sets its natural RGB input
+    resized whole (crop 1.0) with ImageNet's mean and std. A model of other channels without sets
+    has no preprocessing of its own: its training run's metadata records the one it was trained with."""
+    from ..data.preprocessing import Preprocessing
+
+    if isinstance(source, PretrainedWeights):
+        return source.preprocessing
+    if isinstance(source, str):
+        from .registry import describe
+
+        description = describe(source)
+    else:
+        description = getattr(source, "description", None)
+        if description is None:
+            raise ValueError(f"{type(source).__name__} has no description: give a weight set or a registered model")
+    if description.weights:
+        return description.weights[0].preprocessing
+    channels, _, side = description.input_size
+    if channels != 3:
+        raise ValueError(
+            f"{description.name} has no published weights and takes {channels}-channel images: its preprocessing is "
+            "its training data's, which its run's metadata records (RunMetadata.preprocessing)"
+        )
+    return Preprocessing(side, 1.0, "bilinear")
