@@ -37,3 +37,28 @@ def test_every_page_is_in_the_navigation():
 def test_python_blocks_are_python(page):
     for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL):
         compile(block, str(page), "exec")
+
+
+def _set_row(w, best: bool) -> str:
+    """A weight set's row of the README's table, from its architecture's description."""
+    from eqx_resnet.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
+    pre = w.preprocessing
+    stats = (
+        ""
+        if (pre.mean, pre.std) == (IMAGENET_MEAN, IMAGENET_STD)
+        else ", mean and std 0.5"
+        if pre.mean == pre.std == (0.5, 0.5, 0.5)
+        else f", mean {pre.mean} std {pre.std}"
+    )
+    name = f"`{w.name}`" + (" (`imagenet`)" if best else "")
+    return f"| {name} | {w.top1:.3f} | {pre.resize_size} -> {pre.crop_size}, {pre.interpolation}{stats} | {w.license} |"
+
+
+def test_the_readmes_weight_sets_are_the_descriptions():
+    from eqx_resnet.weights import list_pretrained
+
+    readme = (DOCS.parent / "README.md").read_text()
+    table = readme.split("| weights | top-1 (%) | preprocessing | licence |\n|---|---|---|---|\n")[1].split("\n\n")[0]
+    expected = [_set_row(w, list_pretrained(w.model)[0] is w) for w in list_pretrained()]
+    assert table.splitlines() == expected

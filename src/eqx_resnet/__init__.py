@@ -18,10 +18,13 @@ from .models import (
     AlexNet,
     BasicBlock,
     Bottleneck,
+    Description,
+    FeatureInfo,
     PreActBlock,
     PreActResNet,
     ResNet,
     alexnet,
+    describe,
     forward,
     get_builder,
     list_models,
@@ -35,6 +38,7 @@ from .models import (
     resnext50_32x4d,
     wide_resnet50_2,
 )
+from .models.description import resolve_preprocessing
 from .models.layers import MOVED, moved_layer
 from .parameters import count_batch_stats, count_parameters, freeze_batch_stats, trainable_filter
 
@@ -90,6 +94,8 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DatasetInfo",
+    "Description",
+    "FeatureInfo",
     "Interrupted",
     "PreActBlock",
     "PreActResNet",
@@ -103,6 +109,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "cross_entropy",
+    "describe",
     "eval_step",
     "format_summary",
     "forward",
@@ -124,6 +131,7 @@ __all__ = [
     "resnet101",
     "resnet152",
     "resnext50_32x4d",
+    "resolve_preprocessing",
     "save_checkpoint",
     "summarize",
     "train",
