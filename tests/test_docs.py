@@ -39,26 +39,19 @@ def test_python_blocks_are_python(page):
         compile(block, str(page), "exec")
 
 
-def _set_row(w, best: bool) -> str:
-    """A weight set's row of the README's table, from its architecture's description."""
-    from eqx_resnet.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+def test_the_models_page_tables_are_generated_from_the_descriptions():
+    import importlib.util
 
-    pre = w.preprocessing
-    stats = (
-        ""
-        if (pre.mean, pre.std) == (IMAGENET_MEAN, IMAGENET_STD)
-        else ", mean and std 0.5"
-        if pre.mean == pre.std == (0.5, 0.5, 0.5)
-        else f", mean {pre.mean} std {pre.std}"
-    )
-    name = f"`{w.name}`" + (" (`imagenet`)" if best else "")
-    return f"| {name} | {w.top1:.3f} | {pre.resize_size} -> {pre.crop_size}, {pre.interpolation}{stats} | {w.license} |"
-
-
-def test_the_readmes_weight_sets_are_the_descriptions():
     from eqx_resnet.weights import list_pretrained
 
-    readme = (DOCS.parent / "README.md").read_text()
-    table = readme.split("| weights | top-1 (%) | preprocessing | licence |\n|---|---|---|---|\n")[1].split("\n\n")[0]
-    expected = [_set_row(w, list_pretrained(w.model)[0] is w) for w in list_pretrained()]
-    assert table.splitlines() == expected
+    spec = importlib.util.spec_from_file_location("hooks", DOCS / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    page = hooks.on_page_markdown((DOCS / "models.md").read_text())
+    assert "<!-- eqx-resnet" not in page
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in page.splitlines() if line.startswith("| `")}
+    for name in eqx_resnet.list_models():
+        stages = ", ".join(f"{f.module} {f.channels}/{f.reduction}" for f in eqx_resnet.describe(name).features)
+        assert f"`{name}`" in rows and (stages or "-") in rows[f"`{name}`"], name
+    for w in list_pretrained():
+        assert f" | {w.top1:.3f} | " in rows[f"`{w.name}`"] and rows[f"`{w.name}`"].endswith(f" | {w.license} |")

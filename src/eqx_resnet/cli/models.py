@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from .._messages import first_line
-from ..models.registry import get_builder, list_models
+from ..models.registry import describe, get_builder, list_models
 from ..parameters import count_batch_stats, count_parameters
 from ..summary import format_summary, summarize
 from .app import app
@@ -66,46 +66,84 @@ def models_command(
             help="List the published ImageNet weight sets instead, with their accuracy, preprocessing and licence.",
         ),
     ] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as Markdown (the documentation's tables).")
+    ] = False,
 ):
     """List the models `--model` and `summary` accept, with their size, natural input and pretrained weights.
 
-    Parameters and BatchNorm statistics are counted at each model's default
-    number of classes and input channels.
+    Everything comes from each architecture's description (`eqx_resnet.describe`). Parameters
+    and BatchNorm statistics are counted at each model's default number of classes and input
+    channels.
     """
-    from ..weights import DEFAULT, RESULTS_SOURCE, list_pretrained
-
     if names_only:
         for name in list_models():
             typer.echo(name)
         return
-    if weights:
-        table = Table(title=f"pretrained ImageNet weights (top-1: {RESULTS_SOURCE})")
-        for header in ("name", DEFAULT, "top-1 %", "input", "interpolation", "licence", "Hub repository"):
-            table.add_column(header, justify="right" if header == "top-1 %" else "left")
-        for w in list_pretrained():
-            best = list_pretrained(w.model)[0] is w
-            pre = w.preprocessing
-            table.add_row(
-                w.name,
-                "yes" if best else "",
-                f"{w.top1:.2f}",
-                f"{pre.crop_size} (crop {pre.crop_pct})",
-                pre.interpolation,
-                w.license,
-                w.repo_id,
-            )
-        console().print(table)
+    title, headers, rows = _weights_table() if weights else _models_table()
+    if markdown:
+        typer.echo(f"| {' | '.join(headers)} |\n|{'---|' * len(headers)}")
+        for row in rows:
+            typer.echo(f"| {' | '.join(row)} |")
         return
-    table = Table(title="eqx-resnet models")
-    for header in ("name", "parameters", "BN statistics", "input (c, h, w)", "weights", "description"):
-        table.add_column(header, justify="right" if header in ("parameters", "BN statistics") else "left")
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, justify="right" if header in _NUMBERS else "left")
+    for row in rows:
+        table.add_row(*(cell.replace("`", "") for cell in row))
+    console().print(table)
+
+
+_NUMBERS = ("parameters", "BN statistics", "top-1 %")
+
+
+def _models_table() -> tuple[str, list[str], list[list[str]]]:
+    rows = []
     for name in list_models():
         model, state = _build(name)
-        description = (get_builder(name).__doc__ or "").strip().splitlines()[0]
-        shape = "x".join(map(str, model.input_shape))
-        tags = ", ".join(w.tag for w in list_pretrained(name))
-        table.add_row(name, f"{count_parameters(model):,}", f"{count_batch_stats(state):,}", shape, tags, description)
-    console().print(table)
+        description = describe(name)
+        summary = (description.builder.__doc__ or "").strip().splitlines()[0]
+        stages = ", ".join(f"{f.module} {f.channels}/{f.reduction}" for f in description.features) or "-"
+        tags = ", ".join(w.tag for w in description.weights) or "-"
+        rows.append(
+            [
+                f"`{name}`",
+                f"{count_parameters(model):,}",
+                f"{count_batch_stats(state):,}",
+                "x".join(map(str, description.input_size)),
+                stages,
+                tags,
+                summary,
+            ]
+        )
+    headers = ["name", "parameters", "BN statistics", "input (c, h, w)", "stages (channels/reduction)", "weights"]
+    return "eqx-resnet models", [*headers, "description"], rows
+
+
+def _weights_table() -> tuple[str, list[str], list[list[str]]]:
+    from ..data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+    from ..weights import DEFAULT, RESULTS_SOURCE, list_pretrained
+
+    rows = []
+    for w in list_pretrained():
+        pre = w.preprocessing
+        imagenet = (pre.mean, pre.std) == (IMAGENET_MEAN, IMAGENET_STD)
+        stats = "" if imagenet else f", mean {_numbers(pre.mean)} std {_numbers(pre.std)}"
+        rows.append(
+            [
+                f"`{w.name}`",
+                "yes" if describe(w.model).weights[0] is w else "",
+                "not published" if w.top1 is None else f"{w.top1:.3f}",
+                f"{pre.resize_size} -> {pre.crop_size}, {pre.interpolation}{stats}",
+                w.license,
+            ]
+        )
+    title = f"pretrained ImageNet weights (top-1: {RESULTS_SOURCE})"
+    return title, ["weights", DEFAULT, "top-1 %", "preprocessing (resize -> crop)", "licence"], rows
+
+
+def _numbers(values: tuple[float, ...]) -> str:
+    return "/".join(f"{v:g}" for v in values)
 
 
 @app.command("summary")
