@@ -54,3 +54,8 @@ def test_layers_moved_to_their_namespace_warn_at_the_old_name(name):
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'resnet19'"):
         eqx_resnet.resnet19  # noqa: B018
+
+
+def test_every_registered_architecture_is_a_builder_of_the_package():
+    for name in eqx_resnet.list_models():
+        assert getattr(eqx_resnet, name) is eqx_resnet.get_builder(name) and name in dir(eqx_resnet)

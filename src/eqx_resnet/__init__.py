@@ -77,11 +77,13 @@ def __getattr__(name: str):
         return value
     if name in MOVED:
         return moved_layer(__name__, name)
+    if name in list_models():  # every registered architecture's builder, as those imported above
+        return get_builder(name)
     raise AttributeError(f"module 'eqx_resnet' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(list_models()))
 
 
 __all__ = [
