@@ -32,6 +32,7 @@ def batched(model, images, state, key=None):
     [
         ("resnet18", {}, 11_689_512, None),
         ("resnet34", {}, 21_797_672, None),
+        ("resnet26", {}, 15_995_176, None),  # timm 1.0.31's resnet26
         ("resnet50", {}, 25_557_032, None),
         ("resnet101", {}, 44_549_160, None),
         ("resnet152", {}, 60_192_808, None),
@@ -155,7 +156,8 @@ def test_create_model_with_an_unknown_name_lists_the_known_ones():
 
 
 def test_registry_lists_every_builder():
-    expected = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2"}
+    expected = {"resnet18", "resnet26", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d"}
+    expected |= {"wide_resnet50_2"}
     assert expected | {"preact_resnet", "alexnet"} == set(eqx_resnet.list_models())
 
 
