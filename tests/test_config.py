@@ -101,3 +101,9 @@ def test_model_options_parse_as_json_else_text():
     }
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_model_options(["widths"])
+
+
+def test_a_model_of_fixed_input_size_gets_it_unless_another_is_given():
+    assert with_defaults(TrainConfig(model="alexnet"), "cpu").image_size == 96  # its description's, not MNIST's 28
+    assert with_defaults(TrainConfig(model="alexnet", image_size=80), "cpu").image_size == 80
+    assert with_defaults(TrainConfig(model="preact_resnet"), "cpu").image_size is None

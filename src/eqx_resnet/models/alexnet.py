@@ -169,5 +169,13 @@ class AlexNet(eqx.Module):
 
 # No feature maps: its five convolutions shrink a 96x96 image by no whole factor per stage.
 alexnet = register_model(
-    Description("alexnet", with_state(AlexNet, "alexnet"), "fc3", "features.0.conv", (1, 96, 96), features=())
+    Description(
+        "alexnet",
+        with_state(AlexNet, "alexnet"),
+        "fc3",
+        "features.0.conv",
+        (1, 96, 96),
+        features=(),
+        fixed_input_size=True,  # its five layers reduce 67 to 98 pixels exactly to 1x1
+    )
 )

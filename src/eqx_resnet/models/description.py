@@ -115,6 +115,7 @@ class Description:
     features: tuple[FeatureInfo, ...]
     pool: str = "avg"
     weights: tuple[PretrainedWeights, ...] = ()
+    fixed_input_size: bool = False
 
     def __post_init__(self):
         weights = tuple(replace(w, model=self.name) for w in self.weights)

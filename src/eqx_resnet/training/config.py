@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 import jax
 
 from ..models.forward import PRECISIONS, Precision
+from ..models.registry import describe, list_models
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine", "step", "onecycle"]
@@ -287,8 +288,9 @@ def with_defaults(config: TrainConfig, device: Device | None = None) -> TrainCon
     }
     if config.model_options is None:
         filled["model_options"] = dict(defaults.get("model_options", {})) if config.model is None else {}
-    if config.image_size is None and filled.get("model", config.model) == "alexnet":
-        filled["image_size"] = 96  # AlexNet's five layers reduce exactly 96x96 to 1x1
+    model = filled.get("model", config.model)  # an unknown name is refused where the model is built
+    if config.image_size is None and model in list_models() and describe(model).fixed_input_size:
+        filled["image_size"] = describe(model).input_size[-1]  # AlexNet: 96x96, whatever the dataset's size
     return dataclasses.replace(config, **filled)
 
 
