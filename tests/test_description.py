@@ -108,3 +108,15 @@ def test_weights_knows_no_architecture(path):
         assert name not in MODEL_CLASSES, f"{path.name} names the model class {name}"
         words = set(re.findall(r"[a-z_0-9]+", name))
         assert not words & architectures, f"{path.name} names the architecture(s) {words & architectures} in {name!r}"
+
+
+@pytest.mark.parametrize("name", [n for n in eqx_resnet.list_models() if describe(n).macs])
+def test_the_published_multiply_adds_are_what_xla_counts(name):
+    from eqx_resnet.benchmarking.timing import xla_flops
+
+    description = describe(name)
+    model, state = eqx.filter_eval_shape(get_builder(name), key=jax.random.key(0))
+    params, static = eqx.partition(eqx.nn.inference_mode(model), lambda x: isinstance(x, jax.ShapeDtypeStruct))
+    images = jax.ShapeDtypeStruct((1, *description.input_size), jnp.float32)
+    lowered = jax.jit(lambda p, s, x: eqx_resnet.forward(eqx.combine(p, static), s, x)[0]).lower(params, state, images)
+    assert abs(xla_flops(lowered) / (2 * description.macs) - 1) < 0.10

@@ -21,6 +21,7 @@ import optax
 from .._create import create_model
 from .._xla_cpu import compiler_options
 from ..models.forward import forward
+from ..models.registry import describe
 from ..parameters import count_parameters
 from ..training.config import device_kind
 from ..training.step import make_train_step
@@ -38,7 +39,7 @@ class ModelSpec:
     """A benchmarked network: its zoo builder and options, its input, its published cost.
 
     `size` fixes the input size (natural inputs); `None` follows the settings' resolution.
-    `macs_224` is torchvision's multiply-add count of one 224x224 image.
+    `macs_224` is the published multiply-add count of one 224x224 image (the model's description).
     """
 
     name: str
@@ -62,14 +63,17 @@ class ModelSpec:
         return (self.in_channels, size, size)
 
 
+def _at_224(depth: int) -> ModelSpec:
+    """A ResNet of `depth` at the settings' resolution, with its description's published multiply-adds."""
+    name = f"resnet{depth}"
+    return ModelSpec(name, name, depth, macs_224=describe(name).macs)
+
+
+# The benchmarked networks: the ResNets of each depth, and three at their natural inputs.
 MODELS = {
     spec.name: spec
     for spec in (
-        ModelSpec("resnet18", "resnet18", 18, macs_224=1.81e9),
-        ModelSpec("resnet34", "resnet34", 34, macs_224=3.66e9),
-        ModelSpec("resnet50", "resnet50", 50, macs_224=4.09e9),
-        ModelSpec("resnet101", "resnet101", 101, macs_224=7.80e9),
-        ModelSpec("resnet152", "resnet152", 152, macs_224=11.51e9),
+        *(_at_224(depth) for depth in DEPTHS),
         ModelSpec("resnet18_cifar", "resnet18", 18, stem="cifar", num_classes=10, size=32),
         ModelSpec("preact_resnet", "preact_resnet", in_channels=1, num_classes=10, size=28),
         ModelSpec("alexnet", "alexnet", in_channels=1, num_classes=10, size=96),

@@ -116,6 +116,7 @@ class Description:
     pool: str = "avg"
     weights: tuple[PretrainedWeights, ...] = ()
     fixed_input_size: bool = False
+    macs: float | None = None
 
     def __post_init__(self):
         weights = tuple(replace(w, model=self.name) for w in self.weights)

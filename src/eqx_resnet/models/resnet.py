@@ -552,6 +552,7 @@ _BSD, _APACHE = "bsd-3-clause", "apache-2.0"
 _ARCHITECTURES: dict[tuple, str] = {}
 
 
+# macs: torchvision's published multiply-adds ("GFLOPS" of its weights' meta) of one 224x224 image.
 def _resnet(
     builder,
     block: type[BasicBlock] | type[Bottleneck],
@@ -559,12 +560,14 @@ def _resnet(
     *weights: PretrainedWeights,
     groups: int = 1,
     width: int = 64,
+    macs: float | None = None,
 ) -> Description:
     """The description of a ResNet with the ImageNet stem: `conv1`, the head `fc`, 224x224 inputs."""
     _ARCHITECTURES[(block, layers, groups, width)] = builder.__name__
     out = 64 * block.expansion
     features = (FeatureInfo(64, 4, "stem"), *(FeatureInfo(out * 2**i, 4 * 2**i, f"layer{i + 1}") for i in range(4)))
-    return Description(builder.__name__, with_state(builder), "fc", "conv1", (3, 224, 224), features, weights=weights)
+    name = builder.__name__
+    return Description(name, with_state(builder), "fc", "conv1", (3, 224, 224), features, weights=weights, macs=macs)
 
 
 resnet18 = register_model(
@@ -574,6 +577,7 @@ resnet18 = register_model(
         (2, 2, 2, 2),
         PretrainedWeights("tv_in1k", 69.752, _TV, _BSD),
         PretrainedWeights("a1_in1k", 73.164, _TIMM_288, _APACHE),
+        macs=1.814e9,
     )
 )
 resnet34 = register_model(
@@ -584,6 +588,7 @@ resnet34 = register_model(
         PretrainedWeights("tv_in1k", 73.298, _TV, _BSD),
         PretrainedWeights("a1_in1k", 77.930, _TIMM_288, _APACHE),
         PretrainedWeights("ra4_e3600_r224_in1k", 78.972, _RA4, _APACHE),
+        macs=3.664e9,
     )
 )
 # timm publishes resnet26.bt_in1k; its top-1 is not in the results this project has pinned yet.
@@ -597,6 +602,7 @@ resnet50 = register_model(
         PretrainedWeights("tv2_in1k", 80.846, _TV2, _BSD),
         PretrainedWeights("a1_in1k", 81.240, _TIMM_288, _APACHE),
         PretrainedWeights("a1h_in1k", 80.654, _A1H_224, _APACHE),
+        macs=4.089e9,
     )
 )
 resnet101 = register_model(
@@ -608,6 +614,7 @@ resnet101 = register_model(
         PretrainedWeights("tv2_in1k", 81.906, _TV2, _BSD),
         PretrainedWeights("a1_in1k", 82.326, _TIMM_288, _APACHE),
         PretrainedWeights("a1h_in1k", 82.796, _TIMM_288, _APACHE),
+        macs=7.801e9,
     )
 )
 resnet152 = register_model(
@@ -619,6 +626,7 @@ resnet152 = register_model(
         PretrainedWeights("tv2_in1k", 82.294, _TV2, _BSD),
         PretrainedWeights("a1_in1k", 82.742, _TIMM_288, _APACHE),
         PretrainedWeights("a1h_in1k", 83.494, _TIMM_288, _APACHE),
+        macs=11.514e9,
     )
 )
 resnext50_32x4d = register_model(
@@ -632,6 +640,7 @@ resnext50_32x4d = register_model(
         PretrainedWeights("a1h_in1k", 82.016, _TIMM_288, _APACHE),
         groups=32,
         width=4,
+        macs=4.23e9,
     )
 )
 wide_resnet50_2 = register_model(
@@ -643,5 +652,6 @@ wide_resnet50_2 = register_model(
         PretrainedWeights("tv2_in1k", 81.612, _TV2, _BSD),
         PretrainedWeights("racm_in1k", 82.260, _RACM, _APACHE),
         width=128,
+        macs=11.398e9,
     )
 )
