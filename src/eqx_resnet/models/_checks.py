@@ -46,3 +46,12 @@ def check_num_classes(num_classes: int) -> None:
             f"num_classes={num_classes} must be a positive number of classes, or 0 for the headless model "
             "(pooled features instead of logits)"
         )
+
+
+def check_example(x: Array, layer: str, channels: int | None = None) -> None:
+    """Raise a clear error unless `x` is one channels-last example `(h, w, channels)` (any channels for None)."""
+    if x.ndim != 3 or (channels is not None and x.shape[-1] != channels):
+        raise ValueError(
+            f"{layer} takes one channels-last example (height, width, {channels or 'channels'}), got shape "
+            f"{tuple(x.shape)}; move the channels last with jnp.moveaxis(x, 0, -1), and vmap over a batch"
+        )
