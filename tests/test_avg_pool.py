@@ -55,8 +55,3 @@ def test_avg_pool_is_the_pool_of_timms_avg_down_shortcut(h, w):
 def test_avg_pool_refuses_too_much_padding():
     with pytest.raises(ValueError, match=r"padding=2 must be between 0 and half of kernel_size=3"):
         AvgPool2d(3, padding=2)
-
-
-def test_avg_pool_refuses_a_batch():
-    with pytest.raises(ValueError, match=r"AvgPool2d takes one channels-last example \(height, width, channels\)"):
-        AvgPool2d(2)(jnp.zeros((2, 7, 9, 4)))
