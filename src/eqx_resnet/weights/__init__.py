@@ -27,6 +27,7 @@ from .state_dict import (
     load_state_dict,
     read_state_dict,
     save_safetensors,
+    state_dict_shapes,
     to_state_dict,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "read_state_dict",
     "read_weights",
     "save_safetensors",
+    "state_dict_shapes",
     "to_state_dict",
 ]

@@ -153,6 +153,12 @@ def to_state_dict(model: eqx.Module, state: eqx.nn.State) -> dict[str, np.ndarra
     return out
 
 
+def state_dict_shapes(model: eqx.Module, state: eqx.nn.State) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the model's state dict, in its order, without reading a value: a model
+    built as shapes only (`eqx.filter_eval_shape`) describes what its weights files must hold."""
+    return {slot.name: slot.shape for slot in _slots(model, state)}
+
+
 def save_safetensors(
     model: eqx.Module, state: eqx.nn.State, path: StrPath, *, metadata: Mapping[str, str] | None = None
 ) -> Path:

@@ -1,0 +1,60 @@
+"""timm's ResNet family, as timm 1.0.31 builds it, is the oracle: every architecture both register has
+timm's state dict, and its logits equal timm's (one of each kind here; every one with `-m exhaustive`)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from _timm import timm
+
+import eqx_resnet
+from eqx_resnet.weights import load_state_dict, state_dict_shapes
+
+# The architectures of timm's resnet.py that eqx-resnet has.
+SHARED = [name for name in eqx_resnet.list_models() if name in set(timm.list_models(module="resnet"))]
+# One of each kind: plain, deep stem (-c), wide deep stem (-s), grouped, ResNet-26.
+KINDS = ["resnet26", "resnet50c", "resnet50s", "resnext50_32x4d"]
+
+
+def _timm_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    module = timm.create_model(name, device="meta")  # shapes only: nothing allocated
+    return {k: tuple(v.shape) for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def test_the_zoo_holds_timms_resnets():
+    assert {"resnet18", "resnet50", "resnet200", "resnext101_32x32d", "wide_resnet101_2"} <= set(SHARED)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_the_state_dict_is_timms(name):
+    model, state = eqx.filter_eval_shape(eqx_resnet.create_model, name, key=jax.random.key(0))
+    assert state_dict_shapes(model, state) == _timm_shapes(name)
+
+
+def _logits(name: str) -> tuple[np.ndarray, np.ndarray]:
+    torch.manual_seed(0)
+    module = timm.create_model(name).eval()
+    for m in module.modules():  # random statistics and scales, so that BatchNorm is not the identity
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 1.5), m.weight.data.uniform_(0.5, 1.5)
+    model, state = eqx.filter_eval_shape(eqx_resnet.create_model, name, key=jax.random.key(0))
+    model, state = load_state_dict(model, state, module.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64), np.float32)
+    ours = eqx_resnet.forward(eqx.nn.inference_mode(model), state, jnp.asarray(x))[0]
+    with torch.no_grad():
+        return np.asarray(ours), module(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_the_logits_are_timms(name):
+    ours, theirs = _logits(name)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("name", [n for n in SHARED if n not in KINDS])
+def test_the_logits_of_every_shared_architecture_are_timms(name):
+    ours, theirs = _logits(name)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
