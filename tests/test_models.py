@@ -157,7 +157,9 @@ def test_create_model_with_an_unknown_name_lists_the_known_ones():
 
 def test_registry_lists_every_builder():
     torchvision = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2"}
-    assert torchvision | {"preact_resnet", "alexnet", "resnet26", "resnet50c", "resnet200"} <= set(eqx_resnet.list_models())
+    assert torchvision | {"preact_resnet", "alexnet", "resnet26", "resnet50c", "resnet200"} <= set(
+        eqx_resnet.list_models()
+    )
 
 
 def last_norms(model):
