@@ -22,209 +22,26 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_image, check_num_classes
 from ._random import linear, split
+from .avg_pool import AvgPool2d
 from .description import Description, FeatureInfo, PretrainedWeights, eval_transform
-from .layers import BatchNorm, Conv2d, MaxPool2d
+from .layers import Conv2d, MaxPool2d
 from .registry import describe, register_model, with_state
+from .resnet_blocks import (
+    AntiAlias,
+    Attention,
+    BasicBlock,
+    BlurMaxPool,
+    Bottleneck,
+    ConvPool,
+    DeepStem,
+    Norm,
+    NormLayer,
+    norm_layer,
+    stem_pool,
+)
 
 Stem = Literal["imagenet", "cifar"]
 StemType = Literal["", "deep", "deep_tiered"]
-
-
-class Downsample(eqx.Module):
-    """Projection shortcut: a strided conv (1x1; 3x3 in SENet-154), then BatchNorm.
-    `(h, w, c_in) -> (h/s, w/s, c_out)`."""
-
-    state_dict_names: ClassVar[dict[str, str]] = {"conv": "0", "bn": "1"}  # torchvision's nn.Sequential
-    conv: Conv2d
-    bn: BatchNorm
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int,
-        *,
-        kernel_size: int = 1,
-        axis_name: Hashable = "batch",
-        key: PRNGKeyArray,
-    ):
-        kernel_size = 1 if stride == 1 else kernel_size  # as timm's downsample_conv
-        padding = ((stride - 1) + (kernel_size - 1)) // 2
-        self.conv = Conv2d(in_channels, out_channels, kernel_size, stride, padding, key=key)
-        self.bn = BatchNorm(out_channels, axis_name=axis_name)
-
-    def __call__(
-        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
-    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
-        return self.bn(self.conv(x), state)
-
-
-class DeepStem(eqx.Module):
-    """timm's deep stem, the `conv1` of its -c, -d, -s and -t ResNets: three 3x3 convs, the first of
-    stride 2, with BatchNorm and ReLU between them. `(h, w, c_in) -> (h/2, w/2, out_channels)`."""
-
-    state_dict_names: ClassVar[dict[str, str]] = {"conv_a": "0", "bn_a": "1", "conv_b": "3", "bn_b": "4", "conv_c": "6"}
-    conv_a: Conv2d
-    bn_a: BatchNorm
-    conv_b: Conv2d
-    bn_b: BatchNorm
-    conv_c: Conv2d
-
-    def __init__(
-        self, in_channels: int, widths: tuple[int, int, int], *, axis_name: Hashable = "batch", key: PRNGKeyArray
-    ):
-        """`widths`: the three convs' output channels, e.g. `(32, 32, 64)` (stem_width 32, "deep")."""
-        ka, kb, kc = split(key, 3)
-        self.conv_a = Conv2d(in_channels, widths[0], 3, 2, 1, key=ka)
-        self.bn_a = BatchNorm(widths[0], axis_name=axis_name)
-        self.conv_b = Conv2d(widths[0], widths[1], 3, 1, 1, key=kb)
-        self.bn_b = BatchNorm(widths[1], axis_name=axis_name)
-        self.conv_c = Conv2d(widths[1], widths[2], 3, 1, 1, key=kc)
-
-    def __call__(
-        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
-    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
-        x, state = self.bn_a(self.conv_a(x), state)
-        x, state = self.bn_b(self.conv_b(jax.nn.relu(x)), state)
-        return self.conv_c(jax.nn.relu(x)), state
-
-
-class ConvPool(eqx.Module):
-    """ResNet-RS's stem pooling, a strided 3x3 conv and BatchNorm in place of the max-pool (then ReLU)."""
-
-    state_dict_names: ClassVar[dict[str, str]] = {"conv": "0", "bn": "1"}  # timm's nn.Sequential
-    conv: Conv2d
-    bn: BatchNorm
-
-    def __init__(self, channels: int, *, axis_name: Hashable = "batch", key: PRNGKeyArray):
-        self.conv = Conv2d(channels, channels, 3, 2, 1, key=key)
-        self.bn = BatchNorm(channels, axis_name=axis_name)
-
-    def __call__(
-        self, x: Float[Array, "h w c"], state: eqx.nn.State
-    ) -> tuple[Float[Array, "h_out w_out c"], eqx.nn.State]:
-        x, state = self.bn(self.conv(x), state)
-        return jax.nn.relu(x), state
-
-
-class BasicBlock(eqx.Module):
-    """Two 3x3 convs and a shortcut (ResNet-18/34). `(h, w, c_in) -> (h/s, w/s, planes)`, channels-last."""
-
-    expansion: ClassVar[int] = 1
-    conv1: Conv2d
-    bn1: BatchNorm
-    conv2: Conv2d
-    bn2: BatchNorm
-    downsample: Downsample | None
-
-    def __init__(
-        self,
-        in_channels: int,
-        planes: int,
-        stride: int = 1,
-        *,
-        reduce_first: int = 1,
-        down_kernel_size: int = 1,
-        zero_init_residual: bool = False,
-        axis_name: Hashable = "batch",
-        key: PRNGKeyArray,
-    ):
-        """**Arguments:**
-
-        - `in_channels`: the input's channels.
-        - `planes`: the output's channels.
-        - `stride`: of the first conv and the shortcut (2 halves the size).
-        - `reduce_first`: the first conv has `planes / reduce_first` channels (timm's `block_reduce_first`).
-        - `down_kernel_size`: the strided shortcut conv's kernel (1; 3 in SENet-154).
-        - `zero_init_residual`: start the last BatchNorm's scale at zero (the block starts as the identity).
-        - `axis_name`: the batch axis name(s) of the BatchNorms.
-        - `key`: the random key for the weights.
-        """
-        k1, k2, k3 = split(key, 3)
-        first = planes // reduce_first
-        self.conv1 = Conv2d(in_channels, first, 3, stride, 1, key=k1)
-        self.bn1 = BatchNorm(first, axis_name=axis_name)
-        self.conv2 = Conv2d(first, planes, 3, 1, 1, key=k2)
-        self.bn2 = BatchNorm(planes, zero_init=zero_init_residual, axis_name=axis_name)
-        needs_projection = stride != 1 or in_channels != planes
-        shortcut = dict(kernel_size=down_kernel_size, axis_name=axis_name, key=k3)
-        self.downsample = Downsample(in_channels, planes, stride, **shortcut) if needs_projection else None
-
-    def __call__(
-        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
-    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
-        y, state = self.bn1(self.conv1(x), state)
-        y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
-        if self.downsample is not None:
-            x, state = self.downsample(x, state)
-        return jax.nn.relu(y + x), state
-
-
-class Bottleneck(eqx.Module):
-    """1x1 reduce, 3x3 (grouped, strided), 1x1 expand x4 (ResNet-50+, ResNeXt, Wide ResNet).
-
-    `(h, w, c_in) -> (h/s, w/s, 4 * planes)`, channels-last; the 3x3 conv has
-    `width = planes * width_per_group / 64 * groups` channels.
-    """
-
-    expansion: ClassVar[int] = 4
-    conv1: Conv2d
-    bn1: BatchNorm
-    conv2: Conv2d
-    bn2: BatchNorm
-    conv3: Conv2d
-    bn3: BatchNorm
-    downsample: Downsample | None
-
-    def __init__(
-        self,
-        in_channels: int,
-        planes: int,
-        stride: int = 1,
-        *,
-        groups: int = 1,
-        width_per_group: int = 64,
-        reduce_first: int = 1,
-        down_kernel_size: int = 1,
-        zero_init_residual: bool = False,
-        axis_name: Hashable = "batch",
-        key: PRNGKeyArray,
-    ):
-        """**Arguments:**
-
-        - `in_channels`: the input's channels.
-        - `planes`: a quarter of the output's channels.
-        - `stride`: of the 3x3 conv and the shortcut (2 halves the size).
-        - `groups`, `width_per_group`: the 3x3 conv's groups and their width at `planes=64` (ResNeXt, Wide ResNet).
-        - `reduce_first`: the first 1x1 conv has `width / reduce_first` channels (timm's `block_reduce_first`).
-        - `down_kernel_size`: the strided shortcut conv's kernel (1; 3 in SENet-154).
-        - `zero_init_residual`: start the last BatchNorm's scale at zero (the block starts as the identity).
-        - `axis_name`: the batch axis name(s) of the BatchNorms.
-        - `key`: the random key for the weights.
-        """
-        k1, k2, k3, k4 = split(key, 4)
-        width = int(planes * (width_per_group / 64.0)) * groups
-        first = width // reduce_first
-        out_channels = planes * self.expansion
-        self.conv1 = Conv2d(in_channels, first, 1, key=k1)
-        self.bn1 = BatchNorm(first, axis_name=axis_name)
-        self.conv2 = Conv2d(first, width, 3, stride, 1, groups=groups, key=k2)
-        self.bn2 = BatchNorm(width, axis_name=axis_name)
-        self.conv3 = Conv2d(width, out_channels, 1, key=k3)
-        self.bn3 = BatchNorm(out_channels, zero_init=zero_init_residual, axis_name=axis_name)
-        needs_projection = stride != 1 or in_channels != out_channels
-        shortcut = dict(kernel_size=down_kernel_size, axis_name=axis_name, key=k4)
-        self.downsample = Downsample(in_channels, out_channels, stride, **shortcut) if needs_projection else None
-
-    def __call__(
-        self, x: Float[Array, "h w c_in"], state: eqx.nn.State
-    ) -> tuple[Float[Array, "h_out w_out c_out"], eqx.nn.State]:
-        y, state = self.bn1(self.conv1(x), state)
-        y, state = self.bn2(self.conv2(jax.nn.relu(y)), state)
-        y, state = self.bn3(self.conv3(jax.nn.relu(y)), state)
-        if self.downsample is not None:
-            x, state = self.downsample(x, state)
-        return jax.nn.relu(y + x), state
 
 
 Block = BasicBlock | Bottleneck
@@ -245,8 +62,8 @@ class ResNet(eqx.Module):
 
     stem_layers: ClassVar[tuple[str, ...]] = ("conv1", "bn1", "maxpool")
     conv1: Conv2d | DeepStem
-    bn1: BatchNorm
-    maxpool: MaxPool2d | ConvPool | None
+    bn1: NormLayer
+    maxpool: MaxPool2d | AvgPool2d | BlurMaxPool | ConvPool | None
     layer1: tuple[Block, ...]
     layer2: tuple[Block, ...]
     layer3: tuple[Block, ...]
@@ -273,7 +90,13 @@ class ResNet(eqx.Module):
         replace_stem_pool: bool = False,
         block_reduce_first: int = 1,
         down_kernel_size: int = 1,
+        avg_down: bool = False,
         channels: tuple[int, int, int, int] = (64, 128, 256, 512),
+        attn: Attention | None = None,
+        attn_ratio: float = 1 / 16,
+        aa: AntiAlias | None = None,
+        norm: Norm = "batch",
+        drop_path_rate: float = 0.0,
         axis_name: Hashable = "batch",
         key: PRNGKeyArray,
     ):
@@ -294,7 +117,14 @@ class ResNet(eqx.Module):
         - `replace_stem_pool`: a strided 3x3 conv and BatchNorm in place of the max-pool (ResNet-RS).
         - `block_reduce_first`: each block's first conv is this many times narrower (2 in SENet-154).
         - `down_kernel_size`: the kernel of the strided shortcut convs (3 in SENet-154).
+        - `avg_down`: average-pooled 1x1 shortcuts (timm's -d ResNets).
         - `channels`: the four stages' `planes` (a block's output is `planes * block.expansion`).
+        - `attn`, `attn_ratio`: channel attention in every block, `"se"` (Squeeze-and-Excitation, reducing
+          the channels by `attn_ratio`) or `"eca"` (efficient channel attention).
+        - `aa`: anti-aliased strides (timm's `aa_layer`): `"avg"` (resnetaa) or `"blur"` (resnetblur).
+        - `norm`: `"batch"`, or `"group"` (timm's GroupNorm of 32 groups, resnet50_gn).
+        - `drop_path_rate`: stochastic depth, rising linearly from 0 at the first block to this rate at
+          the last; training then needs a key (`forward(..., key=key)`).
         - `axis_name`: the batch axis name(s) every BatchNorm takes its statistics over while
           training: the `vmap` axis, or a tuple such as `("data", "batch")` under `shard_map`.
         - `key`: the random key for the weights.
@@ -308,42 +138,48 @@ class ResNet(eqx.Module):
         if block is BasicBlock and (groups != 1 or width_per_group != 64):
             raise ValueError("BasicBlock supports only groups=1 and width_per_group=64 (as in torchvision)")
         check_num_classes(num_classes)
+        if replace_stem_pool and aa is not None:
+            raise ValueError("replace_stem_pool takes no aa (no timm ResNet has both): choose one")
         k_stem, k_fc, *k_stages, k_pool = split(key, 7)
         inplanes = 2 * stem_width if stem_type else 64
+        stems = dict(norm=norm, axis_name=axis_name)
         if stem_type:
             first = 3 * (stem_width // 4) if stem_type == "deep_tiered" else stem_width
-            self.conv1 = DeepStem(in_channels, (first, stem_width, inplanes), axis_name=axis_name, key=k_stem)
+            self.conv1 = DeepStem(in_channels, (first, stem_width, inplanes), **stems, key=k_stem)
         elif stem == "imagenet":
             self.conv1 = Conv2d(in_channels, 64, 7, 2, 3, key=k_stem)
         else:
             self.conv1 = Conv2d(in_channels, 64, 3, 1, 1, key=k_stem)
-        self.bn1 = BatchNorm(inplanes, axis_name=axis_name)
+        self.bn1 = norm_layer(norm, inplanes, axis_name=axis_name)
         if stem == "cifar":
             self.maxpool = None
         elif replace_stem_pool:
-            self.maxpool = ConvPool(inplanes, axis_name=axis_name, key=k_pool)
+            self.maxpool = ConvPool(inplanes, **stems, key=k_pool)
         else:
-            self.maxpool = MaxPool2d(3, 2, padding=1)
+            self.maxpool = stem_pool(aa)
         extra = dict(groups=groups, width_per_group=width_per_group) if block is Bottleneck else {}
-        extra |= dict(reduce_first=block_reduce_first, down_kernel_size=down_kernel_size)
+        extra |= dict(reduce_first=block_reduce_first, down_kernel_size=down_kernel_size, avg_down=avg_down)
+        extra |= dict(attn=attn, attn_ratio=attn_ratio, aa=aa, norm=norm)
+        total, index = sum(layers), 0
         stages, width = [], inplanes
         for i, (n_blocks, planes, k) in enumerate(zip(layers, channels, k_stages)):
             stride = 1 if i == 0 else 2
             blocks = []
             for j, kb in enumerate(split(k, n_blocks)):
-                first_stride = stride if j == 0 else 1
+                rate = drop_path_rate * index / max(total - 1, 1)  # timm's linear decay
                 blocks.append(
                     block(
                         width,
                         planes,
-                        first_stride,
+                        stride if j == 0 else 1,
+                        drop_path=rate,
                         zero_init_residual=zero_init_residual,
                         axis_name=axis_name,
                         key=kb,
                         **extra,
                     )
                 )
-                width = planes * block.expansion
+                width, index = planes * block.expansion, index + 1
             stages.append(tuple(blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.fc = linear(width, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
@@ -351,7 +187,8 @@ class ResNet(eqx.Module):
         self.stem = stem
         self.axis_name = axis_name
         shape = dict(groups=groups, width_per_group=width_per_group, stem_type=stem_type, stem_width=stem_width)
-        shape |= dict(replace_stem_pool=replace_stem_pool, block_reduce_first=block_reduce_first)
+        shape |= dict(replace_stem_pool=replace_stem_pool, block_reduce_first=block_reduce_first, avg_down=avg_down)
+        shape |= dict(attn=attn, attn_ratio=attn_ratio, aa=aa, norm=norm)
         self.architecture = _architecture(block, layers, down_kernel_size=down_kernel_size, channels=channels, **shape)
 
     @classmethod
@@ -603,8 +440,10 @@ class ResNet(eqx.Module):
         features, state = self._stages(x, state)
         return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
 
-    def _stages(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
-        """Each stage's output, channels-last as the layers compute it."""
+    def _stages(
+        self, x: Float[Array, "c h w"], state: eqx.nn.State, key: PRNGKeyArray | None = None
+    ) -> tuple[dict[str, Array], eqx.nn.State]:
+        """Each stage's output, channels-last as the layers compute it; `key` for drop-path."""
         check_image(x, self.in_channels, type(self).__name__)
         x = jnp.moveaxis(x, 0, -1).astype(self.bn1.weight.dtype)
         x, state = self.conv1(x, state) if isinstance(self.conv1, DeepStem) else (self.conv1(x), state)
@@ -615,9 +454,11 @@ class ResNet(eqx.Module):
         elif self.maxpool is not None:
             x = self.maxpool(x)
         features = {"stem": x}
+        blocks = [b for name in ("layer1", "layer2", "layer3", "layer4") for b in getattr(self, name)]
+        keys = iter([None] * len(blocks) if key is None else jax.random.split(key, len(blocks)))
         for name in ("layer1", "layer2", "layer3", "layer4"):
             for block in getattr(self, name):
-                x, state = block(x, state)
+                x, state = block(x, state, key=next(keys))
             features[name] = x
         return features, state
 
@@ -629,9 +470,9 @@ class ResNet(eqx.Module):
 
         Any floating dtype is taken and cast to the parameters' dtype. Training mode needs a
         batch: call it under `eqx_resnet.forward` or `jax.vmap(..., axis_name=model.axis_name)`.
-        `key` is unused (no dropout), kept for a uniform call.
+        `key`: needed while training with `drop_path_rate` (one key per example under `vmap`).
         """
-        features, state = self._stages(x, state)
+        features, state = self._stages(x, state, key)
         pooled = jnp.mean(features["layer4"], axis=(0, 1))
         return self.fc(pooled).astype(jnp.float32), state
 
@@ -655,7 +496,12 @@ _SHAPE = (
     "replace_stem_pool",
     "block_reduce_first",
     "down_kernel_size",
+    "avg_down",
     "channels",
+    "attn",
+    "attn_ratio",
+    "aa",
+    "norm",
 )
 # Each registered ResNet by its `_architecture`: `ResNet.description`.
 _ARCHITECTURES: dict[tuple, str] = {}
@@ -922,5 +768,682 @@ wide_resnet101_2 = register_model(
         Bottleneck,
         (3, 4, 23, 3),
         width_per_group=128,
+    )
+)
+
+# The rest of timm's resnet.py (timm 1.0.31's model_args; the two pruned ECA ResNets are not here yet).
+ecaresnet26t = register_model(
+    _timm(
+        "ecaresnet26t",
+        "timm's ecaresnet26t: bottlenecks (2, 2, 2, 2), a tiered deep stem, average-pooled shortcuts, efficient channel attention.",
+        Bottleneck,
+        (2, 2, 2, 2),
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnet50d = register_model(
+    _timm(
+        "ecaresnet50d",
+        "timm's ecaresnet50d: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, efficient channel attention.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnet50t = register_model(
+    _timm(
+        "ecaresnet50t",
+        "timm's ecaresnet50t: bottlenecks (3, 4, 6, 3), a tiered deep stem, average-pooled shortcuts, efficient channel attention.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnet101d = register_model(
+    _timm(
+        "ecaresnet101d",
+        "timm's ecaresnet101d: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts, efficient channel attention.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnet200d = register_model(
+    _timm(
+        "ecaresnet200d",
+        "timm's ecaresnet200d: bottlenecks (3, 24, 36, 3), a deep stem of width 32, average-pooled shortcuts, efficient channel attention.",
+        Bottleneck,
+        (3, 24, 36, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnet269d = register_model(
+    _timm(
+        "ecaresnet269d",
+        "timm's ecaresnet269d: bottlenecks (3, 30, 48, 8), a deep stem of width 32, average-pooled shortcuts, efficient channel attention.",
+        Bottleneck,
+        (3, 30, 48, 8),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnetlight = register_model(
+    _timm(
+        "ecaresnetlight",
+        "timm's ecaresnetlight: bottlenecks (1, 1, 11, 3), average-pooled shortcuts, efficient channel attention.",
+        Bottleneck,
+        (1, 1, 11, 3),
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnext26t_32x4d = register_model(
+    _timm(
+        "ecaresnext26t_32x4d",
+        "timm's ecaresnext26t_32x4d: bottlenecks (2, 2, 2, 2), a tiered deep stem, average-pooled shortcuts, efficient channel attention, 32 groups of width 4.",
+        Bottleneck,
+        (2, 2, 2, 2),
+        groups=32,
+        width_per_group=4,
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+ecaresnext50t_32x4d = register_model(
+    _timm(
+        "ecaresnext50t_32x4d",
+        "timm's ecaresnext50t_32x4d: bottlenecks (3, 4, 6, 3), a tiered deep stem, average-pooled shortcuts, efficient channel attention, 32 groups of width 4.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        groups=32,
+        width_per_group=4,
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+    )
+)
+resnet10t = register_model(
+    _timm(
+        "resnet10t",
+        "timm's resnet10t: basic blocks (1, 1, 1, 1), a tiered deep stem, average-pooled shortcuts.",
+        BasicBlock,
+        (1, 1, 1, 1),
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet14t = register_model(
+    _timm(
+        "resnet14t",
+        "timm's resnet14t: bottlenecks (1, 1, 1, 1), a tiered deep stem, average-pooled shortcuts.",
+        Bottleneck,
+        (1, 1, 1, 1),
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet18d = register_model(
+    _timm(
+        "resnet18d",
+        "timm's resnet18d: basic blocks (2, 2, 2, 2), a deep stem of width 32, average-pooled shortcuts.",
+        BasicBlock,
+        (2, 2, 2, 2),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet26d = register_model(
+    _timm(
+        "resnet26d",
+        "timm's resnet26d: bottlenecks (2, 2, 2, 2), a deep stem of width 32, average-pooled shortcuts.",
+        Bottleneck,
+        (2, 2, 2, 2),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet26t = register_model(
+    _timm(
+        "resnet26t",
+        "timm's resnet26t: bottlenecks (2, 2, 2, 2), a tiered deep stem, average-pooled shortcuts.",
+        Bottleneck,
+        (2, 2, 2, 2),
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet34d = register_model(
+    _timm(
+        "resnet34d",
+        "timm's resnet34d: basic blocks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts.",
+        BasicBlock,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet50_gn = register_model(
+    _timm(
+        "resnet50_gn",
+        "timm's resnet50_gn: bottlenecks (3, 4, 6, 3), GroupNorm.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        norm="group",
+    )
+)
+resnet50d = register_model(
+    _timm(
+        "resnet50d",
+        "timm's resnet50d: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet50t = register_model(
+    _timm(
+        "resnet50t",
+        "timm's resnet50t: bottlenecks (3, 4, 6, 3), a tiered deep stem, average-pooled shortcuts.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet101d = register_model(
+    _timm(
+        "resnet101d",
+        "timm's resnet101d: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet152d = register_model(
+    _timm(
+        "resnet152d",
+        "timm's resnet152d: bottlenecks (3, 8, 36, 3), a deep stem of width 32, average-pooled shortcuts.",
+        Bottleneck,
+        (3, 8, 36, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnet200d = register_model(
+    _timm(
+        "resnet200d",
+        "timm's resnet200d: bottlenecks (3, 24, 36, 3), a deep stem of width 32, average-pooled shortcuts.",
+        Bottleneck,
+        (3, 24, 36, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+resnetaa34d = register_model(
+    _timm(
+        "resnetaa34d",
+        "timm's resnetaa34d: basic blocks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, average-pool anti-aliasing.",
+        BasicBlock,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        aa="avg",
+    )
+)
+resnetaa50 = register_model(
+    _timm(
+        "resnetaa50",
+        "timm's resnetaa50: bottlenecks (3, 4, 6, 3), average-pool anti-aliasing.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        aa="avg",
+    )
+)
+resnetaa50d = register_model(
+    _timm(
+        "resnetaa50d",
+        "timm's resnetaa50d: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, average-pool anti-aliasing.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        aa="avg",
+    )
+)
+resnetaa101d = register_model(
+    _timm(
+        "resnetaa101d",
+        "timm's resnetaa101d: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts, average-pool anti-aliasing.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        aa="avg",
+    )
+)
+resnetblur18 = register_model(
+    _timm(
+        "resnetblur18",
+        "timm's resnetblur18: basic blocks (2, 2, 2, 2), blur-pool anti-aliasing.",
+        BasicBlock,
+        (2, 2, 2, 2),
+        aa="blur",
+    )
+)
+resnetblur50 = register_model(
+    _timm(
+        "resnetblur50",
+        "timm's resnetblur50: bottlenecks (3, 4, 6, 3), blur-pool anti-aliasing.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        aa="blur",
+    )
+)
+resnetblur50d = register_model(
+    _timm(
+        "resnetblur50d",
+        "timm's resnetblur50d: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, blur-pool anti-aliasing.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        aa="blur",
+    )
+)
+resnetblur101d = register_model(
+    _timm(
+        "resnetblur101d",
+        "timm's resnetblur101d: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts, blur-pool anti-aliasing.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        aa="blur",
+    )
+)
+resnetrs50 = register_model(
+    _timm(
+        "resnetrs50",
+        "timm's resnetrs50: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation at ratio 0.25, a convolution for the stem's pool.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        replace_stem_pool=True,
+        avg_down=True,
+        attn="se",
+        attn_ratio=0.25,
+    )
+)
+resnetrs101 = register_model(
+    _timm(
+        "resnetrs101",
+        "timm's resnetrs101: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation at ratio 0.25, a convolution for the stem's pool.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        stem_type="deep",
+        stem_width=32,
+        replace_stem_pool=True,
+        avg_down=True,
+        attn="se",
+        attn_ratio=0.25,
+    )
+)
+resnetrs152 = register_model(
+    _timm(
+        "resnetrs152",
+        "timm's resnetrs152: bottlenecks (3, 8, 36, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation at ratio 0.25, a convolution for the stem's pool.",
+        Bottleneck,
+        (3, 8, 36, 3),
+        stem_type="deep",
+        stem_width=32,
+        replace_stem_pool=True,
+        avg_down=True,
+        attn="se",
+        attn_ratio=0.25,
+    )
+)
+resnetrs200 = register_model(
+    _timm(
+        "resnetrs200",
+        "timm's resnetrs200: bottlenecks (3, 24, 36, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation at ratio 0.25, a convolution for the stem's pool.",
+        Bottleneck,
+        (3, 24, 36, 3),
+        stem_type="deep",
+        stem_width=32,
+        replace_stem_pool=True,
+        avg_down=True,
+        attn="se",
+        attn_ratio=0.25,
+    )
+)
+resnetrs270 = register_model(
+    _timm(
+        "resnetrs270",
+        "timm's resnetrs270: bottlenecks (4, 29, 53, 4), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation at ratio 0.25, a convolution for the stem's pool.",
+        Bottleneck,
+        (4, 29, 53, 4),
+        stem_type="deep",
+        stem_width=32,
+        replace_stem_pool=True,
+        avg_down=True,
+        attn="se",
+        attn_ratio=0.25,
+    )
+)
+resnetrs350 = register_model(
+    _timm(
+        "resnetrs350",
+        "timm's resnetrs350: bottlenecks (4, 36, 72, 4), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation at ratio 0.25, a convolution for the stem's pool.",
+        Bottleneck,
+        (4, 36, 72, 4),
+        stem_type="deep",
+        stem_width=32,
+        replace_stem_pool=True,
+        avg_down=True,
+        attn="se",
+        attn_ratio=0.25,
+    )
+)
+resnetrs420 = register_model(
+    _timm(
+        "resnetrs420",
+        "timm's resnetrs420: bottlenecks (4, 44, 87, 4), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation at ratio 0.25, a convolution for the stem's pool.",
+        Bottleneck,
+        (4, 44, 87, 4),
+        stem_type="deep",
+        stem_width=32,
+        replace_stem_pool=True,
+        avg_down=True,
+        attn="se",
+        attn_ratio=0.25,
+    )
+)
+resnext50d_32x4d = register_model(
+    _timm(
+        "resnext50d_32x4d",
+        "timm's resnext50d_32x4d: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, 32 groups of width 4.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        groups=32,
+        width_per_group=4,
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+    )
+)
+senet154 = register_model(
+    _timm(
+        "senet154",
+        "timm's senet154: bottlenecks (3, 8, 36, 3), a deep stem of width 64, Squeeze-and-Excitation, 64 groups of width 4, halved first convs and 3x3 shortcuts.",
+        Bottleneck,
+        (3, 8, 36, 3),
+        groups=64,
+        width_per_group=4,
+        stem_type="deep",
+        block_reduce_first=2,
+        down_kernel_size=3,
+        attn="se",
+    )
+)
+seresnet18 = register_model(
+    _timm(
+        "seresnet18",
+        "timm's seresnet18: basic blocks (2, 2, 2, 2), Squeeze-and-Excitation.",
+        BasicBlock,
+        (2, 2, 2, 2),
+        attn="se",
+    )
+)
+seresnet34 = register_model(
+    _timm(
+        "seresnet34",
+        "timm's seresnet34: basic blocks (3, 4, 6, 3), Squeeze-and-Excitation.",
+        BasicBlock,
+        (3, 4, 6, 3),
+        attn="se",
+    )
+)
+seresnet50 = register_model(
+    _timm(
+        "seresnet50",
+        "timm's seresnet50: bottlenecks (3, 4, 6, 3), Squeeze-and-Excitation.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        attn="se",
+    )
+)
+seresnet50t = register_model(
+    _timm(
+        "seresnet50t",
+        "timm's seresnet50t: bottlenecks (3, 4, 6, 3), a tiered deep stem, average-pooled shortcuts, Squeeze-and-Excitation.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+    )
+)
+seresnet101 = register_model(
+    _timm(
+        "seresnet101",
+        "timm's seresnet101: bottlenecks (3, 4, 23, 3), Squeeze-and-Excitation.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        attn="se",
+    )
+)
+seresnet152 = register_model(
+    _timm(
+        "seresnet152",
+        "timm's seresnet152: bottlenecks (3, 8, 36, 3), Squeeze-and-Excitation.",
+        Bottleneck,
+        (3, 8, 36, 3),
+        attn="se",
+    )
+)
+seresnet152d = register_model(
+    _timm(
+        "seresnet152d",
+        "timm's seresnet152d: bottlenecks (3, 8, 36, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation.",
+        Bottleneck,
+        (3, 8, 36, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+    )
+)
+seresnet200d = register_model(
+    _timm(
+        "seresnet200d",
+        "timm's seresnet200d: bottlenecks (3, 24, 36, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation.",
+        Bottleneck,
+        (3, 24, 36, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+    )
+)
+seresnet269d = register_model(
+    _timm(
+        "seresnet269d",
+        "timm's seresnet269d: bottlenecks (3, 30, 48, 8), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation.",
+        Bottleneck,
+        (3, 30, 48, 8),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+    )
+)
+seresnetaa50d = register_model(
+    _timm(
+        "seresnetaa50d",
+        "timm's seresnetaa50d: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation, average-pool anti-aliasing.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+        aa="avg",
+    )
+)
+seresnext26d_32x4d = register_model(
+    _timm(
+        "seresnext26d_32x4d",
+        "timm's seresnext26d_32x4d: bottlenecks (2, 2, 2, 2), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation, 32 groups of width 4.",
+        Bottleneck,
+        (2, 2, 2, 2),
+        groups=32,
+        width_per_group=4,
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+    )
+)
+seresnext26t_32x4d = register_model(
+    _timm(
+        "seresnext26t_32x4d",
+        "timm's seresnext26t_32x4d: bottlenecks (2, 2, 2, 2), a tiered deep stem, average-pooled shortcuts, Squeeze-and-Excitation, 32 groups of width 4.",
+        Bottleneck,
+        (2, 2, 2, 2),
+        groups=32,
+        width_per_group=4,
+        stem_type="deep_tiered",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+    )
+)
+seresnext50_32x4d = register_model(
+    _timm(
+        "seresnext50_32x4d",
+        "timm's seresnext50_32x4d: bottlenecks (3, 4, 6, 3), Squeeze-and-Excitation, 32 groups of width 4.",
+        Bottleneck,
+        (3, 4, 6, 3),
+        groups=32,
+        width_per_group=4,
+        attn="se",
+    )
+)
+seresnext101_32x4d = register_model(
+    _timm(
+        "seresnext101_32x4d",
+        "timm's seresnext101_32x4d: bottlenecks (3, 4, 23, 3), Squeeze-and-Excitation, 32 groups of width 4.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        groups=32,
+        width_per_group=4,
+        attn="se",
+    )
+)
+seresnext101_32x8d = register_model(
+    _timm(
+        "seresnext101_32x8d",
+        "timm's seresnext101_32x8d: bottlenecks (3, 4, 23, 3), Squeeze-and-Excitation, 32 groups of width 8.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        groups=32,
+        width_per_group=8,
+        attn="se",
+    )
+)
+seresnext101_64x4d = register_model(
+    _timm(
+        "seresnext101_64x4d",
+        "timm's seresnext101_64x4d: bottlenecks (3, 4, 23, 3), Squeeze-and-Excitation, 64 groups of width 4.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        groups=64,
+        width_per_group=4,
+        attn="se",
+    )
+)
+seresnext101d_32x8d = register_model(
+    _timm(
+        "seresnext101d_32x8d",
+        "timm's seresnext101d_32x8d: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation, 32 groups of width 8.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        groups=32,
+        width_per_group=8,
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+    )
+)
+seresnextaa101d_32x8d = register_model(
+    _timm(
+        "seresnextaa101d_32x8d",
+        "timm's seresnextaa101d_32x8d: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts, Squeeze-and-Excitation, average-pool anti-aliasing, 32 groups of width 8.",
+        Bottleneck,
+        (3, 4, 23, 3),
+        groups=32,
+        width_per_group=8,
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="se",
+        aa="avg",
+    )
+)
+seresnextaa201d_32x8d = register_model(
+    _timm(
+        "seresnextaa201d_32x8d",
+        "timm's seresnextaa201d_32x8d: bottlenecks (3, 24, 36, 4), a deep stem of width 64, average-pooled shortcuts, Squeeze-and-Excitation, average-pool anti-aliasing, 32 groups of width 8.",
+        Bottleneck,
+        (3, 24, 36, 4),
+        groups=32,
+        width_per_group=8,
+        stem_type="deep",
+        stem_width=64,
+        avg_down=True,
+        attn="se",
+        aa="avg",
     )
 )
