@@ -14,8 +14,10 @@ from eqx_resnet.weights import load_state_dict, state_dict_shapes
 
 # The architectures of timm's resnet.py that eqx-resnet has.
 SHARED = [name for name in eqx_resnet.list_models() if name in set(timm.list_models(module="resnet"))]
-# One of each kind: plain, deep stem (-c), wide deep stem (-s), grouped, ResNet-26.
-KINDS = ["resnet26", "resnet50c", "resnet50s", "resnext50_32x4d"]
+# One of each kind, small: plain, deep stems (-c, -s, tiered -t with average-pooled shortcuts), grouped,
+# SE, ECA, anti-aliased (average pool, blur), GroupNorm, ResNet-RS (SE at 1/4, a conv for the stem's pool).
+KINDS = ["resnet26", "resnet50c", "resnet50s", "resnet10t", "resnext50_32x4d", "seresnet18", "ecaresnet26t"]
+KINDS += ["resnetaa34d", "resnetblur18", "resnet50_gn", "resnetrs50"]
 
 
 def _timm_shapes(name: str) -> dict[str, tuple[int, ...]]:
@@ -24,7 +26,8 @@ def _timm_shapes(name: str) -> dict[str, tuple[int, ...]]:
 
 
 def test_the_zoo_holds_timms_resnets():
-    assert {"resnet18", "resnet50", "resnet200", "resnext101_32x32d", "wide_resnet101_2"} <= set(SHARED)
+    assert {"resnet18", "resnet50", "resnet200", "resnext101_32x32d", "senet154", "resnetrs420"} <= set(SHARED)
+    assert len(SHARED) == 78  # timm's 80 but the two pruned ECA ResNets
 
 
 @pytest.mark.parametrize("name", SHARED)
