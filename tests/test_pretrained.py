@@ -245,7 +245,8 @@ def test_the_table_names_timm_sets_and_imagenet_is_the_best_of_each():
         sets = list_pretrained(model)
         assert {"tv_in1k"} <= {w.tag for w in sets}
         best = get_pretrained(model)
-        assert best.top1 == max(w.top1 for w in sets) and best.license in ("apache-2.0", "bsd-3-clause")
+        usable = [w for w in sets if w.num_classes == 1000 and not w.non_commercial]  # NC sets are never the default
+        assert best.top1 == max(w.top1 for w in usable) and best.license in ("apache-2.0", "bsd-3-clause")
         assert best.repo_id == f"timm/{model}.{best.tag}" and best.file == "model.safetensors"
     assert get_pretrained("resnet50").name == "resnet50.a1_in1k"
     assert get_pretrained("resnet50", "tv_in1k") is get_pretrained("resnet50", "resnet50.tv_in1k")
@@ -256,7 +257,8 @@ def test_the_table_names_timm_sets_and_imagenet_is_the_best_of_each():
     ra4 = get_pretrained("resnet34").preprocessing
     assert Preprocessing(**json.loads(json.dumps(dataclasses.asdict(ra4)))) == ra4 and ra4.mean == (0.5, 0.5, 0.5)
     with pytest.raises(
-        WeightsError, match=r"unknown weights 'b9_in1k' for resnet50: choose 'imagenet' or a tag \(a1_in1k, tv2_in1k"
+        WeightsError,
+        match=r"unknown weights 'b9_in1k' for resnet50: choose 'imagenet' or a tag \(a1_in1k, .*tv_in1k, .*\), or give a path",
     ):
         get_pretrained("resnet50", "b9_in1k")
     with pytest.raises(WeightsError, match="no published weights for 'preact_resnet'"):
@@ -336,3 +338,36 @@ def test_a_local_file_with_a_nan_is_refused_by_name(tmp_path):
     path = with_nan_head(weights_file(tmp_path / "w.safetensors"))
     with pytest.raises(WeightsError, match=rf"^{re.escape(str(path))}: entry 'fc.weight' holds NaN"):
         create_pretrained("resnet18", path, num_classes=10, key=jax.random.key(0))
+
+
+def _served_locally(monkeypatch, path: Path) -> None:
+    """Every published set is downloaded as the file at `path` (no Hub)."""
+    from eqx_resnet.weights import WeightsInfo, hub
+
+    def local(w, **kwargs):
+        return path, WeightsInfo(str(path), "0" * 64, w.name, w.repo_id, None, w)
+
+    monkeypatch.setattr(hub, "download_weights", local)
+
+
+def test_a_non_commercial_set_warns_when_loaded(monkeypatch, tmp_path):
+    _served_locally(monkeypatch, weights_file(tmp_path / "r18.safetensors"))
+    with pytest.warns(UserWarning, match=r"resnet18.fb_swsl_ig1b_ft_in1k is licensed cc-by-nc-4.0: for non-commercial"):
+        model, _, info = create_pretrained("resnet18", "fb_swsl_ig1b_ft_in1k", key=jax.random.key(0))
+    assert info.pretrained.non_commercial and model.fc.out_features == 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a permissive set loads silently
+        create_pretrained("resnet18", "tv_in1k", key=jax.random.key(0))
+
+
+def test_a_set_without_a_classifier_builds_the_headless_model(monkeypatch, tmp_path):
+    from eqx_resnet.weights import save_safetensors
+
+    path = save_safetensors(
+        *eqx_resnet.create_model("resnet50", num_classes=0, key=jax.random.key(1)), tmp_path / "b.safetensors"
+    )
+    _served_locally(monkeypatch, path)
+    model, _, info = create_pretrained("resnet50", "bamboo", key=jax.random.key(0))  # timm's resnet50.bamboo
+    assert (
+        isinstance(model.fc, eqx.nn.Identity) and info.pretrained.num_classes == 0 and info.pretrained.classes is None
+    )

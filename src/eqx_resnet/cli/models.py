@@ -135,7 +135,7 @@ def _weights_table() -> tuple[str, list[str], list[list[str]]]:
                 "yes" if describe(w.model).weights[0] is w else "",
                 "not published" if w.top1 is None else f"{w.top1:.3f}",
                 f"{pre.resize_size} -> {pre.crop_size}, {pre.interpolation}{stats}",
-                w.license,
+                f"{w.license} (non-commercial)" if w.non_commercial else w.license or "not stated",
             ]
         )
     title = f"pretrained ImageNet weights (top-1: {RESULTS_SOURCE})"

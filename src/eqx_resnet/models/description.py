@@ -42,8 +42,10 @@ class PretrainedWeights:
     """One published weight set: where it lives, what it scored, how to feed it.
 
     `top1` is the published ImageNet-1k validation top-1 (%) with `preprocessing`, from
-    `top1_source`, or None where none is published; `classes` are the 1000 ImageNet classes
-    in index order. `transform` holds `preprocessing`'s arguments, as `eval_transform` makes
+    `top1_source`, or None where none is published; `num_classes` is 1000 (ImageNet-1k), 11821
+    (ImageNet-12k) or 0 (no classifier); `classes` are ImageNet-1k's names in index order, for a
+    set of 1000 classes. `license` is timm's (None where it states none); `non_commercial` sets
+    (CC-BY-NC) warn when loaded. `transform` holds `preprocessing`'s arguments, as `eval_transform` makes
     them: the data layer (and Pillow) is imported only when a set's preprocessing is read.
     `model` is filled in by the architecture's `Description`.
     """
@@ -51,7 +53,7 @@ class PretrainedWeights:
     tag: str
     top1: float | None
     transform: tuple[tuple[str, Any], ...]
-    license: str
+    license: str | None
     top1_source: str | None = TIMM_RESULTS
     file: str = "model.safetensors"
     num_classes: int = 1000
@@ -75,10 +77,16 @@ class PretrainedWeights:
         return Preprocessing(**dict(self.transform))
 
     @property
-    def classes(self) -> tuple[str, ...]:
+    def classes(self) -> tuple[str, ...] | None:
+        """ImageNet-1k's class names for a set of its 1000 classes; None for another (ImageNet-12k, none)."""
         from ..data.imagenet import IMAGENET_CLASSES
 
-        return IMAGENET_CLASSES
+        return IMAGENET_CLASSES if self.num_classes == 1000 else None
+
+    @property
+    def non_commercial(self) -> bool:
+        """Whether the licence forbids commercial use (CC-BY-NC)."""
+        return (self.license or "").startswith("cc-by-nc")
 
 
 def eval_transform(
@@ -104,7 +112,9 @@ class Description:
     - `input_size`: the natural input `(c, h, w)` of the default options.
     - `pool`: the global pooling before the head (`"avg"`).
     - `features`: each stage's output with the default options, in order.
-    - `weights`: the published weight sets, best first (none for a model trained only here).
+    - `weights`: the published weight sets (none for a model trained only here): first those for
+      ImageNet-1k under a licence that allows commercial use, best top-1 first (the first is what
+      `weights="imagenet"` loads), then the non-commercial ones, then the others.
     """
 
     name: str
@@ -120,7 +130,8 @@ class Description:
 
     def __post_init__(self):
         weights = tuple(replace(w, model=self.name) for w in self.weights)
-        object.__setattr__(self, "weights", tuple(sorted(weights, key=lambda w: -(w.top1 or 0.0))))
+        order = lambda w: (w.num_classes != 1000, w.non_commercial, -(w.top1 or 0.0))
+        object.__setattr__(self, "weights", tuple(sorted(weights, key=order)))
 
 
 def describe_model(model) -> str:

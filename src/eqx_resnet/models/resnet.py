@@ -13,6 +13,7 @@ state, and returns `(logits, state)`. Inside, the blocks work channels-last,
 
 import inspect
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import ClassVar, Literal
 
 import equinox as eqx
@@ -23,7 +24,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._checks import check_image, check_num_classes
 from ._random import linear, split
 from .avg_pool import AvgPool2d
-from .description import Description, FeatureInfo, PretrainedWeights, eval_transform
+from .description import TIMM_RESULTS, Description, FeatureInfo, PretrainedWeights, eval_transform
 from .layers import Conv2d, MaxPool2d
 from .registry import describe, register_model, with_state
 from .resnet_blocks import (
@@ -477,14 +478,172 @@ class ResNet(eqx.Module):
         return self.fc(pooled).astype(jnp.float32), state
 
 
-# timm's and torchvision's evaluation transforms of the published sets.
-_TV = eval_transform(224, 0.875, "bilinear")
-_TV2 = eval_transform(224, 0.965, "bilinear")
-_A1H_224 = eval_transform(224, 1.0, "bicubic")
-_TIMM_288 = eval_transform(288, 1.0, "bicubic")
-_RACM = eval_transform(288, 0.95, "bicubic")
-_RA4 = eval_transform(288, 1.0, "bicubic", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-_BSD, _APACHE = "bsd-3-clause", "apache-2.0"
+_APACHE, _BSD, _NC = "apache-2.0", "bsd-3-clause", "cc-by-nc-4.0"
+
+
+def _set(
+    top1: float | None, size: int, crop_pct: float, interpolation: str, license: str | None, *, half=False, classes=1000
+) -> PretrainedWeights:
+    """A published set (its tag comes from its name in `_SETS`); `half`: mean and std 0.5, not ImageNet's."""
+    stats = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)) if half else {}
+    transform = eval_transform(size, crop_pct, interpolation, **stats)
+    source = None if top1 is None else TIMM_RESULTS
+    return PretrainedWeights("", top1, transform, license, top1_source=source, num_classes=classes)
+
+
+# Every published set of timm 1.0.31 for these architectures (its default_cfgs), by timm's name:
+# top-1 (None: not published), then its test-time preprocessing (crop side, crop fraction,
+# interpolation; mean and std 0.5 where not ImageNet's), licence and classes (11821: ImageNet-12k,
+# 0: no classifier).
+_SETS = {
+    "ecaresnet26t.ra2_in1k": _set(79.900, 320, 0.95, "bicubic", _APACHE),
+    "ecaresnet50d.miil_in1k": _set(81.648, 288, 0.95, "bicubic", _APACHE),
+    "ecaresnet50t.a1_in1k": _set(82.110, 288, 1.0, "bicubic", _APACHE),
+    "ecaresnet50t.a2_in1k": _set(81.682, 288, 1.0, "bicubic", _APACHE),
+    "ecaresnet50t.a3_in1k": _set(79.548, 224, 0.95, "bicubic", _APACHE),
+    "ecaresnet50t.ra2_in1k": _set(82.370, 320, 0.95, "bicubic", _APACHE),
+    "ecaresnet101d.miil_in1k": _set(83.006, 288, 0.95, "bicubic", _APACHE),
+    "ecaresnet269d.ra2_in1k": _set(84.968, 352, 1.0, "bicubic", _APACHE),
+    "ecaresnetlight.miil_in1k": _set(81.430, 288, 0.95, "bicubic", _APACHE),
+    "resnet10t.c3_in1k": _set(68.354, 224, 0.95, "bicubic", _APACHE),
+    "resnet14t.c3_in1k": _set(72.242, 224, 0.95, "bicubic", _APACHE),
+    "resnet18.a1_in1k": _set(73.164, 288, 1.0, "bicubic", _APACHE),
+    "resnet18.a2_in1k": _set(72.364, 288, 1.0, "bicubic", _APACHE),
+    "resnet18.a3_in1k": _set(68.250, 224, 0.95, "bicubic", _APACHE),
+    "resnet18.fb_ssl_yfcc100m_ft_in1k": _set(72.636, 224, 0.875, "bilinear", _NC),
+    "resnet18.fb_swsl_ig1b_ft_in1k": _set(73.286, 224, 0.875, "bilinear", _NC),
+    "resnet18.gluon_in1k": _set(70.844, 224, 0.875, "bicubic", _APACHE),
+    "resnet18.tv_in1k": _set(69.752, 224, 0.875, "bilinear", _BSD),
+    "resnet18d.ra2_in1k": _set(73.790, 288, 0.95, "bicubic", _APACHE),
+    "resnet18d.ra4_e3600_r224_in1k": _set(76.012, 288, 1.0, "bicubic", _APACHE, half=True),
+    "resnet26.bt_in1k": _set(76.384, 288, 0.95, "bicubic", _APACHE),
+    "resnet26d.bt_in1k": _set(77.422, 288, 0.95, "bicubic", _APACHE),
+    "resnet26t.ra2_in1k": _set(78.330, 320, 1.0, "bicubic", _APACHE),
+    "resnet34.a1_in1k": _set(77.930, 288, 1.0, "bicubic", _APACHE),
+    "resnet34.a2_in1k": _set(77.150, 288, 1.0, "bicubic", _APACHE),
+    "resnet34.a3_in1k": _set(72.996, 224, 0.95, "bicubic", _APACHE),
+    "resnet34.bt_in1k": _set(76.506, 288, 0.95, "bicubic", _APACHE),
+    "resnet34.gluon_in1k": _set(74.574, 224, 0.875, "bicubic", _APACHE),
+    "resnet34.ra4_e3600_r224_in1k": _set(78.972, 288, 1.0, "bicubic", _APACHE, half=True),
+    "resnet34.tv_in1k": _set(73.298, 224, 0.875, "bilinear", _BSD),
+    "resnet34d.ra2_in1k": _set(78.440, 288, 0.95, "bicubic", _APACHE),
+    "resnet50.a1_in1k": _set(81.240, 288, 1.0, "bicubic", _APACHE),
+    "resnet50.a1h_in1k": _set(80.654, 224, 1.0, "bicubic", _APACHE),
+    "resnet50.a2_in1k": _set(80.774, 288, 1.0, "bicubic", _APACHE),
+    "resnet50.a3_in1k": _set(78.052, 224, 0.95, "bicubic", _APACHE),
+    "resnet50.am_in1k": _set(79.004, 224, 0.875, "bicubic", _APACHE),
+    "resnet50.b1k_in1k": _set(80.708, 288, 1.0, "bicubic", _APACHE),
+    "resnet50.b2k_in1k": _set(80.466, 288, 1.0, "bicubic", _APACHE),
+    "resnet50.bamboo": _set(None, 224, 1.0, "bicubic", None, classes=0),
+    "resnet50.bt_in1k": _set(79.652, 288, 0.95, "bicubic", _APACHE),
+    "resnet50.c1_in1k": _set(80.928, 288, 1.0, "bicubic", _APACHE),
+    "resnet50.c2_in1k": _set(80.862, 288, 1.0, "bicubic", _APACHE),
+    "resnet50.d_in1k": _set(81.012, 288, 1.0, "bicubic", _APACHE),
+    "resnet50.fb_ssl_yfcc100m_ft_in1k": _set(79.252, 224, 0.875, "bilinear", _NC),
+    "resnet50.fb_swsl_ig1b_ft_in1k": _set(81.146, 224, 0.875, "bilinear", _NC),
+    "resnet50.gluon_in1k": _set(77.580, 224, 0.875, "bicubic", _APACHE),
+    "resnet50.ra_in1k": _set(79.864, 288, 0.95, "bicubic", _APACHE),
+    "resnet50.ram_in1k": _set(79.982, 288, 0.95, "bicubic", _APACHE),
+    "resnet50.tv2_in1k": _set(80.846, 224, 0.965, "bilinear", _BSD),
+    "resnet50.tv_in1k": _set(76.156, 224, 0.875, "bilinear", _BSD),
+    "resnet50_gn.a1h_in1k": _set(81.216, 288, 0.95, "bicubic", _APACHE),
+    "resnet50c.gluon_in1k": _set(78.016, 224, 0.875, "bicubic", _APACHE),
+    "resnet50d.a1_in1k": _set(81.466, 288, 1.0, "bicubic", _APACHE),
+    "resnet50d.a2_in1k": _set(81.164, 288, 1.0, "bicubic", _APACHE),
+    "resnet50d.a3_in1k": _set(78.742, 224, 0.95, "bicubic", _APACHE),
+    "resnet50d.gluon_in1k": _set(79.080, 224, 0.875, "bicubic", _APACHE),
+    "resnet50d.ra2_in1k": _set(81.354, 288, 0.95, "bicubic", _APACHE),
+    "resnet50d.ra4_e3600_r224_in1k": _set(81.840, 288, 1.0, "bicubic", _APACHE, half=True),
+    "resnet50s.gluon_in1k": _set(78.710, 224, 0.875, "bicubic", _APACHE),
+    "resnet101.a1_in1k": _set(82.326, 288, 1.0, "bicubic", _APACHE),
+    "resnet101.a1h_in1k": _set(82.796, 288, 1.0, "bicubic", _APACHE),
+    "resnet101.a2_in1k": _set(82.218, 288, 1.0, "bicubic", _APACHE),
+    "resnet101.a3_in1k": _set(79.836, 224, 0.95, "bicubic", _APACHE),
+    "resnet101.gluon_in1k": _set(79.306, 224, 0.875, "bicubic", _APACHE),
+    "resnet101.tv2_in1k": _set(81.906, 224, 0.965, "bilinear", _BSD),
+    "resnet101.tv_in1k": _set(77.404, 224, 0.875, "bilinear", _BSD),
+    "resnet101c.gluon_in1k": _set(79.542, 224, 0.875, "bicubic", _APACHE),
+    "resnet101d.gluon_in1k": _set(80.466, 224, 0.875, "bicubic", _APACHE),
+    "resnet101d.ra2_in1k": _set(83.020, 320, 1.0, "bicubic", _APACHE),
+    "resnet101s.gluon_in1k": _set(80.278, 224, 0.875, "bicubic", _APACHE),
+    "resnet152.a1_in1k": _set(82.742, 288, 1.0, "bicubic", _APACHE),
+    "resnet152.a1h_in1k": _set(83.494, 288, 1.0, "bicubic", _APACHE),
+    "resnet152.a2_in1k": _set(82.614, 288, 1.0, "bicubic", _APACHE),
+    "resnet152.a3_in1k": _set(80.548, 224, 0.95, "bicubic", _APACHE),
+    "resnet152.gluon_in1k": _set(79.712, 224, 0.875, "bicubic", _APACHE),
+    "resnet152.tv2_in1k": _set(82.294, 224, 0.965, "bilinear", _BSD),
+    "resnet152.tv_in1k": _set(78.330, 224, 0.875, "bilinear", _BSD),
+    "resnet152c.gluon_in1k": _set(79.904, 224, 0.875, "bicubic", _APACHE),
+    "resnet152d.gluon_in1k": _set(80.476, 224, 0.875, "bicubic", _APACHE),
+    "resnet152d.ra2_in1k": _set(83.684, 320, 1.0, "bicubic", _APACHE),
+    "resnet152s.gluon_in1k": _set(81.048, 224, 0.875, "bicubic", _APACHE),
+    "resnet200d.ra2_in1k": _set(83.976, 320, 1.0, "bicubic", _APACHE),
+    "resnetaa50.a1h_in1k": _set(81.618, 288, 1.0, "bicubic", _APACHE),
+    "resnetaa50d.d_in12k": _set(None, 288, 1.0, "bicubic", _APACHE, classes=11821),
+    "resnetaa50d.sw_in12k": _set(None, 288, 1.0, "bicubic", _APACHE, classes=11821),
+    "resnetaa50d.sw_in12k_ft_in1k": _set(82.656, 288, 1.0, "bicubic", _APACHE),
+    "resnetaa101d.sw_in12k": _set(None, 288, 1.0, "bicubic", _APACHE, classes=11821),
+    "resnetaa101d.sw_in12k_ft_in1k": _set(84.114, 288, 1.0, "bicubic", _APACHE),
+    "resnetblur50.bt_in1k": _set(80.248, 288, 0.95, "bicubic", _APACHE),
+    "resnetrs50.tf_in1k": _set(79.934, 224, 0.91, "bicubic", _APACHE),
+    "resnetrs101.tf_in1k": _set(82.288, 288, 0.94, "bicubic", _APACHE),
+    "resnetrs152.tf_in1k": _set(83.710, 320, 1.0, "bicubic", _APACHE),
+    "resnetrs200.tf_in1k": _set(84.448, 320, 1.0, "bicubic", _APACHE),
+    "resnetrs270.tf_in1k": _set(84.438, 352, 1.0, "bicubic", _APACHE),
+    "resnetrs350.tf_in1k": _set(84.710, 384, 1.0, "bicubic", _APACHE),
+    "resnetrs420.tf_in1k": _set(85.010, 416, 1.0, "bicubic", _APACHE),
+    "resnext50_32x4d.a1_in1k": _set(81.480, 288, 1.0, "bicubic", _APACHE),
+    "resnext50_32x4d.a1h_in1k": _set(82.016, 288, 1.0, "bicubic", _APACHE),
+    "resnext50_32x4d.a2_in1k": _set(81.304, 288, 1.0, "bicubic", _APACHE),
+    "resnext50_32x4d.a3_in1k": _set(79.258, 224, 0.95, "bicubic", _APACHE),
+    "resnext50_32x4d.fb_ssl_yfcc100m_ft_in1k": _set(80.316, 224, 0.875, "bilinear", _NC),
+    "resnext50_32x4d.fb_swsl_ig1b_ft_in1k": _set(82.162, 224, 0.875, "bilinear", _NC),
+    "resnext50_32x4d.gluon_in1k": _set(79.354, 224, 0.875, "bicubic", _APACHE),
+    "resnext50_32x4d.ra_in1k": _set(80.720, 288, 0.95, "bicubic", _APACHE),
+    "resnext50_32x4d.tv2_in1k": _set(81.190, 224, 0.965, "bilinear", _BSD),
+    "resnext50_32x4d.tv_in1k": _set(77.632, 224, 0.875, "bilinear", _BSD),
+    "resnext50d_32x4d.bt_in1k": _set(80.676, 288, 0.95, "bicubic", _APACHE),
+    "resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k": _set(80.936, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x4d.fb_swsl_ig1b_ft_in1k": _set(83.268, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x4d.gluon_in1k": _set(80.336, 224, 0.875, "bicubic", _APACHE),
+    "resnext101_32x8d.fb_ssl_yfcc100m_ft_in1k": _set(81.620, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x8d.fb_swsl_ig1b_ft_in1k": _set(84.276, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x8d.fb_wsl_ig1b_ft_in1k": _set(82.720, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x8d.tv2_in1k": _set(82.832, 224, 0.965, "bilinear", _BSD),
+    "resnext101_32x8d.tv_in1k": _set(79.308, 224, 0.875, "bilinear", _BSD),
+    "resnext101_32x16d.fb_ssl_yfcc100m_ft_in1k": _set(81.856, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x16d.fb_swsl_ig1b_ft_in1k": _set(83.340, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x16d.fb_wsl_ig1b_ft_in1k": _set(84.166, 224, 0.875, "bilinear", _NC),
+    "resnext101_32x32d.fb_wsl_ig1b_ft_in1k": _set(85.090, 224, 0.875, "bilinear", _NC),
+    "resnext101_64x4d.c1_in1k": _set(83.158, 288, 1.0, "bicubic", _APACHE),
+    "resnext101_64x4d.gluon_in1k": _set(80.640, 224, 0.875, "bicubic", _APACHE),
+    "resnext101_64x4d.tv_in1k": _set(82.978, 224, 0.875, "bilinear", _BSD),
+    "senet154.gluon_in1k": _set(81.258, 224, 0.875, "bicubic", _APACHE),
+    "seresnet50.a1_in1k": _set(81.114, 288, 1.0, "bicubic", _APACHE),
+    "seresnet50.a2_in1k": _set(81.094, 288, 1.0, "bicubic", _APACHE),
+    "seresnet50.a3_in1k": _set(77.036, 224, 0.95, "bicubic", _APACHE),
+    "seresnet50.ra2_in1k": _set(81.288, 288, 0.95, "bicubic", _APACHE),
+    "seresnet152d.ra2_in1k": _set(84.344, 320, 1.0, "bicubic", _APACHE),
+    "seresnext26d_32x4d.bt_in1k": _set(78.816, 288, 0.95, "bicubic", _APACHE),
+    "seresnext26t_32x4d.bt_in1k": _set(78.736, 288, 0.95, "bicubic", _APACHE),
+    "seresnext50_32x4d.gluon_in1k": _set(79.916, 224, 0.875, "bicubic", _APACHE),
+    "seresnext50_32x4d.racm_in1k": _set(82.186, 288, 0.95, "bicubic", _APACHE),
+    "seresnext101_32x4d.gluon_in1k": _set(80.886, 224, 0.875, "bicubic", _APACHE),
+    "seresnext101_32x8d.ah_in1k": _set(84.192, 288, 1.0, "bicubic", _APACHE),
+    "seresnext101_64x4d.gluon_in1k": _set(80.884, 224, 0.875, "bicubic", _APACHE),
+    "seresnext101d_32x8d.ah_in1k": _set(84.380, 288, 1.0, "bicubic", _APACHE),
+    "seresnextaa101d_32x8d.ah_in1k": _set(84.580, 288, 1.0, "bicubic", _APACHE),
+    "seresnextaa101d_32x8d.sw_in12k": _set(None, 288, 1.0, "bicubic", _APACHE, classes=11821),
+    "seresnextaa101d_32x8d.sw_in12k_ft_in1k": _set(86.524, 288, 1.0, "bicubic", _APACHE),
+    "seresnextaa101d_32x8d.sw_in12k_ft_in1k_288": _set(86.722, 320, 1.0, "bicubic", _APACHE),
+    "seresnextaa201d_32x8d.sw_in12k": _set(None, 384, 1.0, "bicubic", _APACHE, classes=11821),
+    "seresnextaa201d_32x8d.sw_in12k_ft_in1k_384": _set(87.304, 384, 1.0, "bicubic", _APACHE),
+    "wide_resnet50_2.racm_in1k": _set(82.260, 288, 0.95, "bicubic", _APACHE),
+    "wide_resnet50_2.tv2_in1k": _set(81.612, 224, 0.965, "bilinear", _BSD),
+    "wide_resnet50_2.tv_in1k": _set(78.486, 224, 0.875, "bilinear", _BSD),
+    "wide_resnet101_2.tv2_in1k": _set(82.514, 224, 0.965, "bilinear", _BSD),
+    "wide_resnet101_2.tv_in1k": _set(78.862, 224, 0.875, "bilinear", _BSD),
+}
 
 
 # The options that make a ResNet one architecture, besides its block and stages.
@@ -538,7 +697,7 @@ def _resnet(
     constructor,
     block: type[BasicBlock] | type[Bottleneck],
     layers: tuple[int, int, int, int],
-    *weights: PretrainedWeights,
+    *,
     macs: float | None = None,
     **model_args,
 ) -> Description:
@@ -546,6 +705,7 @@ def _resnet(
     the head `fc`, 224x224 inputs."""
     name = constructor.__name__
     _ARCHITECTURES[_architecture(block, layers, **model_args)] = name
+    weights = tuple(replace(w, tag=k.split(".", 1)[1]) for k, w in _SETS.items() if k.split(".")[0] == name)
     deep = bool(model_args.get("stem_type"))
     stem = 2 * model_args.get("stem_width", 64) if deep else 64
     channels = model_args.get("channels", (64, 128, 256, 512))
@@ -557,10 +717,10 @@ def _resnet(
     )
 
 
-def _timm(name: str, summary: str, block, layers: tuple[int, int, int, int], *weights, macs=None, **model_args):
+def _timm(name: str, summary: str, block, layers: tuple[int, int, int, int], *, macs=None, **model_args):
     """The description of timm's ResNet `name`: `ResNet(block, layers, **model_args)` (timm's `model_args`)."""
     constructor = _constructor(name, summary, block, layers, **model_args)
-    return _resnet(constructor, block, layers, *weights, macs=macs, **model_args)
+    return _resnet(constructor, block, layers, macs=macs, **model_args)
 
 
 resnet18 = register_model(
@@ -568,8 +728,6 @@ resnet18 = register_model(
         ResNet.resnet18,
         BasicBlock,
         (2, 2, 2, 2),
-        PretrainedWeights("tv_in1k", 69.752, _TV, _BSD),
-        PretrainedWeights("a1_in1k", 73.164, _TIMM_288, _APACHE),
         macs=1.814e9,
     )
 )
@@ -578,23 +736,15 @@ resnet34 = register_model(
         ResNet.resnet34,
         BasicBlock,
         (3, 4, 6, 3),
-        PretrainedWeights("tv_in1k", 73.298, _TV, _BSD),
-        PretrainedWeights("a1_in1k", 77.930, _TIMM_288, _APACHE),
-        PretrainedWeights("ra4_e3600_r224_in1k", 78.972, _RA4, _APACHE),
         macs=3.664e9,
     )
 )
-# timm publishes resnet26.bt_in1k; its top-1 is not in the results this project has pinned yet.
 resnet26 = register_model(_resnet(ResNet.resnet26, Bottleneck, (2, 2, 2, 2)))
 resnet50 = register_model(
     _resnet(
         ResNet.resnet50,
         Bottleneck,
         (3, 4, 6, 3),
-        PretrainedWeights("tv_in1k", 76.156, _TV, _BSD),
-        PretrainedWeights("tv2_in1k", 80.846, _TV2, _BSD),
-        PretrainedWeights("a1_in1k", 81.240, _TIMM_288, _APACHE),
-        PretrainedWeights("a1h_in1k", 80.654, _A1H_224, _APACHE),
         macs=4.089e9,
     )
 )
@@ -603,10 +753,6 @@ resnet101 = register_model(
         ResNet.resnet101,
         Bottleneck,
         (3, 4, 23, 3),
-        PretrainedWeights("tv_in1k", 77.404, _TV, _BSD),
-        PretrainedWeights("tv2_in1k", 81.906, _TV2, _BSD),
-        PretrainedWeights("a1_in1k", 82.326, _TIMM_288, _APACHE),
-        PretrainedWeights("a1h_in1k", 82.796, _TIMM_288, _APACHE),
         macs=7.801e9,
     )
 )
@@ -615,10 +761,6 @@ resnet152 = register_model(
         ResNet.resnet152,
         Bottleneck,
         (3, 8, 36, 3),
-        PretrainedWeights("tv_in1k", 78.330, _TV, _BSD),
-        PretrainedWeights("tv2_in1k", 82.294, _TV2, _BSD),
-        PretrainedWeights("a1_in1k", 82.742, _TIMM_288, _APACHE),
-        PretrainedWeights("a1h_in1k", 83.494, _TIMM_288, _APACHE),
         macs=11.514e9,
     )
 )
@@ -627,10 +769,6 @@ resnext50_32x4d = register_model(
         ResNet.resnext50_32x4d,
         Bottleneck,
         (3, 4, 6, 3),
-        PretrainedWeights("tv_in1k", 77.632, _TV, _BSD),
-        PretrainedWeights("tv2_in1k", 81.190, _TV2, _BSD),
-        PretrainedWeights("a1_in1k", 81.480, _TIMM_288, _APACHE),
-        PretrainedWeights("a1h_in1k", 82.016, _TIMM_288, _APACHE),
         groups=32,
         width_per_group=4,
         macs=4.23e9,
@@ -641,9 +779,6 @@ wide_resnet50_2 = register_model(
         ResNet.wide_resnet50_2,
         Bottleneck,
         (3, 4, 6, 3),
-        PretrainedWeights("tv_in1k", 78.486, _TV, _BSD),
-        PretrainedWeights("tv2_in1k", 81.612, _TV2, _BSD),
-        PretrainedWeights("racm_in1k", 82.260, _RACM, _APACHE),
         width_per_group=128,
         macs=11.398e9,
     )

@@ -1,12 +1,11 @@
 """Named ImageNet weights: timm's and torchvision's ResNets on the Hugging Face Hub.
 
 Every set is timm's `model.safetensors` in the Hub repository `timm/<model>.<tag>`, tagged
-as timm tags it: `tv_in1k` (torchvision's original weights), `tv2_in1k` (torchvision's
-second recipe), `a1_in1k` (timm's "ResNet strikes back" A1 recipe; `a1h_in1k` a variant),
-`racm_in1k`, `ra4_e3600_r224_in1k` (other timm recipes). All are trained on
-ImageNet-1k alone, under permissive licences (timm's sets Apache-2.0, torchvision's
-BSD-3-Clause); `"imagenet"` is the set with the highest published top-1 for the
-architecture. timm's state dicts use torchvision's names, so they load as they are.
+as timm tags it (`tv_in1k`: torchvision's original weights, `a1_in1k`: timm's "ResNet strikes
+back" A1 recipe, ...). The sets are declared with their architectures (the model files'
+descriptions); `"imagenet"` is an architecture's best published ImageNet-1k set whose licence
+allows commercial use, and a non-commercial set (CC-BY-NC) warns when it is loaded. timm's
+state dicts use torchvision's names, so they load as they are.
 
 Files are fetched with `huggingface_hub` into its cache (`HF_HOME`, default
 `~/.cache/huggingface`), which checks sizes and keeps each file under the commit it was
@@ -207,6 +206,8 @@ def create_pretrained(
     description = describe(name)
     builder, head = description.builder, description.classifier
     weights_classes = _classes(entries, head)
+    if num_classes is None and info.pretrained is not None:
+        num_classes = info.pretrained.num_classes  # 0 for a set without a classifier
     if num_classes is None:
         num_classes = weights_classes or inspect.signature(builder).parameters["num_classes"].default
     build = dict(options, num_classes=num_classes)
@@ -270,7 +271,10 @@ def read_weights(
         path = Path(weights)
         entries = read_state_dict(path)  # first: its errors name a missing or unreadable file
         return entries, path, WeightsInfo(str(path), _sha256(path))
-    path, info = download_weights(get_pretrained(name, weights), revision=revision, cache_dir=cache_dir)
+    chosen = get_pretrained(name, weights)
+    if chosen.non_commercial:
+        warnings.warn(f"{chosen.name} is licensed {chosen.license}: for non-commercial use only", stacklevel=3)
+    path, info = download_weights(chosen, revision=revision, cache_dir=cache_dir)
     return read_state_dict(path), path, info
 
 
