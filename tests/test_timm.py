@@ -42,6 +42,9 @@ def _logits(name: str) -> tuple[np.ndarray, np.ndarray]:
     for m in module.modules():  # random statistics and scales, so that BatchNorm is not the identity
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 1.5), m.weight.data.uniform_(0.5, 1.5)
+    for m in module.modules():  # each branch's last norm small, so that 200 blocks keep the activations' scale
+        if hasattr(m, "zero_init_last"):
+            (m.bn3 if hasattr(m, "bn3") else m.bn2).weight.data.uniform_(0.05, 0.2)
     model, state = eqx.filter_eval_shape(eqx_resnet.create_model, name, key=jax.random.key(0))
     model, state = load_state_dict(model, state, module.state_dict())
     x = np.random.default_rng(0).standard_normal((2, 3, 64, 64), np.float32)
