@@ -64,3 +64,43 @@ def test_the_logits_are_timms(name):
 def test_the_logits_of_every_shared_architecture_are_timms(name):
     ours, theirs = _logits(name)
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_the_feature_info_is_timms(name):
+    model, _ = eqx.filter_eval_shape(eqx_resnet.create_model, name, key=jax.random.key(0))
+    theirs = timm.create_model(name, device="meta").feature_info
+    assert [(f.channels, f.reduction, f.module) for f in model.feature_info] == [
+        (f["num_chs"], f["reduction"], f["module"]) for f in theirs
+    ]
+
+
+def test_features_only_gives_timms_maps():
+    torch.manual_seed(0)
+    module = timm.create_model("resnet18", features_only=True, out_indices=(2, 3, 4)).eval()
+    model, state = eqx_resnet.create_model("resnet18", features_only=True, out_indices=(2, 3, 4), key=jax.random.key(0))
+    model, state = load_state_dict(model, state, module.state_dict())
+    x = np.random.default_rng(0).standard_normal((1, 3, 65, 77), np.float32)
+    ours, _ = eqx_resnet.forward(eqx.nn.inference_mode(model), state, jnp.asarray(x))
+    with torch.no_grad():
+        theirs = [m.numpy() for m in module(torch.from_numpy(x))]
+    assert [m.shape for m in ours] == [m.shape for m in theirs] == [(1, 128, 9, 10), (1, 256, 5, 5), (1, 512, 3, 3)]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_forward_features_head_and_reset_classifier_are_timms():
+    torch.manual_seed(0)
+    module = timm.create_model("seresnet18").eval()
+    model, state = eqx.filter_eval_shape(eqx_resnet.create_model, "seresnet18", key=jax.random.key(0))
+    model, state = load_state_dict(eqx.nn.inference_mode(model), state, module.state_dict())
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64), np.float32)
+    features, _ = model.forward_features(jnp.asarray(x[0]), state)
+    with torch.no_grad():
+        theirs = module.forward_features(torch.from_numpy(x))
+        pre = module.forward_head(theirs, pre_logits=True)
+    np.testing.assert_allclose(np.asarray(features), theirs[0].numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(model.forward_head(features, pre_logits=True)), pre[0].numpy(), atol=1e-5)
+    head = model.reset_classifier(10, key=jax.random.key(1))
+    assert head.fc.out_features == 10 and head.forward_head(features).shape == (10,)
+    assert isinstance(model.reset_classifier(0, key=jax.random.key(1)).fc, eqx.nn.Identity)

@@ -6,15 +6,23 @@ says where the weights came from.
 """
 
 import os
+from collections.abc import Sequence
 
 import equinox as eqx
 from jaxtyping import PRNGKeyArray
 
 from .models import registry
+from .models.features import FeatureExtractor
 
 
 def create_model(
-    name: str, *, key: PRNGKeyArray, weights: str | os.PathLike | None = None, **options
+    name: str,
+    *,
+    key: PRNGKeyArray,
+    weights: str | os.PathLike | None = None,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
+    **options,
 ) -> tuple[eqx.Module, eqx.nn.State]:
     """Build the model registered as `name`: `(model, state)`.
 
@@ -28,12 +36,23 @@ def create_model(
       torchvision-named state dict. Fetched from the Hugging Face Hub into its cache
       (`HF_HUB_OFFLINE=1` reads the cache alone); see `eqx_resnet.weights.create_pretrained`,
       which also returns where the weights came from.
+    - `features_only`, `out_indices`: timm's: the model without its head, returning the maps
+      `out_indices` of its `feature_info` (`models.FeatureExtractor`; default: all of them).
     - `options`: the builder's keyword arguments (`num_classes`, `in_channels`, `stem`, ...,
       see `help(eqx_resnet.resnet50)`). A `num_classes` other than the weights' gives a new head.
     """
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices chooses the maps of a features_only model: add features_only=True")
+    if features_only:
+        options = {**options, "num_classes": 0}
     if weights is None:
-        return registry.get_builder(name)(key=key, **options)
-    from .weights import create_pretrained
+        model, state = registry.get_builder(name)(key=key, **options)
+    else:
+        from .weights import create_pretrained
 
-    model, state, _ = create_pretrained(name, weights, key=key, **options)
+        model, state, _ = create_pretrained(name, weights, key=key, **options)
+    if features_only:
+        if not hasattr(model, "forward_intermediates"):
+            raise ValueError(f"{name} has no feature maps for features_only (it has no stages' feature_info)")
+        model = FeatureExtractor(model, out_indices)
     return model, state

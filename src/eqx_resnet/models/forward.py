@@ -50,8 +50,9 @@ def forward(
     key: PRNGKeyArray | None = None,
     precision: Precision = "fp32",
     axis_name: Hashable | None = None,
-) -> tuple[Float[Array, "n out"], eqx.nn.State]:
-    """Batched forward pass: `(n, c, h, w)` images -> `(n, classes)` float32 logits and the new state.
+) -> tuple[Float[Array, "n out"] | list[Float[Array, "n _ _ _"]], eqx.nn.State]:
+    """Batched forward pass: `(n, c, h, w)` images -> `(n, classes)` float32 logits and the new state
+    (a `features_only` model's maps, `[(n, c, h, w), ...]`).
 
     **Arguments:**
 

@@ -439,7 +439,53 @@ class ResNet(eqx.Module):
         `conv1`, `bn1` and `maxpool`; `"layer1"` is the field `layer1`.
         """
         features, state = self._stages(x, state)
+        del features["act1"]
         return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
+
+    @property
+    def feature_info(self) -> tuple[FeatureInfo, ...]:
+        """timm's `feature_info`: the stem's activation `act1` (before its pool), then each stage, with
+        its channels and reduction of the input's side; what `features_only` models return."""
+        reduction = 1 if self.stem == "cifar" else 2
+        info = [FeatureInfo(self.bn1.weight.shape[0], reduction, "act1")]
+        reduction *= 1 if self.maxpool is None else 2
+        for i, name in enumerate(("layer1", "layer2", "layer3", "layer4")):
+            reduction *= 1 if i == 0 else 2
+            info.append(FeatureInfo(self._width(getattr(self, name)[-1]), reduction, name))
+        return tuple(info)
+
+    def forward_intermediates(
+        self, x: Float[Array, "c h w"], state: eqx.nn.State, *, key: PRNGKeyArray | None = None
+    ) -> tuple[list[Array], eqx.nn.State]:
+        """The maps of `feature_info`, channels first, in its order (timm's `forward_intermediates`)."""
+        features, state = self._stages(x, state, key)
+        return [jnp.moveaxis(features[f.module], -1, 0) for f in self.feature_info], state
+
+    def forward_features(
+        self, x: Float[Array, "c h w"], state: eqx.nn.State, *, key: PRNGKeyArray | None = None
+    ) -> tuple[Float[Array, "c_out h_out w_out"], eqx.nn.State]:
+        """The last stage's map, channels first, before pooling (timm's `forward_features`)."""
+        features, state = self._stages(x, state, key)
+        return jnp.moveaxis(features["layer4"], -1, 0), state
+
+    def forward_head(self, x: Float[Array, "c h w"], *, pre_logits: bool = False) -> Float[Array, " out"]:
+        """Global average pool of `forward_features`' map, then `fc` (timm's `forward_head`): float32
+        logits, or with `pre_logits=True` the pooled features."""
+        pooled = jnp.mean(x, axis=(1, 2))
+        return (pooled if pre_logits else self.fc(pooled)).astype(jnp.float32)
+
+    def reset_classifier(self, num_classes: int, *, key: PRNGKeyArray) -> "ResNet":
+        """This model with a new head `fc` of `num_classes` (0: none, the pooled features), drawn from
+        `key` as a build draws it; timm's `reset_classifier`, returning the new model."""
+        check_num_classes(num_classes)
+        width = self._width(self.layer4[-1])
+        fc = linear(width, num_classes, key=key) if num_classes else eqx.nn.Identity()
+        return eqx.tree_at(lambda m: m.fc, self, fc)
+
+    @staticmethod
+    def _width(block: BasicBlock | Bottleneck) -> int:
+        """A block's output channels."""
+        return (block.bn3 if isinstance(block, Bottleneck) else block.bn2).weight.shape[0]
 
     def _stages(
         self, x: Float[Array, "c h w"], state: eqx.nn.State, key: PRNGKeyArray | None = None
@@ -449,12 +495,12 @@ class ResNet(eqx.Module):
         x = jnp.moveaxis(x, 0, -1).astype(self.bn1.weight.dtype)
         x, state = self.conv1(x, state) if isinstance(self.conv1, DeepStem) else (self.conv1(x), state)
         x, state = self.bn1(x, state)
-        x = jax.nn.relu(x)
+        x = act1 = jax.nn.relu(x)
         if isinstance(self.maxpool, ConvPool):
             x, state = self.maxpool(x, state)
         elif self.maxpool is not None:
             x = self.maxpool(x)
-        features = {"stem": x}
+        features = {"act1": act1, "stem": x}
         blocks = [b for name in ("layer1", "layer2", "layer3", "layer4") for b in getattr(self, name)]
         keys = iter([None] * len(blocks) if key is None else jax.random.split(key, len(blocks)))
         for name in ("layer1", "layer2", "layer3", "layer4"):
@@ -473,9 +519,8 @@ class ResNet(eqx.Module):
         batch: call it under `eqx_resnet.forward` or `jax.vmap(..., axis_name=model.axis_name)`.
         `key`: needed while training with `drop_path_rate` (one key per example under `vmap`).
         """
-        features, state = self._stages(x, state, key)
-        pooled = jnp.mean(features["layer4"], axis=(0, 1))
-        return self.fc(pooled).astype(jnp.float32), state
+        features, state = self.forward_features(x, state, key=key)
+        return self.forward_head(features), state
 
 
 _APACHE, _BSD, _NC = "apache-2.0", "bsd-3-clause", "cc-by-nc-4.0"

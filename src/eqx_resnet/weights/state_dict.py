@@ -329,7 +329,8 @@ def _name(model: eqx.Module, path: tuple) -> tuple[str, Any]:
     for key in path:
         owner = node
         if isinstance(key, jax.tree_util.GetAttrKey):
-            parts.append(getattr(type(node), "state_dict_names", {}).get(key.name, key.name))
+            part = getattr(type(node), "state_dict_names", {}).get(key.name, key.name)
+            parts += [part] if part else []  # renamed to "": a wrapper that adds no name (timm's features_only)
             node = getattr(node, key.name)
         elif isinstance(key, jax.tree_util.SequenceKey):
             parts.append(str(key.idx))
