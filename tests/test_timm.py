@@ -104,3 +104,41 @@ def test_forward_features_head_and_reset_classifier_are_timms():
     head = model.reset_classifier(10, key=jax.random.key(1))
     assert head.fc.out_features == 10 and head.forward_head(features).shape == (10,)
     assert isinstance(model.reset_classifier(0, key=jax.random.key(1)).fc, eqx.nn.Identity)
+
+
+@pytest.mark.parametrize("pool", ["max", "avgmax", "catavgmax"])
+def test_global_pool_is_timms(pool):
+    torch.manual_seed(0)
+    module = timm.create_model("resnet18", global_pool=pool).eval()
+    model, state = eqx.filter_eval_shape(eqx_resnet.create_model, "resnet18", global_pool=pool, key=jax.random.key(0))
+    model, state = load_state_dict(model, state, module.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64), np.float32)
+    ours = eqx_resnet.forward(eqx.nn.inference_mode(model), state, jnp.asarray(x))[0]
+    with torch.no_grad():
+        theirs = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(np.asarray(ours), theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+def test_drop_rate_and_drop_path_draw_while_training_and_are_off_in_inference():
+    model, state = eqx_resnet.create_model("resnet10t", drop_rate=0.5, drop_path_rate=0.2, key=jax.random.key(0))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 3, 32, 32)), jnp.float32)
+    a, _ = eqx_resnet.forward(model, state, x, key=jax.random.key(1))
+    b, _ = eqx_resnet.forward(model, state, x, key=jax.random.key(2))
+    assert not np.allclose(a, b)
+    with pytest.raises(ValueError, match="pass key="):
+        eqx_resnet.forward(model, state, x)
+    still = eqx.nn.inference_mode(model)
+    np.testing.assert_array_equal(eqx_resnet.forward(still, state, x)[0], eqx_resnet.forward(still, state, x)[0])
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    model, state = eqx_resnet.create_model("resnet10t", num_classes=10, key=jax.random.key(0))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 3, 32, 32)), jnp.float32)
+
+    def loss(m):
+        return eqx_resnet.forward(m, state, x)[0].sum()
+
+    plain, checkpointed = (eqx.filter_grad(loss)(m) for m in (model, model.set_grad_checkpointing()))
+    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(checkpointed)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * np.abs(b).max())  # recomputed: rounding moves
+    assert model.set_grad_checkpointing().grad_checkpointing and not model.grad_checkpointing

@@ -43,6 +43,13 @@ from .resnet_blocks import (
 
 Stem = Literal["imagenet", "cifar"]
 StemType = Literal["", "deep", "deep_tiered"]
+GlobalPool = Literal["avg", "max", "avgmax", "catavgmax"]
+_POOLS = {
+    "avg": lambda x: jnp.mean(x, axis=(1, 2)),
+    "max": lambda x: jnp.max(x, axis=(1, 2)),
+    "avgmax": lambda x: 0.5 * (jnp.mean(x, axis=(1, 2)) + jnp.max(x, axis=(1, 2))),
+    "catavgmax": lambda x: jnp.concatenate([jnp.mean(x, axis=(1, 2)), jnp.max(x, axis=(1, 2))]),
+}
 
 
 Block = BasicBlock | Bottleneck
@@ -74,6 +81,9 @@ class ResNet(eqx.Module):
     stem: Stem = eqx.field(static=True)
     axis_name: Hashable = eqx.field(static=True)
     architecture: tuple = eqx.field(static=True)  # what makes it one registered architecture (`description`)
+    global_pool: GlobalPool = eqx.field(static=True)
+    head_drop: eqx.nn.Dropout | None
+    grad_checkpointing: bool = eqx.field(static=True)  # static: a checkpoint's leaves stay those of every build
 
     def __init__(
         self,
@@ -98,6 +108,9 @@ class ResNet(eqx.Module):
         aa: AntiAlias | None = None,
         norm: Norm = "batch",
         drop_path_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        global_pool: GlobalPool = "avg",
+        grad_checkpointing: bool = False,
         axis_name: Hashable = "batch",
         key: PRNGKeyArray,
     ):
@@ -126,6 +139,11 @@ class ResNet(eqx.Module):
         - `norm`: `"batch"`, or `"group"` (timm's GroupNorm of 32 groups, resnet50_gn).
         - `drop_path_rate`: stochastic depth, rising linearly from 0 at the first block to this rate at
           the last; training then needs a key (`forward(..., key=key)`).
+        - `drop_rate`: dropout of the pooled features before `fc` while training (needs a key).
+        - `global_pool`: timm's: `"avg"`, `"max"`, `"avgmax"` (their mean) or `"catavgmax"` (both, twice
+          the features).
+        - `grad_checkpointing`: recompute each stage in the backward pass instead of storing its
+          activations (`eqx.filter_checkpoint`; timm's `set_grad_checkpointing`): less memory, more time.
         - `axis_name`: the batch axis name(s) every BatchNorm takes its statistics over while
           training: the `vmap` axis, or a tuple such as `("data", "batch")` under `shard_map`.
         - `key`: the random key for the weights.
@@ -183,7 +201,13 @@ class ResNet(eqx.Module):
                 width, index = planes * block.expansion, index + 1
             stages.append(tuple(blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.fc = linear(width, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
+        if global_pool not in _POOLS:
+            raise ValueError(f"global_pool must be one of {', '.join(map(repr, _POOLS))} (timm's), got {global_pool!r}")
+        features = width * (2 if global_pool == "catavgmax" else 1)
+        self.fc = linear(features, num_classes, key=k_fc) if num_classes else eqx.nn.Identity()
+        self.global_pool = global_pool
+        self.head_drop = eqx.nn.Dropout(drop_rate) if drop_rate else None
+        self.grad_checkpointing = grad_checkpointing
         self.in_channels = in_channels
         self.stem = stem
         self.axis_name = axis_name
@@ -468,17 +492,27 @@ class ResNet(eqx.Module):
         features, state = self._stages(x, state, key)
         return jnp.moveaxis(features["layer4"], -1, 0), state
 
-    def forward_head(self, x: Float[Array, "c h w"], *, pre_logits: bool = False) -> Float[Array, " out"]:
-        """Global average pool of `forward_features`' map, then `fc` (timm's `forward_head`): float32
-        logits, or with `pre_logits=True` the pooled features."""
-        pooled = jnp.mean(x, axis=(1, 2))
+    def forward_head(
+        self, x: Float[Array, "c h w"], *, pre_logits: bool = False, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " out"]:
+        """`global_pool` of `forward_features`' map, dropout (`drop_rate`, with `key` while training),
+        then `fc` (timm's `forward_head`): float32 logits, or with `pre_logits=True` the pooled features."""
+        pooled = _POOLS[self.global_pool](x)
+        if self.head_drop is not None:
+            pooled = self.head_drop(pooled, key=key)
         return (pooled if pre_logits else self.fc(pooled)).astype(jnp.float32)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> "ResNet":
+        """This model recomputing each stage in the backward pass (timm's `set_grad_checkpointing`)."""
+        model = jax.tree.map(lambda x: x, self)  # a new module of the same leaves
+        object.__setattr__(model, "grad_checkpointing", enable)  # a static field, which tree_at cannot set
+        return model
 
     def reset_classifier(self, num_classes: int, *, key: PRNGKeyArray) -> "ResNet":
         """This model with a new head `fc` of `num_classes` (0: none, the pooled features), drawn from
         `key` as a build draws it; timm's `reset_classifier`, returning the new model."""
         check_num_classes(num_classes)
-        width = self._width(self.layer4[-1])
+        width = self._width(self.layer4[-1]) * (2 if self.global_pool == "catavgmax" else 1)
         fc = linear(width, num_classes, key=key) if num_classes else eqx.nn.Identity()
         return eqx.tree_at(lambda m: m.fc, self, fc)
 
@@ -504,8 +538,9 @@ class ResNet(eqx.Module):
         blocks = [b for name in ("layer1", "layer2", "layer3", "layer4") for b in getattr(self, name)]
         keys = iter([None] * len(blocks) if key is None else jax.random.split(key, len(blocks)))
         for name in ("layer1", "layer2", "layer3", "layer4"):
-            for block in getattr(self, name):
-                x, state = block(x, state, key=next(keys))
+            stage = getattr(self, name)
+            run = eqx.filter_checkpoint(_run_stage) if self.grad_checkpointing else _run_stage
+            x, state = run(stage, x, state, [next(keys) for _ in stage])
             features[name] = x
         return features, state
 
@@ -519,8 +554,11 @@ class ResNet(eqx.Module):
         batch: call it under `eqx_resnet.forward` or `jax.vmap(..., axis_name=model.axis_name)`.
         `key`: needed while training with `drop_path_rate` (one key per example under `vmap`).
         """
-        features, state = self.forward_features(x, state, key=key)
-        return self.forward_head(features), state
+        stages_key, head_key = (None, None) if key is None else jax.random.split(key)
+        if self.head_drop is None:
+            stages_key = key  # as before dropout existed: the same drop-path draws for the same key
+        features, state = self.forward_features(x, state, key=stages_key)
+        return self.forward_head(features, key=head_key), state
 
 
 _APACHE, _BSD, _NC = "apache-2.0", "bsd-3-clause", "cc-by-nc-4.0"
@@ -691,6 +729,13 @@ _SETS = {
 }
 
 
+def _run_stage(stage, x, state, keys):
+    """A stage's blocks in turn (one function, so that `eqx.filter_checkpoint` can wrap a stage)."""
+    for block, key in zip(stage, keys):
+        x, state = block(x, state, key=key)
+    return x, state
+
+
 # The options that make a ResNet one architecture, besides its block and stages.
 _SHAPE = (
     "groups",
@@ -762,56 +807,29 @@ def _resnet(
     )
 
 
+def _summary(constructor) -> str:
+    """The first line of a named constructor's docstring."""
+    return inspect.getdoc(constructor).splitlines()[0]
+
+
 def _timm(name: str, summary: str, block, layers: tuple[int, int, int, int], *, macs=None, **model_args):
     """The description of timm's ResNet `name`: `ResNet(block, layers, **model_args)` (timm's `model_args`)."""
     constructor = _constructor(name, summary, block, layers, **model_args)
     return _resnet(constructor, block, layers, macs=macs, **model_args)
 
 
-resnet18 = register_model(
-    _resnet(
-        ResNet.resnet18,
-        BasicBlock,
-        (2, 2, 2, 2),
-        macs=1.814e9,
-    )
-)
-resnet34 = register_model(
-    _resnet(
-        ResNet.resnet34,
-        BasicBlock,
-        (3, 4, 6, 3),
-        macs=3.664e9,
-    )
-)
-resnet26 = register_model(_resnet(ResNet.resnet26, Bottleneck, (2, 2, 2, 2)))
-resnet50 = register_model(
-    _resnet(
-        ResNet.resnet50,
-        Bottleneck,
-        (3, 4, 6, 3),
-        macs=4.089e9,
-    )
-)
-resnet101 = register_model(
-    _resnet(
-        ResNet.resnet101,
-        Bottleneck,
-        (3, 4, 23, 3),
-        macs=7.801e9,
-    )
-)
-resnet152 = register_model(
-    _resnet(
-        ResNet.resnet152,
-        Bottleneck,
-        (3, 8, 36, 3),
-        macs=11.514e9,
-    )
-)
+# torchvision's seven and timm's resnet26: builders with every option of `ResNet` (as timm's), beside the
+# named constructors `ResNet.resnet18` .. of torchvision's options, for a model inside your own module.
+resnet18 = register_model(_timm("resnet18", _summary(ResNet.resnet18), BasicBlock, (2, 2, 2, 2), macs=1.814e9))
+resnet34 = register_model(_timm("resnet34", _summary(ResNet.resnet34), BasicBlock, (3, 4, 6, 3), macs=3.664e9))
+resnet26 = register_model(_timm("resnet26", _summary(ResNet.resnet26), Bottleneck, (2, 2, 2, 2)))
+resnet50 = register_model(_timm("resnet50", _summary(ResNet.resnet50), Bottleneck, (3, 4, 6, 3), macs=4.089e9))
+resnet101 = register_model(_timm("resnet101", _summary(ResNet.resnet101), Bottleneck, (3, 4, 23, 3), macs=7.801e9))
+resnet152 = register_model(_timm("resnet152", _summary(ResNet.resnet152), Bottleneck, (3, 8, 36, 3), macs=11.514e9))
 resnext50_32x4d = register_model(
-    _resnet(
-        ResNet.resnext50_32x4d,
+    _timm(
+        "resnext50_32x4d",
+        _summary(ResNet.resnext50_32x4d),
         Bottleneck,
         (3, 4, 6, 3),
         groups=32,
@@ -820,8 +838,9 @@ resnext50_32x4d = register_model(
     )
 )
 wide_resnet50_2 = register_model(
-    _resnet(
-        ResNet.wide_resnet50_2,
+    _timm(
+        "wide_resnet50_2",
+        _summary(ResNet.wide_resnet50_2),
         Bottleneck,
         (3, 4, 6, 3),
         width_per_group=128,
