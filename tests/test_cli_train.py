@@ -209,7 +209,7 @@ BAD_MODEL_OPTIONS = {
     'widths=[16,"a",64]': "widths takes Sequence[int] (read as JSON), such as -o widths=[16,32,64]",
     "widths": "-o widths: expected KEY=VALUE, such as -o widths=[16,32,64] or -o stem=cifar",
     "=3": "-o =3: expected KEY=VALUE",
-    "depth=9": "-o depth=9: no model takes depth; the options: axis_name, blocks_per_stage, dropout,",
+    "depth=9": "-o depth=9: no model takes depth; the options: aa, attn, attn_ratio, avg_down, axis_name,",
     "stem=cifar2": "-o stem=cifar2: stem takes one of imagenet, cifar",
     "zero_init_residual=maybe": "zero_init_residual takes bool (read as JSON), such as -o zero_init_residual=false",
 }

@@ -4,6 +4,7 @@ Models are built under `eqx.filter_eval_shape`: shapes only, so even
 Wide ResNet-50-2 is listed without allocating its 69 million parameters.
 """
 
+import functools
 import re
 from enum import StrEnum
 from typing import Annotated, NoReturn, Optional
@@ -98,8 +99,14 @@ _NUMBERS = ("parameters", "BN statistics", "top-1 %")
 
 
 def _models_table() -> tuple[str, list[str], list[list[str]]]:
+    headers = ["name", "parameters", "BN statistics", "input (c, h, w)", "stages (channels/reduction)", "weights"]
+    return "eqx-resnet models", [*headers, "description"], _model_rows(tuple(list_models()))
+
+
+@functools.cache  # building 80 models takes seconds; the table and the docs' table ask for the same rows
+def _model_rows(names: tuple[str, ...]) -> list[list[str]]:
     rows = []
-    for name in list_models():
+    for name in names:
         model, state = _build(name)
         description = describe(name)
         summary = (description.builder.__doc__ or "").strip().splitlines()[0]
@@ -116,8 +123,7 @@ def _models_table() -> tuple[str, list[str], list[list[str]]]:
                 summary,
             ]
         )
-    headers = ["name", "parameters", "BN statistics", "input (c, h, w)", "stages (channels/reduction)", "weights"]
-    return "eqx-resnet models", [*headers, "description"], rows
+    return rows
 
 
 def _weights_table() -> tuple[str, list[str], list[list[str]]]:
