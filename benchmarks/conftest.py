@@ -2,7 +2,7 @@
 
 Sizes follow the device JAX runs on (GPU: batch 256 at 224x224, bf16; CPU: small
 batches and resolutions, fp32); the `--eqx-*` options override them. At the end
-the session prints the frameworks side by side with eqx-resnet's ratio to the best peer.
+the pytest run prints the frameworks side by side with eqx-resnet's ratio to the best peer.
 """
 
 import pytest
@@ -78,19 +78,19 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def settings(request):
-    """The `Settings` of this session: the same for every framework of a row."""
+    """The `Settings` of this pytest run: the same for every framework of a row."""
     return request.config.stash[_SETTINGS]
 
 
 @pytest.fixture
 def scaling_records(request):
-    """The session's records by device count (test_bench_devices.py), for their table at the end."""
+    """The run's records by device count (test_bench_devices.py), for their table at the end."""
     return request.config.stash[_SCALING]
 
 
 @pytest.fixture
 def records(request):
-    """The session's reported records, for the side-by-side table at the end."""
+    """The run's reported records, for the side-by-side table at the end."""
     return request.config.stash[_RECORDS]
 
 
