@@ -30,3 +30,10 @@ def test_weights_fill_the_model_and_a_new_head_is_drawn(tmp_path):
     np.testing.assert_array_equal(model.layer1[0].conv1.weight, source[0].layer1[0].conv1.weight)
     with pytest.raises(WeightsError, match="no published weights for 'preact_resnet'"):
         eqx_resnet.create_model("preact_resnet", key=key, weights="imagenet")
+
+
+def test_timms_in_chans_names_in_channels():
+    model, _ = eqx_resnet.create_model("resnet18", key=jax.random.key(0), in_chans=1, num_classes=0)
+    assert model.in_channels == 1 and model.conv1.weight.shape[1] == 1
+    with pytest.raises(ValueError, match="in_chans is timm's name for in_channels: give one of them"):
+        eqx_resnet.create_model("resnet18", key=jax.random.key(0), in_chans=1, in_channels=1)

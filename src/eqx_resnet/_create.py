@@ -40,7 +40,12 @@ def create_model(
       `out_indices` of its `feature_info` (`models.FeatureExtractor`; default: all of them).
     - `options`: the builder's keyword arguments (`num_classes`, `in_channels`, `stem`, ...,
       see `help(eqx_resnet.resnet50)`). A `num_classes` other than the weights' gives a new head.
+      timm's `in_chans` is taken for `in_channels`.
     """
+    if "in_chans" in options:
+        if "in_channels" in options:
+            raise ValueError("in_chans is timm's name for in_channels: give one of them, not both")
+        options["in_channels"] = options.pop("in_chans")
     if out_indices is not None and not features_only:
         raise ValueError("out_indices chooses the maps of a features_only model: add features_only=True")
     if features_only:
