@@ -74,14 +74,24 @@ class EfficientChannelAttention(eqx.Module):
     conv: eqx.nn.Conv1d
     channels: int = eqx.field(static=True)
 
-    def __init__(self, channels: int, *, gamma: float = 2, beta: float = 1, key: PRNGKeyArray):
+    def __init__(
+        self,
+        channels: int,
+        *,
+        gamma: float = 2,
+        beta: float = 1,
+        kernel_channels: int | None = None,
+        key: PRNGKeyArray,
+    ):
         """**Arguments:**
 
         - `channels`: the channels of the example.
         - `gamma`, `beta`: the kernel size is the odd number nearest above `(log2(channels) + beta) / gamma`, at least 3.
+        - `kernel_channels`: the channels that size the kernel instead of `channels`: a pruned network's
+            unpruned width, as timm sizes it before pruning (`ecaresnet50d_pruned`).
         - `key`: the random key for the weight, drawn as PyTorch's `Conv1d` draws it (timm leaves it so).
         """
-        size = int(abs(math.log(channels, 2) + beta) / gamma)
+        size = int(abs(math.log(kernel_channels or channels, 2) + beta) / gamma)
         size = max(size if size % 2 else size + 1, 3)
         conv = eqx.filter_eval_shape(eqx.nn.Conv1d, 1, 1, size, padding=(size - 1) // 2, use_bias=False, key=key)
         self.conv = eqx.tree_at(lambda c: c.weight, conv, uniform(key, [(1, 1, size)], 1 / math.sqrt(size))[0])

@@ -26,6 +26,7 @@ from ._random import linear, split
 from .avg_pool import AvgPool2d
 from .description import TIMM_RESULTS, Description, FeatureInfo, PretrainedWeights, eval_transform
 from .layers import Conv2d, MaxPool2d
+from .pruned import ECARESNET50D, ECARESNET101D, Table
 from .registry import describe, register_model, with_state
 from .resnet_blocks import (
     AntiAlias,
@@ -61,7 +62,8 @@ class ResNet(eqx.Module):
     Stems: `"imagenet"` is a 7x7/2 conv and a 3x3/2 max-pool with PyTorch's symmetric
     padding (`(c, 224, 224) -> (64, 56, 56)`); `"cifar"` is a 3x3/1 conv and no pool,
     for 32x32 inputs (`(c, 32, 32) -> (64, 32, 32)`). `"stem"` also names the stem's
-    layers (`conv1`, `bn1`, `maxpool`) in `feature_maps` and `trainable_filter`.
+    layers (`conv1`, `bn1`, `maxpool`) in `trainable_filter`; so does `"act1"`, timm's name of
+    the stem's map in `feature_info` and `feature_maps`.
 
     Build one with a named constructor, `ResNet.resnet18(...)` .. `ResNet.wide_resnet50_2(...)`
     (the model alone, for your own module or `eqx.nn.make_with_state`), or with the builders
@@ -69,6 +71,7 @@ class ResNet(eqx.Module):
     """
 
     stem_layers: ClassVar[tuple[str, ...]] = ("conv1", "bn1", "maxpool")
+    stem_feature: ClassVar[str] = "act1"  # timm's name of the stem's map, in feature_info and freezing
     conv1: Conv2d | DeepStem
     bn1: NormLayer
     maxpool: MaxPool2d | AvgPool2d | BlurMaxPool | ConvPool | None
@@ -103,6 +106,7 @@ class ResNet(eqx.Module):
         down_kernel_size: int = 1,
         avg_down: bool = False,
         channels: tuple[int, int, int, int] = (64, 128, 256, 512),
+        block_widths: Table | None = None,
         attn: Attention | None = None,
         attn_ratio: float = 1 / 16,
         aa: AntiAlias | None = None,
@@ -133,6 +137,8 @@ class ResNet(eqx.Module):
         - `down_kernel_size`: the kernel of the strided shortcut convs (3 in SENet-154).
         - `avg_down`: average-pooled 1x1 shortcuts (timm's -d ResNets).
         - `channels`: the four stages' `planes` (a block's output is `planes * block.expansion`).
+        - `block_widths`: a pruned network's channels: stage by stage, each bottleneck's three convs'
+          output channels (timm's `ecaresnet50d_pruned`, models/pruned.py).
         - `attn`, `attn_ratio`: channel attention in every block, `"se"` (Squeeze-and-Excitation, reducing
           the channels by `attn_ratio`) or `"eca"` (efficient channel attention).
         - `aa`: anti-aliased strides (timm's `aa_layer`): `"avg"` (resnetaa) or `"blur"` (resnetblur).
@@ -159,6 +165,7 @@ class ResNet(eqx.Module):
         check_num_classes(num_classes)
         if replace_stem_pool and aa is not None:
             raise ValueError("replace_stem_pool takes no aa (no timm ResNet has both): choose one")
+        _check_block_widths(block_widths, block, layers)
         k_stem, k_fc, *k_stages, k_pool = split(key, 7)
         inplanes = 2 * stem_width if stem_type else 64
         stems = dict(norm=norm, axis_name=axis_name)
@@ -186,6 +193,7 @@ class ResNet(eqx.Module):
             blocks = []
             for j, kb in enumerate(split(k, n_blocks)):
                 rate = drop_path_rate * index / max(total - 1, 1)  # timm's linear decay
+                pruned = {} if block_widths is None else {"widths": block_widths[i][j]}
                 blocks.append(
                     block(
                         width,
@@ -196,9 +204,10 @@ class ResNet(eqx.Module):
                         axis_name=axis_name,
                         key=kb,
                         **extra,
+                        **pruned,
                     )
                 )
-                width, index = planes * block.expansion, index + 1
+                width, index = pruned.get("widths", (planes * block.expansion,))[-1], index + 1
             stages.append(tuple(blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         if global_pool not in _POOLS:
@@ -213,7 +222,7 @@ class ResNet(eqx.Module):
         self.axis_name = axis_name
         shape = dict(groups=groups, width_per_group=width_per_group, stem_type=stem_type, stem_width=stem_width)
         shape |= dict(replace_stem_pool=replace_stem_pool, block_reduce_first=block_reduce_first, avg_down=avg_down)
-        shape |= dict(attn=attn, attn_ratio=attn_ratio, aa=aa, norm=norm)
+        shape |= dict(attn=attn, attn_ratio=attn_ratio, aa=aa, norm=norm, block_widths=block_widths)
         self.architecture = _architecture(block, layers, down_kernel_size=down_kernel_size, channels=channels, **shape)
 
     @classmethod
@@ -457,14 +466,13 @@ class ResNet(eqx.Module):
         return (self.in_channels, size, size)
 
     def feature_maps(self, x: Float[Array, "c h w"], state: eqx.nn.State) -> tuple[dict[str, Array], eqx.nn.State]:
-        """Each stage's output: `{"stem", "layer1", ..., "layer4"}`, channels first like the input.
+        """The maps of `feature_info` by its names: `{"act1", "layer1", ..., "layer4"}`, channels first.
 
-        The keys name parts of the model as `trainable_filter` does: `"stem"` is
-        `conv1`, `bn1` and `maxpool`; `"layer1"` is the field `layer1`.
+        The keys name parts of the model as `trainable_filter` does: `"act1"` (timm's name of the
+        stem's activation, before its pool) is the stem, `conv1`, `bn1` and `maxpool`; `"layer1"` the field `layer1`.
         """
-        features, state = self._stages(x, state)
-        del features["act1"]
-        return {name: jnp.moveaxis(f, -1, 0) for name, f in features.items()}, state
+        maps, state = self.forward_intermediates(x, state)
+        return {f.module: m for f, m in zip(self.feature_info, maps)}, state
 
     @property
     def feature_info(self) -> tuple[FeatureInfo, ...]:
@@ -534,7 +542,7 @@ class ResNet(eqx.Module):
             x, state = self.maxpool(x, state)
         elif self.maxpool is not None:
             x = self.maxpool(x)
-        features = {"act1": act1, "stem": x}
+        features = {"act1": act1}
         blocks = [b for name in ("layer1", "layer2", "layer3", "layer4") for b in getattr(self, name)]
         keys = iter([None] * len(blocks) if key is None else jax.random.split(key, len(blocks)))
         for name in ("layer1", "layer2", "layer3", "layer4"):
@@ -581,11 +589,13 @@ def _set(
 _SETS = {
     "ecaresnet26t.ra2_in1k": _set(79.900, 320, 0.95, "bicubic", _APACHE),
     "ecaresnet50d.miil_in1k": _set(81.648, 288, 0.95, "bicubic", _APACHE),
+    "ecaresnet50d_pruned.miil_in1k": _set(80.808, 288, 0.95, "bicubic", _APACHE),
     "ecaresnet50t.a1_in1k": _set(82.110, 288, 1.0, "bicubic", _APACHE),
     "ecaresnet50t.a2_in1k": _set(81.682, 288, 1.0, "bicubic", _APACHE),
     "ecaresnet50t.a3_in1k": _set(79.548, 224, 0.95, "bicubic", _APACHE),
     "ecaresnet50t.ra2_in1k": _set(82.370, 320, 0.95, "bicubic", _APACHE),
     "ecaresnet101d.miil_in1k": _set(83.006, 288, 0.95, "bicubic", _APACHE),
+    "ecaresnet101d_pruned.miil_in1k": _set(82.016, 288, 0.95, "bicubic", _APACHE),
     "ecaresnet269d.ra2_in1k": _set(84.968, 352, 1.0, "bicubic", _APACHE),
     "ecaresnetlight.miil_in1k": _set(81.430, 288, 0.95, "bicubic", _APACHE),
     "resnet10t.c3_in1k": _set(68.354, 224, 0.95, "bicubic", _APACHE),
@@ -736,6 +746,21 @@ def _run_stage(stage, x, state, keys):
     return x, state
 
 
+def _check_block_widths(block_widths: Table | None, block, layers: tuple[int, ...]) -> None:
+    """A pruned channel table fits the stages: three widths a bottleneck, a stage's outputs equal."""
+    if block_widths is None:
+        return
+    if block is not Bottleneck:
+        raise ValueError("block_widths gives bottlenecks' three widths: use block=Bottleneck, or leave it None")
+    if tuple(len(stage) for stage in block_widths) != tuple(layers) or any(
+        len(w) != 3 or w[2] != stage[0][2] for stage in block_widths for w in stage
+    ):
+        raise ValueError(
+            f"block_widths must hold, for each of the {len(layers)} stages of layers={tuple(layers)}, one (conv1, "
+            "conv2, conv3) width per block, the conv3 widths equal within a stage (see models/pruned.py)"
+        )
+
+
 # The options that make a ResNet one architecture, besides its block and stages.
 _SHAPE = (
     "groups",
@@ -747,6 +772,7 @@ _SHAPE = (
     "down_kernel_size",
     "avg_down",
     "channels",
+    "block_widths",
     "attn",
     "attn_ratio",
     "aa",
@@ -798,9 +824,11 @@ def _resnet(
     weights = tuple(replace(w, tag=k.split(".", 1)[1]) for k, w in _SETS.items() if k.split(".")[0] == name)
     deep = bool(model_args.get("stem_type"))
     stem = 2 * model_args.get("stem_width", 64) if deep else 64
-    channels = model_args.get("channels", (64, 128, 256, 512))
-    stages = (FeatureInfo(c * block.expansion, 4 * 2**i, f"layer{i + 1}") for i, c in enumerate(channels))
-    features = (FeatureInfo(stem, 4, "stem"), *stages)
+    outputs = [c * block.expansion for c in model_args.get("channels", (64, 128, 256, 512))]
+    if model_args.get("block_widths"):
+        outputs = [stage[-1][2] for stage in model_args["block_widths"]]
+    stages = (FeatureInfo(c, 4 * 2**i, f"layer{i + 1}") for i, c in enumerate(outputs))
+    features = (FeatureInfo(stem, 2, "act1"), *stages)
     first_conv = "conv1.0" if deep else "conv1"
     return Description(
         name, with_state(constructor), "fc", first_conv, (3, 224, 224), features, weights=weights, macs=macs
@@ -970,7 +998,7 @@ wide_resnet101_2 = register_model(
     )
 )
 
-# The rest of timm's resnet.py (timm 1.0.31's model_args; the two pruned ECA ResNets are not here yet).
+# The rest of timm's resnet.py (timm 1.0.31's model_args).
 ecaresnet26t = register_model(
     _timm(
         "ecaresnet26t",
@@ -995,6 +1023,19 @@ ecaresnet50d = register_model(
         attn="eca",
     )
 )
+ecaresnet50d_pruned = register_model(
+    _timm(
+        "ecaresnet50d_pruned",
+        "timm's ecaresnet50d_pruned: ecaresnet50d with pruned channels (timm's table, models/pruned.py).",
+        Bottleneck,
+        (3, 4, 6, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+        block_widths=ECARESNET50D,
+    )
+)
 ecaresnet50t = register_model(
     _timm(
         "ecaresnet50t",
@@ -1017,6 +1058,19 @@ ecaresnet101d = register_model(
         stem_width=32,
         avg_down=True,
         attn="eca",
+    )
+)
+ecaresnet101d_pruned = register_model(
+    _timm(
+        "ecaresnet101d_pruned",
+        "timm's ecaresnet101d_pruned: ecaresnet101d with pruned channels (timm's table, models/pruned.py).",
+        Bottleneck,
+        (3, 4, 23, 3),
+        stem_type="deep",
+        stem_width=32,
+        avg_down=True,
+        attn="eca",
+        block_widths=ECARESNET101D,
     )
 )
 ecaresnet200d = register_model(

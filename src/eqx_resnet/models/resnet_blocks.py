@@ -41,14 +41,15 @@ def norm_layer(kind: Norm, channels: int, *, axis_name: Hashable, zero_init: boo
     raise ValueError(f"norm must be 'batch' or 'group' (timm's GroupNorm of 32 groups), got {kind!r}")
 
 
-def attention(kind: Attention | None, channels: int, ratio: float, *, key: PRNGKeyArray):
-    """The block's channel attention `se`: None, Squeeze-and-Excitation or ECA."""
+def attention(kind: Attention | None, channels: int, ratio: float, *, unpruned: int, key: PRNGKeyArray):
+    """The block's channel attention `se`: None, Squeeze-and-Excitation or ECA (its kernel sized by the
+    `unpruned` channels, as timm sizes a pruned network's)."""
     if kind is None:
         return None
     if kind == "se":
         return SqueezeExcite(channels, ratio, key=key)
     if kind == "eca":
-        return EfficientChannelAttention(channels, key=key)
+        return EfficientChannelAttention(channels, kernel_channels=unpruned, key=key)
     raise ValueError(
         f"attn must be None, 'se' (Squeeze-and-Excitation) or 'eca' (efficient channel attention), got {kind!r}"
     )
@@ -257,7 +258,7 @@ class BasicBlock(eqx.Module):
         self.aa = create_aa(aa, stride) if use_aa else None
         self.conv2 = Conv2d(first, planes, 3, 1, 1, key=k2)
         self.bn2 = norm_layer(norm, planes, axis_name=axis_name, zero_init=zero_init_residual)
-        self.se = attention(attn, planes, attn_ratio, key=k4)
+        self.se = attention(attn, planes, attn_ratio, unpruned=planes, key=k4)
         projection = dict(avg_down=avg_down, kernel_size=down_kernel_size, norm=norm, axis_name=axis_name, key=k3)
         self.downsample = shortcut(in_channels, planes, stride, **projection)
         self.drop_path = DropPath(drop_path) if drop_path else None
@@ -309,6 +310,7 @@ class Bottleneck(eqx.Module):
         norm: Norm = "batch",
         drop_path: float = 0.0,
         zero_init_residual: bool = False,
+        widths: tuple[int, int, int] | None = None,
         axis_name: Hashable = "batch",
         key: PRNGKeyArray,
     ):
@@ -319,12 +321,16 @@ class Bottleneck(eqx.Module):
         - `stride`: of the 3x3 conv and the shortcut (2 halves the size).
         - `groups`, `width_per_group`: the 3x3 conv's groups and their width at `planes=64` (ResNeXt, Wide ResNet).
         - `reduce_first`: the first 1x1 conv has `width / reduce_first` channels (timm's `block_reduce_first`).
+        - `widths`: the three convs' output channels, in place of those the options above give: a
+          pruned network's (models/pruned.py).
         - The others as `BasicBlock`'s.
         """
         k1, k2, k3, k4, k5 = split(key, 5)
         width = int(planes * (width_per_group / 64.0)) * groups
         first = width // reduce_first
         out_channels = planes * self.expansion
+        if widths is not None:
+            first, width, out_channels = widths
         use_aa = aa is not None and stride == 2
         self.conv1 = Conv2d(in_channels, first, 1, key=k1)
         self.bn1 = norm_layer(norm, first, axis_name=axis_name)
@@ -333,7 +339,7 @@ class Bottleneck(eqx.Module):
         self.aa = create_aa(aa, stride) if use_aa else None
         self.conv3 = Conv2d(width, out_channels, 1, key=k3)
         self.bn3 = norm_layer(norm, out_channels, axis_name=axis_name, zero_init=zero_init_residual)
-        self.se = attention(attn, out_channels, attn_ratio, key=k5)
+        self.se = attention(attn, out_channels, attn_ratio, unpruned=planes * self.expansion, key=k5)
         projection = dict(avg_down=avg_down, kernel_size=down_kernel_size, norm=norm, axis_name=axis_name, key=k4)
         self.downsample = shortcut(in_channels, out_channels, stride, **projection)
         self.drop_path = DropPath(drop_path) if drop_path else None
