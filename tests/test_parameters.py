@@ -114,10 +114,16 @@ def test_a_dotted_path_freezes_one_layer():
     assert spec.layer4[1].conv2.weight is False and spec.layer4[1].conv1.weight is True
 
 
-@pytest.mark.parametrize("name, layers", [("resnet18", ("conv1", "bn1")), ("preact_resnet", ("conv",))])
-def test_stem_names_the_stem_layers_as_feature_maps_does(name, layers):
-    model, _ = abstract(name)
-    assert jax.tree.leaves(trainable_filter(model, "stem")) == jax.tree.leaves(trainable_filter(model, layers))
+@pytest.mark.parametrize(
+    "name, stem, layers", [("resnet18", "act1", ("conv1", "bn1")), ("preact_resnet", "stem", ("conv",))]
+)
+def test_the_stem_is_named_as_feature_maps_names_its_map(name, stem, layers):
+    model, state = abstract(name)
+    image = jax.ShapeDtypeStruct(model.input_shape, jnp.float32)
+    maps, _ = eqx.filter_eval_shape(lambda m, x, s: eqx.nn.inference_mode(m).feature_maps(x, s), model, image, state)
+    assert stem in maps
+    for name in {stem, "stem"}:
+        assert jax.tree.leaves(trainable_filter(model, name)) == jax.tree.leaves(trainable_filter(model, layers))
 
 
 def test_a_pattern_and_a_type_freeze_every_match():

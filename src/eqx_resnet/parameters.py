@@ -68,13 +68,15 @@ def _child(node, key):
 
 
 def _owners(model: PyTree, key_path) -> tuple[list[str], list[type]]:
-    """The names a node at `key_path` is under (its path and every prefix, with `"stem"` for
-    a stem layer), and the types of the modules it is in (itself included)."""
+    """The names a node at `key_path` is under (its path and every prefix, with `"stem"` and the
+    model's `stem_feature` for a stem layer), and the types of the modules it is in (itself included)."""
     names, types = [], []
     node, prefix = model, ""
     for key in key_path:
         if isinstance(key, GetAttrKey) and key.name in getattr(type(node), "stem_layers", ()):
             names.append(f"{prefix}stem")
+            if feature := getattr(type(node), "stem_feature", None):  # timm's name of the stem's map: act1
+                names.append(f"{prefix}{feature}")
         node = None if node is None else _child(node, key)
         prefix += key_name(key)
         names.append(prefix)
@@ -106,9 +108,10 @@ def _check_known(model: PyTree, parts: tuple[Part, ...]) -> None:
     owners = [_owners(model, kp) for kp, _ in jax.tree_util.tree_flatten_with_path(model, is_leaf=empty_module)[0]]
     unknown = [part for part in parts if not any(_matches(part, names, types) for names, types in owners)]
     if unknown:
-        top = list(dict.fromkeys(names[0] if names[0] != "stem" else names[1] for names, _ in owners if names))
+        stems = {"stem", getattr(type(model), "stem_feature", "stem")}
+        top = list(dict.fromkeys(next(n for n in names if n not in stems) for names, _ in owners if names))
         if hasattr(type(model), "stem_layers"):
-            top.insert(0, "stem")
+            top[:0] = sorted(stems, reverse=True)
         raise ValueError(
             f"cannot freeze {unknown}: no part of {type(model).__name__} matches; its parts are {top}, and paths go "
             "down with dots ('layer4.1.conv2'), patterns match each step as fnmatch does ('layer*.*.bn1'), "
@@ -124,7 +127,8 @@ def trainable_filter(model: PyTree, frozen: Part | Sequence[Part]) -> PyTree[boo
 
     - `model`: a model of the zoo, or your own module holding one; it may be abstract.
     - `frozen`: one part or several. A part is a dotted path (`"layer1"`, `"layer4.1.conv2"`,
-      `"backbone.layer1"`), `"stem"` (the stem's layers, as in `feature_maps`), a pattern
+      `"backbone.layer1"`), `"stem"` (the stem's layers; a ResNet's are also `"act1"`, as its
+      `feature_maps` and `feature_info` name the stem's map, after timm), a pattern
       (`"layer*.*.bn*"`: `fnmatch` within each step of the path), or a module type (`eqx_resnet.layers.BatchNorm`: every
       BatchNorm). A part that matches nothing raises a `ValueError` listing the model's parts.
 
