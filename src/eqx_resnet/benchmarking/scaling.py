@@ -1,7 +1,7 @@
 """Images per second of eqx-resnet's training step by device count: data parallelism's scaling.
 
 Each measurement runs `settings.batch` images per device (the global batch grows with the
-devices, as data-parallel training scales out), through `training.mesh.shard_train_step` on a
+devices, as data-parallel training scales out), through `training.sharding.shard_train_step` on a
 mesh of that many local devices. `devices=None` runs the plain step without any mesh, so the
 table also shows what a mesh of one device costs against none.
 """
@@ -14,7 +14,7 @@ from rich.table import Table
 from .._create import create_model
 from .._xla_cpu import compiler_options
 from ..parameters import count_parameters
-from ..training.mesh import data_mesh, replicate, shard_batch, shard_train_step
+from ..training.sharding import data_mesh, replicate, shard_batch, shard_train_step
 from .report import busy_host_warning, record
 from .timing import describe_device, jax_runner
 from .workloads import MODELS, Settings, Workload, eqx_training, init_key, synthetic_batch

@@ -24,7 +24,7 @@ from ..models import get_builder, list_models
 from ..models.forward import PRECISIONS
 from ..training import CheckpointError, ConfigError, TrainConfig, TrainingError, train
 from ..training.config import BATCH_STATS, MAX_SEED, MONITORS, OPTIMIZERS, RESUME_FROM, SCHEDULES
-from ..training.mesh import (
+from ..training.distributed import (
     HEARTBEAT_TIMEOUT_S,
     JOIN_TIMEOUT_S,
     exit_at_once_on_error,

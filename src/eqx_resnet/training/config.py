@@ -53,7 +53,7 @@ class TrainConfig:
     batches are the same for any value) and `val_fraction`, the share of each class of train/
     held out for evaluation instead of a val/ folder.
 
-    Data parallelism (`training/mesh.py`): `batch_size` is the global batch, split over
+    Data parallelism (`training/sharding.py`): `batch_size` is the global batch, split over
     `devices` local devices of each process (`None`: all of them) and, within each step,
     into `accumulate` micro-batches whose gradients are averaged. `batch_stats`: BatchNorm's
     statistics over the `"global"` batch (N devices compute what one does) or `"per_device"`.

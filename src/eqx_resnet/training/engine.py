@@ -67,22 +67,13 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RESUME_FROM, ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
+from .distributed import is_process_zero, lost_peers_as_errors, stop_anywhere, sync_processes
 from .errors import Interrupted, TrainingError
 from .evaluate import make_source_evaluator
 from .lock import RunLock
-from .mesh import (
-    DATA_AXIS,
-    batch_sharding,
-    is_process_zero,
-    lost_peers_as_errors,
-    replicate,
-    run_mesh,
-    shard_train_step,
-    stop_anywhere,
-    sync_processes,
-)
 from .metadata import RunMetadata
 from .optim import build_optimizer, head_only, init_at, learning_rate_schedule
+from .sharding import DATA_AXIS, batch_sharding, replicate, run_mesh, shard_train_step
 from .step import make_train_step
 
 CALLS_PER_EPOCH = 20
