@@ -26,6 +26,7 @@ from _eqx_resnet_cli import interrupted as interrupted_by_user
 from _eqx_resnet_cli import mark_reported
 
 from ..data import DatasetError
+from ..errors import UsageError
 from ..training import CheckpointError, ConfigError, Interrupted, TrainingError
 from ..weights import WeightsError
 
@@ -41,10 +42,6 @@ def console() -> Console:
     table take its own width there."""
     out = Console(highlight=False)
     return out if out.is_terminal else Console(highlight=False, width=200)
-
-
-class UsageError(Exception):
-    """Bad command-line input that only the CLI can see (a missing image file, say): exit 2."""
 
 
 def error(message: str, status: int) -> NoReturn:

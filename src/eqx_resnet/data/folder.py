@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from jaxtyping import Int32
 
+from ..errors import FolderLinkWarning
 from .datasets import DatasetInfo, dataset_info
 from .hf import HFSplit, hf_classes, hf_splits, is_hf
 from .idx import DatasetError
@@ -48,10 +49,6 @@ _DEVKIT = "ILSVRC2012_devkit_t12"
 _KAGGLE_SOLUTION = "LOC_val_solution.csv"
 _FLAT_VAL = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
 _LAYOUT = "DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg"
-
-
-class FolderLinkWarning(UserWarning):
-    """Directory links of an image folder were not followed: they loop, or lead into another class folder."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare

@@ -47,6 +47,7 @@ import jax
 import numpy as np
 from jaxtyping import Array, Int32, PRNGKeyArray, PyTree, UInt8
 
+from ..errors import BadImageWarning, DataWaitWarning
 from .datasets import DatasetInfo
 from .folder import Split, folder_info, open_splits
 from .idx import DatasetError
@@ -60,14 +61,6 @@ WAIT_WARNING = 0.1  # fraction of the time the device may wait on data before a 
 WAIT_MEASURED_STEPS = 20  # steps of an epoch the training loop measured before that judgement
 PREFETCH = 1  # batches each worker (or the loading thread) prepares ahead of the one it hands over
 _REASON_BYTES = 200
-
-
-class BadImageWarning(UserWarning):
-    """An image file was unreadable and skipped."""
-
-
-class DataWaitWarning(UserWarning):
-    """The device waited on the input pipeline."""
 
 
 def default_workers() -> int:

@@ -26,15 +26,13 @@ import numpy as np
 from jaxtyping import UInt8
 from PIL import Image
 
+from ..errors import BadImage
+
 _CONVERTIBLE = {"L", "1", "P", "CMYK", "YCbCr", "LA", "La", "RGBA", "RGBa", "RGBX", "PA"}
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 ImageFile = Path | io.BufferedIOBase  # a path, or an open binary file (io.BytesIO, open(..., "rb"))
 # Pillow's errors for files it cannot read: not an image, truncated, corrupt, or too large to be safe.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError)
-
-
-class BadImage(Exception):
-    """An image file that cannot be read or converted to RGB; the message says why."""
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

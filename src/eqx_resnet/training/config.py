@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 import jax
 
+from ..errors import ConfigError
 from ..models.forward import PRECISIONS, Precision
 from ..models.registry import describe, list_models
 
@@ -29,10 +30,6 @@ MONITORS: tuple[str, ...] = get_args(Monitor)
 BATCH_STATS: tuple[str, ...] = get_args(BatchStats)
 RESUME_FROM: tuple[str, ...] = get_args(ResumeFrom)
 MAX_SEED = 2**32 - 1  # jax.random.key and numpy's generators both take any 32-bit unsigned seed
-
-
-class ConfigError(ValueError):
-    """A setting out of range or not among the choices; the message names the field and the fix."""
 
 
 # `__post_init__` checks every field with a message that names the fix; jaxtyping's import

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import WeightsError
 from ..models.description import describe_model
 from ..models.layers import BatchNorm
 from .finite import first_non_finite, is_state_index
@@ -43,10 +44,6 @@ Source = StrPath | Mapping[str, Any]
 SUFFIXES = (".safetensors", ".pth", ".pt", ".npz")
 _IGNORED = "num_batches_tracked"
 _STATISTICS = ("running_mean", "running_var")
-
-
-class WeightsError(ValueError):
-    """Weights that cannot be read, or that do not fit the model; the message says which and how to fix it."""
 
 
 def load_state_dict(
