@@ -1,11 +1,12 @@
 """`import eqx_resnet` is light: the CLI's and the trainer's dependencies load where they are used,
-and the names that moved keep working, with a warning."""
+and the names that moved keep working, with a warning. No module takes another's private names."""
 
 import subprocess
 import sys
 import warnings
 
 import pytest
+from _imports import SRC, imports, module_name, module_path
 
 import eqx_resnet
 
@@ -59,3 +60,17 @@ def test_an_unknown_name_is_an_attribute_error():
 def test_every_registered_architecture_is_a_builder_of_the_package():
     for name in eqx_resnet.list_models():
         assert getattr(eqx_resnet, name) is eqx_resnet.get_builder(name) and name in dir(eqx_resnet)
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore is its module's own: what two modules share is public
+    (`_messages.few`, `state_dict.load_entries`). Private modules (`_xla_cpu`) may be imported."""
+    taken = [
+        f"{path.relative_to(SRC)}:{line} takes {module}.{name}"
+        for path in sorted(SRC.rglob("*.py"))
+        for module, names, line in imports(path)
+        if module_path(module) and module != module_name(path)
+        for name in names
+        if name.startswith("_") and not module_path(f"{module}.{name}")
+    ]
+    assert taken == []

@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Int, Real
 
+from .._messages import few
 from .._xla_cpu import compiler_options
 from ..data import DatasetError, DatasetInfo, load_dataset, prepare
-from ..data.folder import STREAMING_DATASETS, _few, folder_info, open_splits
+from ..data.folder import STREAMING_DATASETS, folder_info, open_splits
 from ..data.source import InMemorySplit
 from .config import TrainConfig
 from .metadata import RunMetadata
@@ -84,8 +85,8 @@ def run_evaluator(
         info = folder_info(meta.dataset, val.classes, config.image_size)
         if list(info.classes) != list(meta.class_names):
             raise DatasetError(
-                f"{data_dir} holds the classes {_few(info.classes)}, the run was trained on "
-                f"{_few(meta.class_names)}: pass the run's own --data-dir"
+                f"{data_dir} holds the classes {few(info.classes)}, the run was trained on "
+                f"{few(meta.class_names)}: pass the run's own --data-dir"
             )
         source = eval_source(val, info, config.eval_batch_size, workers=config.workers)
         return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)

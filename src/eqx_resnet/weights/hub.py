@@ -39,8 +39,8 @@ from .state_dict import (
     SUFFIXES,
     StrPath,
     WeightsError,
-    _load,
     head_name,
+    load_entries,
     read_state_dict,
 )
 
@@ -247,7 +247,7 @@ def load_pretrained(
                 "initialised and every other weight loaded (fine-tuning)",
                 stacklevel=3,
             )
-    return _load(model, state, dict(entries), label, strict=True, exclude=exclude)
+    return load_entries(model, state, dict(entries), label, strict=True, exclude=exclude)
 
 
 def _classes(entries: Mapping[str, np.ndarray], head: str | None) -> int | None:

@@ -78,10 +78,10 @@ def load_state_dict(
     **Returns:** the new `(model, state)`; the arguments are left unchanged. Raises
     `WeightsError` naming the model, the source and the first mismatching keys.
     """
-    return _load(model, state, read_state_dict(source), _label(source), strict=strict, exclude=exclude)
+    return load_entries(model, state, read_state_dict(source), _label(source), strict=strict, exclude=exclude)
 
 
-def _load(
+def load_entries(
     model: eqx.Module,
     state: eqx.nn.State,
     entries: dict[str, np.ndarray],
