@@ -20,6 +20,7 @@ from .._xla_cpu import compiler_options
 from ..data import DatasetError, DatasetInfo, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, folder_info, open_splits
 from ..data.source import InMemorySplit
+from ..data.stream import eval_source
 from .config import TrainConfig
 from .metadata import RunMetadata
 from .step import Precision, eval_step
@@ -78,8 +79,6 @@ def run_evaluator(
     """The evaluator of a training run's evaluation split in `data_dir`, prepared as in the run
     (`eqx-resnet eval`): the test split of a small dataset, a folder dataset's validation split."""
     if meta.dataset in STREAMING_DATASETS:
-        from ..data.stream import eval_source
-
         config = TrainConfig.from_dict(meta.config)
         _, val = open_splits(meta.dataset, data_dir, val_fraction=config.val_fraction)
         info = folder_info(meta.dataset, val.classes, config.image_size)
