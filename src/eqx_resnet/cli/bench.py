@@ -9,6 +9,32 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from ..benchmarking import (
+    FRAMEWORKS,
+    STEPS,
+    BenchmarkError,
+    build_workload,
+    busy_host_warning,
+    default_settings,
+    jax_platform,
+    markdown,
+    measure,
+    median,
+    peer_missing,
+    record,
+    rich_table,
+    share_gpu_memory,
+    write_json,
+)
+from ..benchmarking.plot import plot, pyplot, read_records
+from ..benchmarking.scaling import (
+    build_scaled,
+    device_counts,
+    scaled_record,
+    scaling_markdown,
+    scaling_rows,
+    scaling_table,
+)
 from .app import app
 from .console import console, error, errors, stderr
 from .train import PrecisionName
@@ -27,8 +53,6 @@ def _depths(text: str | None) -> tuple[int, ...] | None:
 
 def available_frameworks(platform: str) -> list[str]:
     """The frameworks that can run on `platform`; each one skipped is reported on stderr with the reason."""
-    from ..benchmarking import FRAMEWORKS, peer_missing
-
     available = []
     for framework in FRAMEWORKS:
         if reason := peer_missing(framework, platform):
@@ -41,8 +65,6 @@ def available_frameworks(platform: str) -> list[str]:
 def measure_rows(settings, frameworks: list[str], steps: tuple[str, ...] | None = None) -> Iterator[list[dict]]:
     """Build, compile and time each model of `settings` and each step, the frameworks side by side:
     yields one row's records (one per framework) at a time, so a caller can stop between rows."""
-    from ..benchmarking import STEPS, build_workload, measure, median, record
-
     for model in settings.models:
         for step in steps or STEPS:
             with stderr.status(f"{model} {step}: building, compiling and timing {', '.join(frameworks)}"):
@@ -113,18 +135,6 @@ def bench_command(
     Peers that are not installed are skipped: install them with the `peers` extra.
     `eqx-resnet bench --plot chart.png --from-json results.json` charts an earlier run.
     """
-    from ..benchmarking import (
-        BenchmarkError,
-        busy_host_warning,
-        default_settings,
-        jax_platform,
-        markdown,
-        rich_table,
-        share_gpu_memory,
-        write_json,
-    )
-    from ..benchmarking.plot import plot, pyplot, read_records
-
     share_gpu_memory()  # before default_settings starts JAX's backend
     given = {
         "--device": device,
@@ -178,16 +188,6 @@ def bench_command(
 def _scaling(settings, devices: int, json_out: Path | None, markdown_out: Path | None) -> None:
     """`bench --devices N`: each model's training step without a mesh and on 1, 2, 4, ... N devices,
     timed round by round in turn, so that a busy spell slows every count alike."""
-    from ..benchmarking import busy_host_warning, measure, median, write_json
-    from ..benchmarking.scaling import (
-        build_scaled,
-        device_counts,
-        scaled_record,
-        scaling_markdown,
-        scaling_rows,
-        scaling_table,
-    )
-
     counts, records = device_counts(devices), []
     for model in settings.models:
         with stderr.status(

@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal, Optional, get_args, get_origin
 
+import jax
 import typer
 from beartype import BeartypeConf
 from beartype.door import is_bearable
@@ -378,8 +379,6 @@ def train_command(
 
 
 def _enable_compilation_cache(path: Path) -> None:
-    import jax
-
     jax.config.update("jax_compilation_cache_dir", str(path))
     # Cache every step function, however quickly it compiled: the warm start is the point.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

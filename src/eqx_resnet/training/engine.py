@@ -54,7 +54,9 @@ from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, info_for
 from ..data.hf import HUB
 from ..data.source import InMemorySplit
+from ..data.stream import folder_sources
 from ..parameters import count_parameters
+from ..weights import head_name, load_pretrained, read_weights, to_state_dict
 from .checkpoint import (
     MODEL_FILE,
     CorruptCheckpointError,
@@ -239,8 +241,6 @@ def _model_and_optimizer(config, run_dir, data_dir, saved, resume_from, model_op
         model, state, weights = _pretrained(config, model, state, on_progress)
     optimizer = build_optimizer(config, source.steps_per_epoch)
     if config.freeze_backbone:
-        from ..weights import head_name
-
         optimizer = head_only(optimizer, model, head_name(model))
     # One compiled init: called eagerly, optax compiles a zeros_like per weight shape (cold start: +0.3 s).
     opt_state = eqx.filter_jit(optimizer.init)(eqx.filter(model, eqx.is_inexact_array))
@@ -577,8 +577,6 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     """`model` and `state` filled from `config.init`: a weight set, a weights file or another run's
     checkpoint, with the model's own fresh head where their classes differ (`weights.load_pretrained`);
     and where the weights came from."""
-    from ..weights import load_pretrained, read_weights, to_state_dict
-
     init = Path(config.init)
     if init.is_dir():
         source_model, source_state, meta = load_checkpoint(init)
@@ -608,8 +606,6 @@ def _data(config: TrainConfig, data_dir: Path, sharding):
     """The training source and the evaluation source (`sharding`: their chunks' on a mesh):
     the small datasets in memory, image folders streamed."""
     if config.dataset in STREAMING_DATASETS:
-        from ..data.stream import folder_sources  # imports grain
-
         return folder_sources(
             config.dataset,
             data_dir,
