@@ -1,6 +1,8 @@
 """`import eqx_resnet` is light: the CLI's and the trainer's dependencies load where they are used,
-and the names that moved keep working, with a warning. No module takes another's private names."""
+and the names that moved keep working, with a warning. No module takes another's private names, and
+an import inside a function says why it is there."""
 
+import ast
 import subprocess
 import sys
 import warnings
@@ -74,3 +76,26 @@ def test_no_module_imports_another_modules_private_names():
         if name.startswith("_") and not module_path(f"{module}.{name}")
     ]
     assert taken == []
+
+
+def test_imports_inside_functions_say_why():
+    """Imports sit at the top of their module, where a reader sees the module's edges, unless deferring
+    them gains something, which a comment on their lines says. Checked for the package's own modules,
+    jax, numpy, equinox and the standard library; optional dependencies are deferred by their extras."""
+    checked = {"eqx_resnet", "_eqx_resnet_cli", "jax", "numpy", "equinox", *sys.stdlib_module_names}
+    silent = []
+    for path in sorted(SRC.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        functions = [n for n in ast.walk(ast.parse("\n".join(lines))) if isinstance(n, ast.FunctionDef)]
+        for node in {n for f in functions for n in ast.walk(f) if isinstance(n, ast.Import | ast.ImportFrom)}:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if not getattr(node, "level", 0) and not any(name.split(".")[0] in checked for name in names):
+                continue
+            group = range(node.lineno - 1, node.end_lineno)  # with the imports just above and below it
+            while group.start > 0 and lines[group.start - 1].strip().startswith(("import ", "from ")):
+                group = range(group.start - 1, group.stop)
+            while group.stop < len(lines) and lines[group.stop].strip().startswith(("import ", "from ")):
+                group = range(group.start, group.stop + 1)
+            if not any("#" in lines[i] for i in group):
+                silent.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert sorted(silent) == []
