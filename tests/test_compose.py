@@ -1,5 +1,6 @@
 """The models inside other people's Equinox code: built with `eqx.nn.make_with_state`, under
-any `vmap` axis name, with `eqx.filter_vmap`, and with builders whose options `help()` shows."""
+any `vmap` axis name, with `eqx.filter_vmap`, and with builders whose options `help()` shows;
+`forward` on a module without a `key` argument, and a state told from another model's."""
 
 import inspect
 import pydoc
@@ -144,3 +145,66 @@ def test_a_custom_axis_name_batches_the_same():
         eqx.filter_eval_shape(
             jax.vmap(custom, axis_name="batch", in_axes=(0, None), out_axes=(0, None)), images, custom_state
         )
+
+
+class Headed(eqx.Module):
+    """Your own module with no state of its own and no `key` argument: a headless backbone and a head."""
+
+    backbone: eqx_resnet.PreActResNet
+    head: eqx.nn.Linear
+
+    def __init__(self, *, key):
+        k_backbone, k_head = jax.random.split(key)
+        self.backbone = eqx_resnet.PreActResNet(
+            num_classes=0, in_channels=3, widths=(4, 8, 8), blocks_per_stage=1, key=k_backbone
+        )
+        self.head = eqx.nn.Linear(8, 3, key=k_head)
+
+    def __call__(self, x, state):
+        features, state = self.backbone(x, state)
+        return self.head(features), state
+
+
+def test_your_module_without_a_key_argument_runs_under_forward():
+    model, state = eqx.nn.make_with_state(Headed)(key=key(0))
+    images = jnp.asarray(np.random.default_rng(0).standard_normal((4, 3, 8, 8), np.float32))
+    logits, _ = eqx.filter_eval_shape(eqx_resnet.forward, model, state, images)  # no key: none is passed
+    assert logits.shape == (4, 3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'key'"):  # a key given is passed on
+        eqx.filter_eval_shape(eqx_resnet.forward, model, state, images, key=key(1))
+
+
+def test_a_state_from_another_model_is_refused_and_one_module_keeps_two_states_apart():
+    images = jnp.asarray(np.random.default_rng(0).standard_normal((4, 1, 8, 8), np.float32))
+    teacher, teacher_state = eqx.filter_eval_shape(
+        eqx_resnet.preact_resnet, widths=(4, 8, 8), blocks_per_stage=2, key=key(0)
+    )
+    student, student_state = small_preact()
+    with pytest.raises(
+        ValueError,
+        match=r"^forward: the state belongs to another model: it holds 6 entries this model lacks "
+        r"\(PreActResNet.layer1\[1\].bn1.statistics, .*\); pass the state made with this model",
+    ):
+        eqx.filter_eval_shape(eqx_resnet.forward, student, teacher_state, images)
+    with pytest.raises(
+        ValueError, match=r"^forward: the state does not belong to this model: it lacks 6 of the model's state entries"
+    ):
+        eqx.filter_eval_shape(eqx_resnet.forward, teacher, student_state, images)
+
+    class Distill(eqx.Module):
+        """Two models of the same architecture in one module: their state entries are the fields'."""
+
+        teacher: eqx_resnet.PreActResNet
+        student: eqx_resnet.PreActResNet
+
+        def __init__(self, *, key):
+            k_teacher, k_student = jax.random.split(key)
+            self.teacher = eqx_resnet.PreActResNet(widths=(4, 8, 8), blocks_per_stage=1, key=k_teacher)
+            self.student = eqx_resnet.PreActResNet(widths=(4, 8, 8), blocks_per_stage=1, key=k_student)
+
+    model, state = eqx.nn.make_with_state(Distill)(key=key(0))
+    teacher_index = model.teacher.layer1[0].bn1.statistics
+    _, after = eqx.filter_jit(eqx_resnet.forward)(model.student, state, images)
+    np.testing.assert_array_equal(after.get(teacher_index)[0], state.get(teacher_index)[0])  # the teacher's kept
+    student_index = model.student.layer1[0].bn1.statistics
+    assert not np.array_equal(after.get(student_index)[0], state.get(student_index)[0])

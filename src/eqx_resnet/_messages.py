@@ -18,3 +18,9 @@ def os_error_cause(error: OSError) -> str:
             return f"{blocking} is a file, not a directory"
     where = f" ({error.filename})" if error.filename else ""
     return f"{error.strerror or error}{where}"
+
+
+def first_few(items: list[str], n: int = 3) -> str:
+    """The first `n` of `items`, then how many more: `"a, b, c and 4 more"`."""
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
