@@ -27,6 +27,11 @@ class DatasetError(ValueError):
     """
 
 
+class BadImage(Exception):
+    """An image file that cannot be read or converted to RGB; the message says why. Here, beside
+    `DatasetError`, so that what catches it need not import Pillow (`data.transforms`)."""
+
+
 def read_idx_bytes(path: str | os.PathLike) -> bytes:
     """Return the decompressed content of an IDX file (gzip is detected by its magic)."""
     path = Path(path)

@@ -47,6 +47,7 @@ import jax
 import numpy as np
 from jaxtyping import Array, Int32, PRNGKeyArray, PyTree, UInt8
 
+from .._extras import needs_extra
 from .datasets import DatasetInfo
 from .folder import Split, folder_info, open_splits
 from .idx import DatasetError
@@ -285,7 +286,8 @@ class StreamingSource:
     def _host_batches(self, example: _Example, start: int) -> Iterator[dict]:
         """The epoch's batches from step `start`, decoded by `self.workers` processes through grain;
         closing the generator stops them."""
-        import grain  # here, not at import: `import eqx_resnet` stays light
+        with needs_extra("training on image files"):  # here, not at import: `import eqx_resnet` stays light
+            import grain
         from absl import flags
 
         # grain reads absl flags (worker profiling), which only an absl program has parsed: their defaults.
