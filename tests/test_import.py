@@ -9,7 +9,7 @@ import pytest
 
 import eqx_resnet
 
-HEAVY = ("typer", "rich", "pooch", "optax", "PIL")
+HEAVY = ("typer", "rich", "optax", "PIL")
 
 
 def test_import_needs_only_jax_equinox_and_jaxtyping():
