@@ -59,3 +59,14 @@ def test_an_unknown_name_is_an_attribute_error():
 def test_every_registered_architecture_is_a_builder_of_the_package():
     for name in eqx_resnet.list_models():
         assert getattr(eqx_resnet, name) is eqx_resnet.get_builder(name) and name in dir(eqx_resnet)
+
+
+@pytest.mark.parametrize(
+    "module", ["eqx_resnet", "models", "layers", "weights", "training", "data", "summary", "parameters", "cli"]
+)
+def test_every_public_module_states_its_names_and_has_each(module):
+    import importlib
+
+    imported = importlib.import_module(module if module == "eqx_resnet" else f"eqx_resnet.{module}")
+    assert imported.__all__ == sorted(set(imported.__all__), key=imported.__all__.index)  # no name twice
+    assert [name for name in imported.__all__ if not hasattr(imported, name)] == []
