@@ -3,6 +3,7 @@ and the names that moved keep working, with a warning. No module takes another's
 an import inside a function says why it is there."""
 
 import ast
+import importlib
 import subprocess
 import sys
 import warnings
@@ -12,7 +13,7 @@ from _imports import SRC, imports, module_name, module_path
 
 import eqx_resnet
 
-HEAVY = ("typer", "rich", "pooch", "optax", "PIL")
+HEAVY = ("typer", "rich", "optax", "PIL")
 
 
 def test_import_needs_only_jax_equinox_and_jaxtyping():
@@ -99,3 +100,12 @@ def test_imports_inside_functions_say_why():
             if not any("#" in lines[i] for i in group):
                 silent.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert sorted(silent) == []
+
+
+@pytest.mark.parametrize(
+    "module", ["eqx_resnet", "models", "layers", "weights", "training", "data", "summary", "parameters", "cli"]
+)
+def test_every_public_module_states_its_names_and_has_each(module):
+    imported = importlib.import_module(module if module == "eqx_resnet" else f"eqx_resnet.{module}")
+    assert imported.__all__ == sorted(set(imported.__all__), key=imported.__all__.index)  # no name twice
+    assert [name for name in imported.__all__ if not hasattr(imported, name)] == []

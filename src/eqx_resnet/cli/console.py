@@ -25,6 +25,7 @@ from _eqx_resnet_cli import STATUS as INTERRUPTED_STATUS
 from _eqx_resnet_cli import interrupted as interrupted_by_user
 from _eqx_resnet_cli import mark_reported
 
+from .._extras import MissingExtra
 from ..data import DatasetError
 from ..errors import UsageError
 from ..training import CheckpointError, ConfigError, Interrupted, TrainingError
@@ -32,9 +33,9 @@ from ..weights import WeightsError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 TRACEBACK_ENV = "EQX_RESNET_TRACEBACK"
-# Failures at run time; their messages name the fix. ConfigError (and typer's BadParameter)
+# Failures at run time; their messages name the fix (MissingExtra: the extra to install). ConfigError (and typer's BadParameter)
 # are usage errors.
-RUN_ERRORS = (DatasetError, CheckpointError, TrainingError, WeightsError)
+RUN_ERRORS = (DatasetError, CheckpointError, TrainingError, WeightsError, MissingExtra)
 
 
 def console() -> Console:

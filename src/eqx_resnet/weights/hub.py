@@ -32,6 +32,7 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from .._extras import needs_extra
 from .._messages import first_line
 from ..models.description import TIMM_RESULTS, PretrainedWeights
 from ..models.registry import describe, registered
@@ -114,8 +115,9 @@ def download_weights(
     With `HF_HUB_OFFLINE=1` only the cache is read. Raises `WeightsError` with the
     command that fills the cache when the file is neither cached nor reachable.
     """
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    with needs_extra("downloading a published weight set"):
+        from huggingface_hub import constants, hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     w = weights if isinstance(weights, PretrainedWeights) else _by_name(weights)
     try:
