@@ -103,12 +103,21 @@ def build_module(spec) -> nn.Module:
         return WRITTEN_OUT[spec.zoo](num_classes=spec.num_classes, in_channels=spec.in_channels)
     timm, torchvision = timm_and_torchvision()
     if spec.zoo in torchvision.models.list_models(module=torchvision.models):
-        module = torchvision.models.get_model(spec.zoo, num_classes=spec.num_classes)
-    else:
-        module = timm.create_model(spec.zoo, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_channels)
-    if spec.stem == "cifar":  # neither library has the CIFAR stem: a 3x3/1 first conv and no max-pool, as the zoo's
-        module.conv1 = nn.Conv2d(spec.in_channels, module.conv1.out_channels, 3, 1, 1, bias=False)
+        return resnet(spec.zoo, num_classes=spec.num_classes, in_channels=spec.in_channels, stem=spec.stem)
+    return timm.create_model(spec.zoo, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_channels)
+
+
+def resnet(name: str, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet") -> nn.Module:
+    """torchvision's ResNet `name` (`"resnet50"`, `"resnext50_32x4d"`, ...) with the zoo's options. torchvision
+    has no `in_channels` or CIFAR stem (`stem="cifar"`: a 3x3/1 first conv, no max-pool): its first conv is
+    then replaced by the zoo's, under the same name."""
+    _, torchvision = timm_and_torchvision()
+    module = torchvision.models.get_model(name, num_classes=num_classes)
+    if stem == "cifar":
+        module.conv1 = nn.Conv2d(in_channels, module.conv1.out_channels, 3, 1, 1, bias=False)
         module.maxpool = nn.Identity()
+    elif in_channels != 3:
+        module.conv1 = nn.Conv2d(in_channels, module.conv1.out_channels, 7, 2, 3, bias=False)
     return module
 
 
