@@ -17,7 +17,7 @@ from ..parameters import count_parameters
 from ..training.sharding import data_mesh, replicate, shard_batch, shard_train_step
 from .report import busy_host_warning, record
 from .timing import describe_device, jax_runner
-from .workloads import MODELS, Settings, Workload, eqx_training, init_key, synthetic_batch
+from .workloads import Settings, Workload, eqx_training, init_key, model_spec, synthetic_batch
 
 
 def device_counts(devices: int) -> list[int | None]:
@@ -32,7 +32,7 @@ def device_counts(devices: int) -> list[int | None]:
 def build_scaled(model: str, settings: Settings, devices: int | None) -> Workload:
     """eqx-resnet's training step of `model` on `devices` local devices (`None`: no mesh),
     `settings.batch` images per device, compiled and ready to time."""
-    spec = MODELS[model]
+    spec = model_spec(model)
     count = devices or 1
     scaled = dataclasses.replace(settings, batch=settings.batch * count)
     images, labels = synthetic_batch(spec, scaled)
