@@ -7,7 +7,15 @@ the pytest run prints the frameworks side by side with eqx-resnet's ratio to the
 
 import pytest
 
-from eqx_resnet.benchmarking import FRAMEWORKS, STEPS, default_settings, jax_platform, markdown, share_gpu_memory
+from eqx_resnet.benchmarking import (
+    FRAMEWORKS,
+    STEPS,
+    default_settings,
+    jax_platform,
+    markdown,
+    share_gpu_memory,
+    unknown_models,
+)
 from eqx_resnet.benchmarking.scaling import device_counts, scaling_markdown
 
 share_gpu_memory()  # before pytest_configure starts JAX's backend
@@ -27,6 +35,11 @@ def pytest_addoption(parser):
         "--eqx-depths", help="Comma-separated ResNet depths, e.g. 18,50 (default: all on a GPU, 18,50 on a CPU)."
     )
     group.addoption(
+        "--eqx-models",
+        help="Instead of --eqx-depths: exactly the models to run, comma-separated names from `eqx-resnet models`, "
+        "e.g. resnet50d,seresnext26t_32x4d (and resnet18_cifar).",
+    )
+    group.addoption(
         "--eqx-precision", choices=("fp32", "bf16"), help="Compute precision (default: bf16 on a GPU, fp32 on a CPU)."
     )
     group.addoption(
@@ -44,7 +57,15 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    depths = config.getoption("--eqx-depths", None)
+    depths, models = config.getoption("--eqx-depths", None), config.getoption("--eqx-models", None)
+    models = None if models is None else tuple(name.strip() for name in models.split(","))
+    if depths is not None and models is not None:
+        raise pytest.UsageError("--eqx-models names every model of the run: leave out --eqx-depths")
+    if models is not None and (unknown := unknown_models(models)):
+        raise pytest.UsageError(
+            f"unknown model {unknown[0]!r} in --eqx-models: choose names that `eqx-resnet models` lists, "
+            "or resnet18_cifar"
+        )
     try:
         config.stash[_SETTINGS] = default_settings(
             jax_platform(),
@@ -52,6 +73,7 @@ def pytest_configure(config):
             batch=config.getoption("--eqx-batch", None),
             resolution=config.getoption("--eqx-resolution", None),
             depths=None if depths is None else tuple(int(d) for d in depths.split(",")),
+            models=models,
             precision=config.getoption("--eqx-precision", None),
         )
     except ValueError as e:

@@ -1,19 +1,18 @@
-"""Time to a model: `create_model(NAME)` against `torchvision.models.NAME()`, each in fresh processes.
+"""Time to a model: `create_model(NAME)` against PyTorch's builder of the same model, each in fresh processes.
 
     python benchmarks/model_build.py                                  # resnet18, resnet50, the zoo's largest; 5 repeats
     python benchmarks/model_build.py --models resnet18 resnet152 --repeats 7
 
 Each measurement is a new Python process: eqx-resnet's is timed from after `import eqx_resnet`,
 with JAX's backend started by one `jax.random.key(0)`, to `jax.block_until_ready` of the model and
-its state; the peer's from after `import torchvision` to the return of its builder (timm's for a
+its state; the peer's from after importing timm and torchvision to the return of the builder that
+`eqx-resnet bench`'s PyTorch peer uses (`peers_torch.build_module`: torchvision's, timm's for a
 model torchvision lacks). The two take turns, model by model and repeat by repeat, the first of
 each pair alternating, so a busy spell slows both. Prints each side's median seconds and
 eqx-resnet's time over the peer's, against the goal of at most 3x; and the 1-minute
 load average before and after, since other jobs on the machine slow these figures.
 
 Not a test: CI does not run it (pytest collects `tests/`, and in `benchmarks/` only `test_*.py`).
-A torchvision wheel built for CUDA beside PyTorch's CPU build imports with placeholders for the
-two operators it cannot load (`torchvision::nms`, `qnms`); the builders use neither.
 """
 
 import argparse
@@ -38,28 +37,13 @@ print(time.perf_counter() - start)
 
 PEER = """
 import sys, time
-import torch
+from eqx_resnet.benchmarking import model_spec
+from eqx_resnet.benchmarking.peers_torch import build_module, timm_and_torchvision
 
-try:
-    import torchvision
-except RuntimeError as error:  # a CUDA wheel beside a CPU torch: its compiled operators are missing
-    if "torchvision::" not in str(error):
-        raise
-    for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
-        del sys.modules[name]
-    for op in ("nms", "qnms"):
-        torch.library.define(f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    import torchvision
-
-name = sys.argv[1]
-if hasattr(torchvision.models, name):
-    build = getattr(torchvision.models, name)
-else:
-    import timm
-
-    build = lambda: timm.create_model(name)
+spec = model_spec(sys.argv[1])
+timm_and_torchvision()  # imported before the clock starts, as eqx_resnet is
 start = time.perf_counter()
-build()
+build_module(spec)
 print(time.perf_counter() - start)
 """
 
@@ -92,7 +76,7 @@ def load() -> str:
 
 
 def versions() -> str:
-    packages = ("jax", "jaxlib", "equinox", "numpy", "torch", "torchvision")
+    packages = ("jax", "jaxlib", "equinox", "numpy", "torch", "torchvision", "timm")
     found = []
     for package in packages:
         try:

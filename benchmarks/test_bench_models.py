@@ -12,7 +12,7 @@ from eqx_resnet.benchmarking import build_workload, check_finite, peer_missing, 
 
 def test_step(benchmark, case, settings, records):
     model, step, framework = case
-    if reason := peer_missing(framework, settings.platform):
+    if reason := peer_missing(framework, settings.platform, model):
         pytest.skip(reason)
     workload = build_workload(framework, model, step, settings)
     runner = workload.runner

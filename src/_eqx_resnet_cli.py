@@ -37,7 +37,7 @@ _finished: int | None = None  # the command's exit status, once it has one
 def main() -> None:
     install()
     try:
-        from eqx_resnet.cli import main as run
+        from eqx_resnet.cli import main as run  # here: the package loads jax, after the handler is in place
 
         run()
     except SystemExit as e:

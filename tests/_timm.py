@@ -1,12 +1,9 @@
 """timm and torchvision, imported for tests that take timm's modules as the oracle: `from _timm import timm`;
 and the oracle's plumbing: timm's weights into a zoo layer, and both layers run on the same batch.
 
-A torchvision wheel built for CUDA beside PyTorch's CPU build fails to import on the two compiled
-operators it cannot load (`torchvision::nms`, `qnms`); they are then defined as placeholders, which
-nothing the tests use calls, and torchvision imported again (as benchmarks/model_build.py does).
+They are imported as the benchmarks' PyTorch peer imports them (`peers_torch.timm_and_torchvision`), which
+also copes with a torchvision wheel built for CUDA beside PyTorch's CPU build.
 """
-
-import sys
 
 import equinox as eqx
 import jax
@@ -14,20 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-try:
-    import torchvision
-except RuntimeError as error:  # a CUDA wheel beside a CPU torch: its compiled operators are missing
-    if "torchvision::" not in str(error):
-        raise
-    for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
-        del sys.modules[name]
-    for op in ("nms", "qnms"):
-        torch.library.define(f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    import torchvision
-
-import timm
-
+from eqx_resnet.benchmarking.peers_torch import timm_and_torchvision
 from eqx_resnet.weights import load_state_dict
+
+timm, torchvision = timm_and_torchvision()
 
 __all__ = ["load_timm", "run_ours", "run_timm", "timm", "torchvision"]
 

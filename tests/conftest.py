@@ -3,6 +3,7 @@
 The hook must be installed before `eqx_resnet` is first imported.
 """
 
+import os
 from importlib.metadata import version
 
 import pytest
@@ -34,4 +35,18 @@ def pytest_runtest_makereport(item, call):
     if marker and report.when == "call" and report.failed:
         note = _XLA_STRUCTURE_NOTE.format(expected=marker.kwargs["jaxlib"], installed=version("jaxlib"))
         report.sections.append(("XLA:CPU compiled structure", note))
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        _fail_a_skip_ci_could_run(item, report)
     return report
+
+
+def _fail_a_skip_ci_could_run(item, report) -> None:
+    """CI installs every extra (.ci/run: `.[all]`), so a test it skips, for a missing package or anything
+    else, is one it could run, and fails; only a `skipif` marker's reason, what the machine lacks (a GPU),
+    excuses it."""
+    reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    if reason in {m.kwargs.get("reason") for m in item.iter_markers("skipif")}:
+        return
+    report.outcome = "failed"
+    report.longrepr = f"CI skipped this test ({reason}), but CI has every extra installed and must run it"

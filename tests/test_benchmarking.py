@@ -16,12 +16,15 @@ from eqx_resnet.benchmarking import (
     FRAMEWORKS,
     MODELS,
     BenchmarkError,
+    build_workload,
     check_flops,
     check_parameters,
+    default_settings,
     jax_platform,
     markdown,
     measure,
     model_parameters,
+    model_spec,
     peer_missing,
     rows,
 )
@@ -88,11 +91,9 @@ def test_smoke_runs_installed_peers_and_skips_others_with_a_reason(smoke):
     report, output = smoke
     for framework in FRAMEWORKS[1:]:
         ran = {b["group"] for b in report["benchmarks"] if b["extra_info"]["framework"] == framework}
-        reason = peer_missing(framework, jax_platform())
-        if reason is None:
-            assert ran == SMOKE_GROUPS
-        else:
-            assert not ran and reason in output
+        for group in SMOKE_GROUPS:  # torch's resnet18 needs torchvision and timm, its preact_resnet torch alone
+            reason = peer_missing(framework, jax_platform(), group.split("/")[0])
+            assert (group in ran) if reason is None else (group not in ran and reason in output)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
@@ -172,3 +173,63 @@ def test_bench_command_rejects_unknown_depths_clearly():
     result = CliRunner().invoke(app, ["bench", "--depths", "19"])
     assert result.exit_code == 1
     assert "unknown ResNet depth" in result.output
+
+
+def test_settings_take_registered_models_by_name_and_keep_the_default_set():
+    assert default_settings("cpu", models=("resnet50d", "resnet18_cifar")).models == ("resnet50d", "resnet18_cifar")
+    assert default_settings("cpu").models == ("resnet18", "resnet50", "resnet18_cifar", "preact_resnet", "alexnet")
+    assert default_settings("cpu", depths=(34,)).models[0] == "resnet34"
+
+
+def test_settings_refuse_unknown_models_in_argument_terms():
+    with pytest.raises(ValueError, match=r"unknown model 'resnet19' in models: .*eqx_resnet.list_models\(\)"):
+        default_settings("cpu", models=("resnet50d", "resnet19"))
+    with pytest.raises(ValueError, match="give depths or models, not both"):
+        default_settings("cpu", depths=(18,), models=("resnet50d",))
+
+
+def test_bench_command_refuses_unknown_models_in_flag_terms():
+    result = CliRunner().invoke(app, ["bench", "--models", "resnet50d,resnet19"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: unknown model 'resnet19' in --models: choose names that `eqx-resnet models` lists, or resnet18_cifar"
+    ]
+    result = CliRunner().invoke(app, ["bench", "--models", "resnet50d", "--depths", "18"])
+    assert result.exit_code == 2 and "leave out --depths" in result.output
+
+
+def test_bench_suite_takes_models_by_name():
+    command = [sys.executable, "-m", "pytest", "benchmarks/", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    proc = subprocess.run(
+        [*command, "--eqx-models", "resnet10t"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ids = {line.split("[")[1].rstrip("]") for line in proc.stdout.splitlines() if "test_step[" in line}
+    assert ids == {f"resnet10t-{s}-{f}" for s in ("inference", "train") for f in FRAMEWORKS}
+
+
+@pytest.mark.parametrize(("name", "library"), [("resnet10t", "timm"), ("resnet18_cifar", "torchvision")])
+def test_torch_peer_is_timms_or_torchvisions_module(name, library):
+    pytest.importorskip("torch")
+    from eqx_resnet.benchmarking import peers_torch
+
+    settings = default_settings("cpu", smoke=True, models=(name,))
+    workload = build_workload("torch", name, "inference", settings)  # one step on 2 images of 32x32
+    module = peers_torch.build_module(model_spec(name))
+    assert type(module).__module__.split(".")[0] == library
+    assert workload.runner.parameters == model_parameters(name)  # build_workload checks it; say so here too
+
+
+def test_a_missing_peer_package_is_named(monkeypatch):
+    pytest.importorskip("torch")
+    from eqx_resnet.benchmarking import peers_torch
+
+    def missing():
+        raise ModuleNotFoundError("No module named 'timm'", name="timm")
+
+    monkeypatch.setattr(peers_torch, "timm_and_torchvision", missing)
+    reason = peer_missing("torch", "cpu", "resnet50d")
+    assert "timm is not usable" in reason and "pip install 'eqx-resnet[peers]'" in reason
+    assert peer_missing("torch", "cpu", "preact_resnet") is None  # written out: torch alone runs it
+    if peer_missing("flax", "cpu") is None:
+        assert "flax has no peer of resnet50d" in peer_missing("flax", "cpu", "resnet50d")

@@ -188,15 +188,15 @@ def test_resume_of_a_finished_run_adds_nothing(run_dir):
     ],
 )
 def test_bad_input_is_one_clear_error(args, message, monkeypatch, tmp_path):
-    import pooch
-    import requests
+    import urllib.error
+    import urllib.request
 
     monkeypatch.chdir(tmp_path)  # the default --out, runs/DATASET, must not be a run from the checkout
 
     def offline(*a, **k):
-        raise requests.exceptions.ConnectionError("no network")
+        raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(pooch, "retrieve", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     result = runner.invoke(app, args)
     assert result.exit_code in (1, 2)
     assert message in result.output

@@ -1,4 +1,4 @@
-"""The note conftest.py adds to a failed test marked `xla_structure`."""
+"""What conftest.py adds: the note of a failed test marked `xla_structure`, and CI's refusal of a skip."""
 
 from pathlib import Path
 
@@ -35,3 +35,30 @@ def test_only_a_failed_xla_structure_test_gets_the_note(pytester):
         < output.index("XLA:CPU compiled structure")
         < output.index("_ test_unmarked_fails _")
     )
+
+
+SKIPS = """
+import pytest
+
+def test_needs_a_missing_package():
+    pytest.importorskip("not_installed_anywhere")
+
+@pytest.mark.skipif(True, reason="no GPU here")
+def test_needs_a_gpu():
+    pass
+
+@pytest.mark.xfail(reason="a known bug")
+def test_known_bug():
+    assert False
+"""
+
+
+def test_ci_fails_a_test_it_skips_unless_a_skipif_marker_says_what_the_machine_lacks(pytester, monkeypatch):
+    pytester.makeconftest(Path(__file__).with_name("conftest.py").read_text())
+    pytester.makepyfile(SKIPS)
+    monkeypatch.setenv("CI", "true")
+    result = pytester.runpytest("-rfs")
+    result.assert_outcomes(failed=1, skipped=1, xfailed=1)
+    result.stdout.fnmatch_lines(["*CI skipped this test (could not import 'not_installed_anywhere'*must run it*"])
+    monkeypatch.delenv("CI")
+    pytester.runpytest().assert_outcomes(skipped=2, xfailed=1)  # outside CI, a skip is a skip

@@ -294,7 +294,7 @@ def _worker(argv: list[str]) -> None:
 def _read_sources(folder: str, coordinator: str, process_id: str) -> None:
     """Join a run of two processes and print this process's rows of an epoch of each source."""
     initialize_distributed(coordinator, 2, int(process_id), join_timeout=60, heartbeat_timeout=HEARTBEAT_S)
-    from eqx_resnet.training.mesh import batch_sharding, data_mesh
+    from eqx_resnet.training.sharding import batch_sharding, data_mesh
 
     print("ROWS " + json.dumps(read_sources(folder, batch_sharding(data_mesh(), 1))), flush=True)
 

@@ -26,6 +26,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
+from eqx_resnet._extras import MissingExtra
 from eqx_resnet.cli import app
 from eqx_resnet.data import DatasetError
 from eqx_resnet.data.datasets import dataset_info
@@ -271,7 +272,9 @@ def test_unusable_datasets_are_refused_naming_the_fix(tmp_path, monkeypatch, cas
 
 def test_without_the_datasets_library_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` raises ImportError
-    with pytest.raises(DatasetError, match=r"needs the datasets library: pip install 'eqx-resnet\[hf\]'"):
+    with pytest.raises(
+        MissingExtra, match=r"^reading a Hugging Face dataset needs datasets: pip install 'eqx-resnet\[hf\]'$"
+    ):
         info_for("imagefolder", "hf:ORG/NAME", None)
 
 

@@ -1,15 +1,19 @@
 """`import eqx_resnet` is light: the CLI's and the trainer's dependencies load where they are used,
-and the names that moved keep working, with a warning."""
+and the names that moved keep working, with a warning. No module takes another's private names, and
+an import inside a function says why it is there."""
 
+import ast
+import importlib
 import subprocess
 import sys
 import warnings
 
 import pytest
+from _imports import SRC, imports, module_name, module_path
 
 import eqx_resnet
 
-HEAVY = ("typer", "rich", "pooch", "optax", "PIL")
+HEAVY = ("typer", "rich", "optax", "PIL")
 
 
 def test_import_needs_only_jax_equinox_and_jaxtyping():
@@ -59,3 +63,49 @@ def test_an_unknown_name_is_an_attribute_error():
 def test_every_registered_architecture_is_a_builder_of_the_package():
     for name in eqx_resnet.list_models():
         assert getattr(eqx_resnet, name) is eqx_resnet.get_builder(name) and name in dir(eqx_resnet)
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore is its module's own: what two modules share is public
+    (`_messages.few`, `state_dict.load_entries`). Private modules (`_xla_cpu`) may be imported."""
+    taken = [
+        f"{path.relative_to(SRC)}:{line} takes {module}.{name}"
+        for path in sorted(SRC.rglob("*.py"))
+        for module, names, line in imports(path)
+        if module_path(module) and module != module_name(path)
+        for name in names
+        if name.startswith("_") and not module_path(f"{module}.{name}")
+    ]
+    assert taken == []
+
+
+def test_imports_inside_functions_say_why():
+    """Imports sit at the top of their module, where a reader sees the module's edges, unless deferring
+    them gains something, which a comment on their lines says. Checked for the package's own modules,
+    jax, numpy, equinox and the standard library; optional dependencies are deferred by their extras."""
+    checked = {"eqx_resnet", "_eqx_resnet_cli", "jax", "numpy", "equinox", *sys.stdlib_module_names}
+    silent = []
+    for path in sorted(SRC.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        functions = [n for n in ast.walk(ast.parse("\n".join(lines))) if isinstance(n, ast.FunctionDef)]
+        for node in {n for f in functions for n in ast.walk(f) if isinstance(n, ast.Import | ast.ImportFrom)}:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if not getattr(node, "level", 0) and not any(name.split(".")[0] in checked for name in names):
+                continue
+            group = range(node.lineno - 1, node.end_lineno)  # with the imports just above and below it
+            while group.start > 0 and lines[group.start - 1].strip().startswith(("import ", "from ")):
+                group = range(group.start - 1, group.stop)
+            while group.stop < len(lines) and lines[group.stop].strip().startswith(("import ", "from ")):
+                group = range(group.start, group.stop + 1)
+            if not any("#" in lines[i] for i in group):
+                silent.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert sorted(silent) == []
+
+
+@pytest.mark.parametrize(
+    "module", ["eqx_resnet", "models", "layers", "weights", "training", "data", "summary", "parameters", "cli"]
+)
+def test_every_public_module_states_its_names_and_has_each(module):
+    imported = importlib.import_module(module if module == "eqx_resnet" else f"eqx_resnet.{module}")
+    assert imported.__all__ == sorted(set(imported.__all__), key=imported.__all__.index)  # no name twice
+    assert [name for name in imported.__all__ if not hasattr(imported, name)] == []

@@ -1,5 +1,6 @@
 """`make_train_step` on each model family: the loss falls, BatchNorm's running statistics
-move in training and are used (and kept) in inference; bf16 compute keeps fp32 parameters."""
+move in training and are used (and kept) in inference; bf16 compute keeps fp32 parameters;
+micro-batches make the batch's update. The step imports nothing that starts processes."""
 
 import equinox as eqx
 import jax
@@ -7,9 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _imports import imports, module_path
+from _trees import arrays, relative
 
 import eqx_resnet
 from eqx_resnet.parameters import is_float_leaf
+from eqx_resnet.training.step import accumulate_gradients
 
 STEPS = 3
 # name: (builder options, batch shape). Small inputs: a CPU compiles and runs these in seconds.
@@ -97,3 +101,40 @@ def test_bf16_compute_trains_fp32_parameters():
     model, state = run["end"]
     dtypes = {x.dtype for x in jax.tree.leaves(model) + jax.tree.leaves(state) if is_float_leaf(x)}
     assert dtypes == {jnp.dtype(jnp.float32)}
+
+
+def test_four_micro_batches_of_32_make_one_step_of_128():
+    """With BatchNorm's statistics frozen (a loss that is a mean over independent examples), the
+    accumulated gradient is the batch's: the SGD updates agree within 1e-5."""
+    model, state = eqx.filter_jit(eqx_resnet.preact_resnet)(widths=(4, 8, 8), blocks_per_stage=1, key=key(0))
+    model = eqx_resnet.freeze_batch_stats(model, eqx_resnet.layers.BatchNorm)
+    optimizer = optax.sgd(0.1)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    images, labels = batch((128, 1, 28, 28))
+
+    def update(accumulate):
+        step = eqx.filter_jit(
+            eqx_resnet.make_train_step(optimizer, accumulate=accumulate), compiler_options=eqx_resnet.compiler_options()
+        )
+        new, _, _, metrics = step(model, state, opt_state, images, labels, key(1))
+        return float(metrics["loss"]), [a - b for a, b in zip(arrays(new), arrays(model), strict=True)]
+
+    (loss_128, update_128), (loss_4x32, update_4x32) = update(1), update(4)
+    assert relative(loss_4x32, loss_128) < 1e-5
+    assert max(relative(a, b) for a, b in zip(update_4x32, update_128, strict=True)) < 1e-5
+    with pytest.raises(ValueError, match="a batch of 4 does not split into 3 micro-batches"):
+        accumulate_gradients(lambda *a: None, 3)(None, None, jnp.zeros((4, 1)), None, None)
+
+
+def test_the_step_imports_nothing_that_starts_processes():
+    """step.py and the modules of the package it imports, transitively, as their source says: no
+    socket, thread or `jax.distributed` (the step is pure; process start-up is training/distributed.py)."""
+    seen, todo = set(), ["eqx_resnet.training.step"]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        for module, names, _ in imports(module_path(name)):
+            found = [m for m in (module, *(f"{module}.{n}" for n in names)) if module_path(m)]
+            todo += [m for m in found if m.startswith("eqx_resnet") and m not in seen and m not in todo]
+            assert module not in ("socket", "threading", "jax.distributed"), f"{name} imports {module}"
+    assert "eqx_resnet.training.distributed" not in seen

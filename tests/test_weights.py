@@ -1,8 +1,8 @@
 """State dicts in and out of the zoo: parity with PyTorch's torchvision-architecture ResNets, and bad input.
 
-The PyTorch side is the project's own torch peer (`benchmarking/peers_torch.py`), which has
-torchvision's architecture and module names: torchvision itself is not importable beside
-the torch that CI installs. Inputs are small (batch 2, 64x64) to keep the big models cheap.
+The PyTorch side is torchvision's own ResNet, as the benchmarks' torch peer builds it
+(`benchmarking.peers_torch.resnet`: the zoo's CIFAR stem and input channels in its first conv).
+Inputs are small (batch 2, 64x64) to keep the big models cheap.
 """
 
 import pickle

@@ -5,8 +5,8 @@
     backbone = eqx_resnet.ResNet.resnet18(num_classes=0, key=jax.random.key(0))   # the model alone, headless
 
 `import eqx_resnet` needs only jax, equinox and jaxtyping: the training, data and summary
-helpers exported here are imported on first use, with their dependencies (optax, pooch,
-rich). The channels-last layers live in `eqx_resnet.layers`.
+helpers exported here are imported on first use, with their dependencies (optax, rich). The
+channels-last layers live in `eqx_resnet.layers`.
 """
 
 import importlib
@@ -44,7 +44,7 @@ from .parameters import count_batch_stats, count_parameters, freeze_batch_stats,
 
 __version__ = "0.1.0"
 
-# Imported on first use: they need optax, pooch, rich or Pillow.
+# Imported on first use: they need optax or rich.
 _LAZY = {
     **dict.fromkeys(["DATASETS", "Dataset", "DatasetError", "DatasetInfo", "load_dataset", "normalize"], "data"),
     **dict.fromkeys(["format_summary", "summarize"], "summary"),

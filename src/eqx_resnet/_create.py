@@ -13,6 +13,7 @@ from jaxtyping import PRNGKeyArray
 
 from .models import registry
 from .models.features import FeatureExtractor
+from .weights import create_pretrained
 
 
 def create_model(
@@ -53,8 +54,6 @@ def create_model(
     if weights is None:
         model, state = registry.get_builder(name)(key=key, **options)
     else:
-        from .weights import create_pretrained
-
         model, state, _ = create_pretrained(name, weights, key=key, **options)
     if features_only:
         if not hasattr(model, "forward_intermediates"):

@@ -2,12 +2,18 @@
 
 import errno
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 
 def first_line(error: BaseException) -> str:
     """The first line of `error`'s message, or its type's name when it has none."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def few(names: Sequence[str], shown: int = 5) -> str:
+    """`names` joined by commas, the first `shown` of them and a count of the rest."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def os_error_cause(error: OSError) -> str:

@@ -23,6 +23,8 @@ Part = str | type
 `?` and `[...]` within each step of the path), or a module type (`eqx_resnet.layers.BatchNorm`:
 every BatchNorm)."""
 
+__all__ = ["Part", "count_batch_stats", "count_parameters", "freeze_batch_stats", "trainable_filter"]
+
 
 def is_float_leaf(x) -> bool:
     """A floating-point array, or its abstract shape (from `eqx.filter_eval_shape`)."""

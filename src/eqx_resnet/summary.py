@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from rich import box
+from rich.table import Table
 
 from ._messages import first_line
 from .models.forward import forward
 from .parameters import count_parameters, module_path
 
 if TYPE_CHECKING:
-    import rich.table
+    pass
 
 __all__ = ["LayerRow", "format_summary", "summarize"]
 
@@ -170,14 +172,9 @@ def summarize(model: eqx.Module, state: eqx.nn.State, input_shape: Sequence[int]
     return rows
 
 
-def format_summary(
-    rows: Sequence[LayerRow], *, title: str | None = None, max_depth: int | None = None
-) -> "rich.table.Table":
+def format_summary(rows: Sequence[LayerRow], *, title: str | None = None, max_depth: int | None = None) -> Table:
     """A rich table of `rows` (from `summarize`): path, module, input and output shape,
     parameters, BatchNorm statistics, then the totals. `max_depth=1` keeps the top-level rows."""
-    from rich import box
-    from rich.table import Table
-
     model, shown = rows[0], [row for row in rows[1:] if max_depth is None or row.depth <= max_depth]
     cells = [
         (

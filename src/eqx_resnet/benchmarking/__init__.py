@@ -23,7 +23,9 @@ from .workloads import (
     default_settings,
     jax_platform,
     model_parameters,
+    model_spec,
     peer_missing,
+    unknown_models,
 )
 
 
@@ -58,10 +60,12 @@ __all__ = [
     "measure",
     "median",
     "model_parameters",
+    "model_spec",
     "peer_missing",
     "record",
     "rich_table",
     "rows",
     "share_gpu_memory",
+    "unknown_models",
     "write_json",
 ]

@@ -156,7 +156,10 @@ def build_module(spec, dtype=jnp.float32) -> nn.Module:
         return PreActResNet(spec.num_classes, dtype)
     if spec.zoo == "alexnet":
         return AlexNet(spec.num_classes, dtype)
-    raise ValueError(f"no flax peer for model {spec.name!r}")
+    raise ValueError(
+        f"flax has no peer of {spec.name}: the Flax peers are resnet18 ... resnet152, resnet18_cifar, preact_resnet "
+        "and alexnet"
+    )
 
 
 @functools.cache

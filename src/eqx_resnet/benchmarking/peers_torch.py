@@ -1,15 +1,17 @@
-"""The PyTorch peers: the zoo's networks written as torchvision writes them, and their steps.
+"""The PyTorch peers: the zoo's networks as torchvision and timm build them, and their steps.
 
-The ResNets are torchvision's (v1.5, stride on the 3x3 conv), with its module names, so
-their `state_dict()` keys are torchvision's (`layer1.0.downsample.1.running_var`, ...), and
-the zoo's options (input channels, classes, CIFAR stem, groups and width per group for
-ResNeXt and Wide ResNet); `resnet(name)` builds one by its zoo name. `PreActResNet` and
-`AlexNet` mirror the zoo's `preact_resnet` and `alexnet`. Steps run channels-last, autocast
+A ResNet is torchvision's own module where torchvision has the architecture (`resnet50`,
+`wide_resnet50_2`, ...) and timm's (`timm.create_model`) for the rest of the family, so a
+benchmark runs the library a PyTorch user runs. Neither has the zoo's `preact_resnet` and
+`alexnet`: `PreActResNet` and `AlexNet` write them out. Steps run channels-last, autocast
 to bf16 for bf16; on a GPU `torch.compile`d, on a CPU eager with one thread per core.
 Imported only when a benchmark asks for torch.
 """
 
+import functools
+import sys
 import time
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -18,89 +20,6 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from .timing import Runner, cpu_cores
-
-
-class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, in_channels: int, planes: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = _projection(in_channels, planes, stride)
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
-
-
-class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, in_channels: int, planes: int, stride: int, groups: int = 1, width_per_group: int = 64):
-        super().__init__()
-        width = int(planes * (width_per_group / 64.0)) * groups
-        out = planes * self.expansion
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-        self.downsample = _projection(in_channels, out, stride)
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
-
-
-def _projection(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
-
-
-class ResNet(nn.Module):
-    """torchvision's ResNet, with its names; `stem="cifar"` is a 3x3/1 conv without max-pool."""
-
-    def __init__(
-        self,
-        block,
-        layers,
-        *,
-        num_classes: int,
-        in_channels: int,
-        stem: str,
-        groups: int = 1,
-        width_per_group: int = 64,
-    ):
-        super().__init__()
-        imagenet = stem == "imagenet"
-        self.conv1 = nn.Conv2d(
-            in_channels, 64, 7 if imagenet else 3, 2 if imagenet else 1, 3 if imagenet else 1, bias=False
-        )
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
-        extra = dict(groups=groups, width_per_group=width_per_group) if block is Bottleneck else {}
-        channels = 64
-        for i, n in enumerate(layers):
-            blocks = []
-            for j in range(n):
-                blocks.append(block(channels, 64 * 2**i, 2 if i > 0 and j == 0 else 1, **extra))
-                channels = 64 * 2**i * block.expansion
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.fc = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(x.mean((2, 3)))
 
 
 class PreActBlock(nn.Module):
@@ -173,33 +92,56 @@ class AlexNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-# The zoo's ResNets by name: block, blocks per stage, and groups / width per group.
-_RESNETS = {
-    "resnet18": (BasicBlock, (2, 2, 2, 2), {}),
-    "resnet34": (BasicBlock, (3, 4, 6, 3), {}),
-    "resnet50": (Bottleneck, (3, 4, 6, 3), {}),
-    "resnet101": (Bottleneck, (3, 4, 23, 3), {}),
-    "resnet152": (Bottleneck, (3, 8, 36, 3), {}),
-    "resnext50_32x4d": (Bottleneck, (3, 4, 6, 3), dict(groups=32, width_per_group=4)),
-    "wide_resnet50_2": (Bottleneck, (3, 4, 6, 3), dict(width_per_group=128)),
-}
-
-
-def resnet(name: str, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet") -> ResNet:
-    """The torchvision-architecture ResNet of the zoo's `name` (`"resnet50"`, `"resnext50_32x4d"`, ...)."""
-    block, layers, extra = _RESNETS[name]
-    return ResNet(block, layers, num_classes=num_classes, in_channels=in_channels, stem=stem, **extra)
+# The zoo's networks that neither library has (torchvision's AlexNet has no BatchNorm), written out above.
+WRITTEN_OUT = {"preact_resnet": PreActResNet, "alexnet": AlexNet}
 
 
 def build_module(spec) -> nn.Module:
-    """The torch network of a `ModelSpec`."""
-    if spec.depth is not None:
-        return resnet(f"resnet{spec.depth}", num_classes=spec.num_classes, in_channels=spec.in_channels, stem=spec.stem)
-    if spec.zoo == "preact_resnet":
-        return PreActResNet(num_classes=spec.num_classes, in_channels=spec.in_channels)
-    if spec.zoo == "alexnet":
-        return AlexNet(num_classes=spec.num_classes, in_channels=spec.in_channels)
-    raise ValueError(f"no torch peer for model {spec.name!r}")
+    """The torch network of a `ModelSpec`: torchvision's own where torchvision has the architecture,
+    timm's for the rest of the ResNet family, and `WRITTEN_OUT`'s for the zoo's own."""
+    if spec.zoo in WRITTEN_OUT:
+        return WRITTEN_OUT[spec.zoo](num_classes=spec.num_classes, in_channels=spec.in_channels)
+    timm, torchvision = timm_and_torchvision()
+    if spec.zoo in torchvision.models.list_models(module=torchvision.models):
+        return resnet(spec.zoo, num_classes=spec.num_classes, in_channels=spec.in_channels, stem=spec.stem)
+    return timm.create_model(spec.zoo, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_channels)
+
+
+def resnet(name: str, *, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet") -> nn.Module:
+    """torchvision's ResNet `name` (`"resnet50"`, `"resnext50_32x4d"`, ...) with the zoo's options. torchvision
+    has no `in_channels` or CIFAR stem (`stem="cifar"`: a 3x3/1 first conv, no max-pool): its first conv is
+    then replaced by the zoo's, under the same name."""
+    _, torchvision = timm_and_torchvision()
+    module = torchvision.models.get_model(name, num_classes=num_classes)
+    if stem == "cifar":
+        module.conv1 = nn.Conv2d(in_channels, module.conv1.out_channels, 3, 1, 1, bias=False)
+        module.maxpool = nn.Identity()
+    elif in_channels != 3:
+        module.conv1 = nn.Conv2d(in_channels, module.conv1.out_channels, 7, 2, 3, bias=False)
+    return module
+
+
+@functools.cache
+def timm_and_torchvision() -> tuple[ModuleType, ModuleType]:
+    """timm and torchvision, imported beside this torch: `timm, torchvision = timm_and_torchvision()`.
+
+    A torchvision wheel built for CUDA beside PyTorch's CPU build fails to import on the two
+    compiled operators it cannot load (`torchvision::nms`, `qnms`); they are then defined as
+    placeholders, which no model builder calls, and torchvision imported again.
+    """
+    try:
+        import torchvision
+    except RuntimeError as error:  # a CUDA wheel beside a CPU torch: its compiled operators are missing
+        if "torchvision::" not in str(error):
+            raise
+        for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
+            del sys.modules[name]
+        for op in ("nms", "qnms"):
+            torch.library.define(f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        import torchvision
+    import timm
+
+    return timm, torchvision
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -18,6 +18,11 @@ _DEPTH = re.compile(r"resnet(\d+)")  # the ImageNet ResNets; the CIFAR stem, Pre
 _STEP_TITLES = {"train": "training", "inference": "inference"}
 
 
+def by_depth(model: str) -> bool:
+    """Whether the chart draws `model`: a plain ImageNet ResNet of a depth (`"resnet50"`)."""
+    return _DEPTH.fullmatch(model) is not None
+
+
 def pyplot():
     """matplotlib's pyplot on the file-only Agg backend; `ImportError` with the install command if it is missing."""
     try:

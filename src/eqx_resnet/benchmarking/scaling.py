@@ -1,7 +1,7 @@
 """Images per second of eqx-resnet's training step by device count: data parallelism's scaling.
 
 Each measurement runs `settings.batch` images per device (the global batch grows with the
-devices, as data-parallel training scales out), through `training.mesh.shard_train_step` on a
+devices, as data-parallel training scales out), through `training.sharding.shard_train_step` on a
 mesh of that many local devices. `devices=None` runs the plain step without any mesh, so the
 table also shows what a mesh of one device costs against none.
 """
@@ -14,10 +14,10 @@ from rich.table import Table
 from .._create import create_model
 from .._xla_cpu import compiler_options
 from ..parameters import count_parameters
-from ..training.mesh import data_mesh, replicate, shard_batch, shard_train_step
+from ..training.sharding import data_mesh, replicate, shard_batch, shard_train_step
 from .report import busy_host_warning, record
 from .timing import describe_device, jax_runner
-from .workloads import MODELS, Settings, Workload, eqx_training, init_key, synthetic_batch
+from .workloads import Settings, Workload, eqx_training, init_key, model_spec, synthetic_batch
 
 
 def device_counts(devices: int) -> list[int | None]:
@@ -32,7 +32,7 @@ def device_counts(devices: int) -> list[int | None]:
 def build_scaled(model: str, settings: Settings, devices: int | None) -> Workload:
     """eqx-resnet's training step of `model` on `devices` local devices (`None`: no mesh),
     `settings.batch` images per device, compiled and ready to time."""
-    spec = MODELS[model]
+    spec = model_spec(model)
     count = devices or 1
     scaled = dataclasses.replace(settings, batch=settings.batch * count)
     images, labels = synthetic_batch(spec, scaled)

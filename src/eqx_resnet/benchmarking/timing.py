@@ -17,9 +17,7 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-
-class BenchmarkError(RuntimeError):
-    """A measurement that must not be reported: a NaN output, or frameworks running different models."""
+from ..errors import BenchmarkError
 
 
 @dataclass

@@ -9,7 +9,7 @@ differs from eqx-resnet's model: every framework must run the same network.
 
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -21,7 +21,7 @@ import optax
 from .._create import create_model
 from .._xla_cpu import compiler_options
 from ..models.forward import forward
-from ..models.registry import describe
+from ..models.registry import describe, list_models
 from ..parameters import count_parameters
 from ..training.config import device_kind
 from ..training.step import make_train_step
@@ -82,6 +82,21 @@ MODELS = {
 NATURAL_INPUT_MODELS = ("resnet18_cifar", "preact_resnet", "alexnet")
 
 
+def model_spec(name: str) -> ModelSpec:
+    """The benchmarked network `name`: one of `MODELS`, or any registered architecture with its
+    default options at the settings' resolution (`"resnet50d"`); a `ValueError` for another name."""
+    if name in MODELS:
+        return MODELS[name]
+    if unknown_models([name]):
+        raise ValueError(f"unknown model {name!r}: choose a name of eqx_resnet.list_models() or of MODELS")
+    return ModelSpec(name, name, macs_224=describe(name).macs)
+
+
+def unknown_models(names: Sequence[str]) -> list[str]:
+    """Those of `names` that are neither registered (`list_models()`) nor benchmarked networks of their own (`MODELS`)."""
+    return [name for name in names if name not in MODELS and name not in list_models()]
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every framework of a row shares. `rounds` are timed, after `warmup` untimed ones."""
@@ -126,10 +141,21 @@ def default_settings(
     batch: int | None = None,
     resolution: int | None = None,
     depths: tuple[int, ...] | None = None,
+    models: Sequence[str] | None = None,
     precision: str | None = None,
     rounds: int | None = None,
 ) -> Settings:
-    """The settings for `platform` ("cpu" or "gpu"), or the tiny smoke ones; arguments override them."""
+    """The settings for `platform` ("cpu" or "gpu"), or the tiny smoke ones; arguments override them.
+
+    **Arguments:**
+
+    - `platform`: `"cpu"` or `"gpu"`.
+    - `smoke`: the tiny settings CI runs (batch 2, resnet18 at 32x32 and preact_resnet, one round).
+    - `batch`, `resolution`, `precision`, `rounds`: override the platform's defaults.
+    - `depths`: the ResNet depths to run (`(18, 50)`), with the three models at their natural inputs.
+    - `models`: instead of `depths`, exactly the models to run, by name: registered architectures
+      (`("resnet50d", "seresnext26t_32x4d")`) or `MODELS`' own (`"resnet18_cifar"`).
+    """
     if platform not in ("cpu", "gpu"):
         raise ValueError(f"platform must be 'cpu' or 'gpu', got {platform!r}")
     if platform == "gpu" and jax_platform() != "gpu":
@@ -137,9 +163,18 @@ def default_settings(
             "JAX sees no GPU here: install jax with CUDA support (pip install 'jax[cuda12]') or use the CPU"
         )
     d = _DEFAULTS["smoke" if smoke else platform]
+    if depths is not None and models is not None:
+        raise ValueError("models names every model of the run: give depths or models, not both")
     depths = d["depths"] if depths is None else tuple(depths)
     if unknown := sorted(set(depths) - set(DEPTHS)):
         raise ValueError(f"unknown ResNet depth(s) {unknown}: choose from {', '.join(map(str, DEPTHS))}")
+    if models is not None and not models:
+        raise ValueError("models is empty: name at least one model, or leave it out for the default set")
+    if models is not None and (unknown := unknown_models(models)):
+        raise ValueError(
+            f"unknown model {unknown[0]!r} in models: choose names of eqx_resnet.list_models() or of "
+            "eqx_resnet.benchmarking.MODELS"
+        )
     precision = precision or d["precision"]
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -148,7 +183,7 @@ def default_settings(
         batch=d["batch"] if batch is None else batch,
         resolution=d["resolution"] if resolution is None else resolution,
         precision=precision,
-        models=tuple(f"resnet{n}" for n in depths) + d["extra"],
+        models=tuple(models) if models is not None else tuple(f"resnet{n}" for n in depths) + d["extra"],
         rounds=d["rounds"] if rounds is None else rounds,
         warmup=d["warmup"],
     )
@@ -164,8 +199,9 @@ def jax_platform() -> str:
     return "cpu" if device_kind() == "cpu" else "gpu"
 
 
-def peer_missing(framework: str, platform: str) -> str | None:
-    """Why `framework` cannot run here (not installed, no GPU build), or None when it can."""
+def peer_missing(framework: str, platform: str, model: str | None = None) -> str | None:
+    """Why `framework` cannot run here (not installed, no GPU build), or cannot run `model` (a package
+    its peer is built with missing, no peer of it); None when it can."""
     if framework == "eqx-resnet":
         return None
     package = {"flax": "flax.linen", "torch": "torch"}[framework]
@@ -177,6 +213,24 @@ def peer_missing(framework: str, platform: str) -> str | None:
         )
     if framework == "torch" and platform == "gpu" and not module.cuda.is_available():
         return "this torch build has no CUDA: install a CUDA build of torch to compare on the GPU"
+    if model is None:
+        return None
+    spec = model_spec(model)
+    peer = importlib.import_module(f".peers_{framework}", __package__)
+    if framework == "flax":
+        try:
+            peer.build_module(spec)  # a linen module's definition: nothing is initialised
+        except ValueError as e:
+            return str(e)
+    elif spec.zoo not in peer.WRITTEN_OUT:
+        try:
+            peer.timm_and_torchvision()
+        except Exception as e:  # as above: a broken install counts as missing
+            missing = getattr(e, "name", None) or "timm or torchvision"
+            return (
+                f"torch's {model} is timm's or torchvision's module, and {missing} is not usable "
+                f"({type(e).__name__}: {e}); install the peers: pip install 'eqx-resnet[peers]'"
+            )
     return None
 
 
@@ -214,7 +268,7 @@ def synthetic_batch(spec: ModelSpec, settings: Settings) -> tuple[np.ndarray, np
 @functools.cache  # one trace per model, not one per framework and step
 def model_parameters(name: str) -> int:
     """eqx-resnet's parameter count of a benchmarked model (from shapes, nothing allocated)."""
-    spec = MODELS[name]
+    spec = model_spec(name)
     model, _ = eqx.filter_eval_shape(create_model, spec.zoo, key=jax.random.key(0), **spec.options)
     return count_parameters(model)
 
@@ -243,7 +297,7 @@ def check_flops(name: str) -> float:
     Lowers the forward pass on abstract inputs (nothing is computed) and reads XLA's
     cost analysis; raises `BenchmarkError` if the ratio is off by more than 10%.
     """
-    spec = MODELS[name]
+    spec = model_spec(name)
     if spec.macs_224 is None:
         raise ValueError(f"{name} has no published multiply-add count")
     model, state = eqx.filter_eval_shape(create_model, spec.zoo, key=jax.random.key(0), **spec.options)
@@ -306,14 +360,11 @@ def eqx_training(
 
 def build_workload(framework: str, model: str, step: str, settings: Settings) -> Workload:
     """Build, compile and check one framework's step; raise `BenchmarkError` on a mismatched model."""
-    if framework not in FRAMEWORKS or step not in STEPS or model not in MODELS:
-        raise ValueError(
-            f"unknown workload {framework}/{model}/{step}: frameworks {FRAMEWORKS}, steps {STEPS}, "
-            f"models {tuple(MODELS)}"
-        )
-    if reason := peer_missing(framework, settings.platform):
+    if framework not in FRAMEWORKS or step not in STEPS:
+        raise ValueError(f"unknown workload {framework}/{model}/{step}: frameworks {FRAMEWORKS}, steps {STEPS}")
+    spec = model_spec(model)
+    if reason := peer_missing(framework, settings.platform, model):
         raise BenchmarkError(reason)
-    spec = MODELS[model]
     images, labels = synthetic_batch(spec, settings)
     if framework == "eqx-resnet":
         runner = _eqx_runner(spec, step, settings, images, labels)

@@ -8,7 +8,7 @@ from . import bench, evaluate, models, plot, train, weights  # noqa: F401  (each
 from .app import app
 from .console import show_warning
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -2,10 +2,9 @@
 
 import sys
 
-import click
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from _eqx_resnet_cli import MESSAGE as INTERRUPTED
 
@@ -17,7 +16,7 @@ except ImportError:
     from click import ClickException as CliError
 
 
-def _literal_help(command: click.Command) -> None:
+def _literal_help(command: TyperCommand | TyperGroup) -> None:
     """Make every help text of `command` and its subcommands plain text: typer reads help as rich markup,
     which would eat a bracketed word such as the extra in `pip install 'eqx-resnet[hf]'`."""
     for name in ("help", "short_help", "epilog"):

@@ -9,6 +9,33 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from ..benchmarking import (
+    FRAMEWORKS,
+    STEPS,
+    BenchmarkError,
+    build_workload,
+    busy_host_warning,
+    default_settings,
+    jax_platform,
+    markdown,
+    measure,
+    median,
+    peer_missing,
+    record,
+    rich_table,
+    share_gpu_memory,
+    unknown_models,
+    write_json,
+)
+from ..benchmarking.plot import by_depth, plot, pyplot, read_records
+from ..benchmarking.scaling import (
+    build_scaled,
+    device_counts,
+    scaled_record,
+    scaling_markdown,
+    scaling_rows,
+    scaling_table,
+)
 from .app import app
 from .console import console, error, errors, stderr
 from .train import PrecisionName
@@ -25,10 +52,21 @@ def _depths(text: str | None) -> tuple[int, ...] | None:
         raise typer.BadParameter(f"expected comma-separated depths such as 18,50, got {text!r}") from None
 
 
+def _models(text: str | None) -> tuple[str, ...] | None:
+    """--models' names; an unknown one is a usage error."""
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(","))
+    if unknown := unknown_models(names):
+        error(
+            f"unknown model {unknown[0]!r} in --models: choose names that `eqx-resnet models` lists, or resnet18_cifar",
+            2,
+        )
+    return names
+
+
 def available_frameworks(platform: str) -> list[str]:
     """The frameworks that can run on `platform`; each one skipped is reported on stderr with the reason."""
-    from ..benchmarking import FRAMEWORKS, peer_missing
-
     available = []
     for framework in FRAMEWORKS:
         if reason := peer_missing(framework, platform):
@@ -40,13 +78,18 @@ def available_frameworks(platform: str) -> list[str]:
 
 def measure_rows(settings, frameworks: list[str], steps: tuple[str, ...] | None = None) -> Iterator[list[dict]]:
     """Build, compile and time each model of `settings` and each step, the frameworks side by side:
-    yields one row's records (one per framework) at a time, so a caller can stop between rows."""
-    from ..benchmarking import STEPS, build_workload, measure, median, record
-
+    yields one row's records (one per framework) at a time, so a caller can stop between rows.
+    A framework without a peer of a model is left out of its rows, the reason on stderr."""
     for model in settings.models:
+        here = []
+        for framework in frameworks:
+            if reason := peer_missing(framework, settings.platform, model):
+                stderr.print(f"skipping {framework} for {model}: {escape(reason)}")
+            else:
+                here.append(framework)
         for step in steps or STEPS:
-            with stderr.status(f"{model} {step}: building, compiling and timing {', '.join(frameworks)}"):
-                row = [build_workload(framework, model, step, settings) for framework in frameworks]
+            with stderr.status(f"{model} {step}: building, compiling and timing {', '.join(here)}"):
+                row = [build_workload(framework, model, step, settings) for framework in here]
                 times = measure({w.label: w.runner for w in row}, rounds=settings.rounds, warmup=settings.warmup)
             records = [record(w, median(times[w.label]), min(times[w.label])) for w in row]
             for r, w in zip(records, row):
@@ -62,6 +105,12 @@ def bench_command(
         Optional[str],
         typer.Option(help="Comma-separated ResNet depths, e.g. 18,50. Default: all on a GPU, 18,50 on a CPU."),
     ] = None,
+    models: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Instead of --depths: exactly the models to run, comma-separated names from `eqx-resnet models`, e.g. resnet50d,seresnext26t_32x4d (and resnet18_cifar)."
+        ),
+    ] = None,
     batch: Annotated[
         Optional[int], typer.Option(min=1, help="Images per step. Default: 256 on a GPU, 8 on a CPU.")
     ] = None,
@@ -76,7 +125,7 @@ def bench_command(
         Optional[int], typer.Option(min=1, help="Timed steps per measurement (after warm-up); the median is reported.")
     ] = None,
     smoke: Annotated[
-        bool, typer.Option(help="Tiny run: batch 2, resnet18 at 32x32 and preact_resnet, one step.")
+        bool, typer.Option(help="Tiny run: batch 2, resnet18 at 32x32 and preact_resnet (or --models), one step.")
     ] = False,
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write every measurement and the table's rows as JSON.")
@@ -113,22 +162,11 @@ def bench_command(
     Peers that are not installed are skipped: install them with the `peers` extra.
     `eqx-resnet bench --plot chart.png --from-json results.json` charts an earlier run.
     """
-    from ..benchmarking import (
-        BenchmarkError,
-        busy_host_warning,
-        default_settings,
-        jax_platform,
-        markdown,
-        rich_table,
-        share_gpu_memory,
-        write_json,
-    )
-    from ..benchmarking.plot import plot, pyplot, read_records
-
     share_gpu_memory()  # before default_settings starts JAX's backend
     given = {
         "--device": device,
         "--depths": depths,
+        "--models": models,
         "--batch": batch,
         "--resolution": resolution,
         "--precision": precision,
@@ -137,6 +175,13 @@ def bench_command(
     }
     if from_json and (clash := [name for name, value in given.items() if value is not None]):
         error(f"--from-json shows an earlier run and measures nothing: leave out {', '.join(clash)}", 2)
+    if depths is not None and models is not None:
+        error("--models names every model of the run: leave out --depths (give resnet50 as a name)", 2)
+    names = _models(models)
+    if plot_out and names is not None and not any(map(by_depth, names)):
+        error(
+            "--plot draws images/s by ResNet depth: add a ResNet such as resnet50 to --models, or leave out --plot", 2
+        )
     if devices is not None and (plot_out or from_json):
         error("--devices measures eqx-resnet's training step by device count: leave out --plot and --from-json", 2)
     # The benchmark's own failures are run-time errors; anything else is reported as a bug.
@@ -154,6 +199,7 @@ def bench_command(
                     batch=batch,
                     resolution=resolution,
                     depths=_depths(depths),
+                    models=names,
                     precision=precision.value if precision else None,
                     rounds=steps,
                 )
@@ -178,16 +224,6 @@ def bench_command(
 def _scaling(settings, devices: int, json_out: Path | None, markdown_out: Path | None) -> None:
     """`bench --devices N`: each model's training step without a mesh and on 1, 2, 4, ... N devices,
     timed round by round in turn, so that a busy spell slows every count alike."""
-    from ..benchmarking import busy_host_warning, measure, median, write_json
-    from ..benchmarking.scaling import (
-        build_scaled,
-        device_counts,
-        scaled_record,
-        scaling_markdown,
-        scaling_rows,
-        scaling_table,
-    )
-
     counts, records = device_counts(devices), []
     for model in settings.models:
         with stderr.status(

@@ -25,15 +25,17 @@ from _eqx_resnet_cli import STATUS as INTERRUPTED_STATUS
 from _eqx_resnet_cli import interrupted as interrupted_by_user
 from _eqx_resnet_cli import mark_reported
 
+from .._extras import MissingExtra
 from ..data import DatasetError
+from ..errors import UsageError
 from ..training import CheckpointError, ConfigError, Interrupted, TrainingError
 from ..weights import WeightsError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 TRACEBACK_ENV = "EQX_RESNET_TRACEBACK"
-# Failures at run time; their messages name the fix. ConfigError (and typer's BadParameter)
+# Failures at run time; their messages name the fix (MissingExtra: the extra to install). ConfigError (and typer's BadParameter)
 # are usage errors.
-RUN_ERRORS = (DatasetError, CheckpointError, TrainingError, WeightsError)
+RUN_ERRORS = (DatasetError, CheckpointError, TrainingError, WeightsError, MissingExtra)
 
 
 def console() -> Console:
@@ -41,10 +43,6 @@ def console() -> Console:
     table take its own width there."""
     out = Console(highlight=False)
     return out if out.is_terminal else Console(highlight=False, width=200)
-
-
-class UsageError(Exception):
-    """Bad command-line input that only the CLI can see (a missing image file, say): exit 2."""
 
 
 def error(message: str, status: int) -> NoReturn:

@@ -8,14 +8,23 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
+import equinox as eqx
+import jax
+import numpy as np
 import typer
 
-from ..data import DatasetError
+from ..data import DatasetError, load_image
+from ..data.datasets import dataset_dir
+from ..data.folder import STREAMING_DATASETS
+from ..data.hf import HUB
+from ..models import forward
 from ..training import CheckpointError, RunMetadata, load_checkpoint
 from ..training.checkpoint import checkpoint_exists
+from ..training.evaluate import run_evaluator
 from .app import app
 from .console import UsageError, errors
 from .train import DATA_DIR_HELP
+from .weights import pretrained_run
 
 
 def printable(text: object) -> str:
@@ -52,8 +61,6 @@ def eval_command(
 ):
     """Evaluate a checkpoint on its dataset's test split, in the run's precision: loss and accuracy."""
     with errors():
-        from ..training.evaluate import run_evaluator
-
         model, state, meta, checkpoint = load_run(path)
         evaluate = run_evaluator(meta, _eval_data_dir(meta, data_dir))
         metrics = {
@@ -74,10 +81,6 @@ def eval_command(
 def _eval_data_dir(meta: RunMetadata, given: Path | None) -> str:
     """The data directory `eval` reads: --data-dir, else the run's recorded one. `eval` only reads: a
     directory that is not there is refused, never created or downloaded into."""
-    from ..data.datasets import dataset_dir
-    from ..data.folder import STREAMING_DATASETS
-    from ..data.hf import HUB
-
     where, dataset = str(given or meta.data_dir or "data"), meta.dataset
     streamed = dataset in STREAMING_DATASETS
     if streamed and where.startswith(HUB):
@@ -135,13 +138,6 @@ def predict_command(
     eqx-resnet predict --model resnet50 --weights imagenet cat.jpg
     """
     with errors():
-        import equinox as eqx
-        import jax
-        import numpy as np
-
-        from ..data import load_image
-        from ..models import forward
-
         model_, state, meta, images = _predictor(paths, weights, model)
         try:
             x = np.stack([load_image(path, meta.preprocessing) for path in images])
@@ -172,7 +168,6 @@ def _predictor(paths: list[Path], weights: str | None, model: str | None):
             f"with --weights every argument is an image, and {paths[0]} is a directory; "
             "to use a checkpoint, drop --weights"
         )
-    from .weights import pretrained_run
 
     model_, state, meta = pretrained_run(weights, model)
     return model_, state, meta, paths

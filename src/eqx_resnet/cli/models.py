@@ -15,9 +15,11 @@ import typer
 from rich.table import Table
 
 from .._messages import first_line
+from ..data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ..models.registry import describe, get_builder, list_models
 from ..parameters import count_batch_stats, count_parameters
 from ..summary import format_summary, summarize
+from ..weights import DEFAULT, RESULTS_SOURCE, list_pretrained
 from .app import app
 from .console import console, error
 
@@ -127,9 +129,6 @@ def _model_rows(names: tuple[str, ...]) -> list[list[str]]:
 
 
 def _weights_table() -> tuple[str, list[str], list[list[str]]]:
-    from ..data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-    from ..weights import DEFAULT, RESULTS_SOURCE, list_pretrained
-
     rows = []
     for w in list_pretrained():
         pre = w.preprocessing

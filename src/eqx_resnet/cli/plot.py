@@ -6,14 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..benchmarking.plot import pyplot
 from .app import app
 from .console import UsageError, console, errors
 
 
 def _pyplot():
     """matplotlib's pyplot on the file-only Agg backend, or a one-line error saying how to install it."""
-    from ..benchmarking.plot import pyplot
-
     try:
         return pyplot()
     except ImportError as e:

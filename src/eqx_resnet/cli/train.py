@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal, Optional, get_args, get_origin
 
+import jax
 import typer
 from beartype import BeartypeConf
 from beartype.door import is_bearable
@@ -24,7 +25,7 @@ from ..models import get_builder, list_models
 from ..models.forward import PRECISIONS
 from ..training import CheckpointError, ConfigError, TrainConfig, TrainingError, train
 from ..training.config import BATCH_STATS, MAX_SEED, MONITORS, OPTIMIZERS, RESUME_FROM, SCHEDULES
-from ..training.mesh import (
+from ..training.distributed import (
     HEARTBEAT_TIMEOUT_S,
     JOIN_TIMEOUT_S,
     exit_at_once_on_error,
@@ -378,8 +379,6 @@ def train_command(
 
 
 def _enable_compilation_cache(path: Path) -> None:
-    import jax
-
     jax.config.update("jax_compilation_cache_dir", str(path))
     # Cache every step function, however quickly it compiled: the warm start is the point.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

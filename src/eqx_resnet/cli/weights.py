@@ -5,9 +5,16 @@ import os
 from pathlib import Path
 from typing import Annotated, Optional
 
+import jax
 import typer
 
+from ..data.imagenet import IMAGENET_CLASSES, IMAGENET_PREPROCESSING
 from ..models import get_builder
+from ..parameters import count_parameters
+from ..training import CheckpointError, RunMetadata, save_checkpoint
+from ..training.checkpoint import checkpoint_exists
+from ..training.lock import LOCK_FILE, RunLock
+from ..weights import PRETRAINED, create_pretrained, head_name, prefetch_weights
 from .app import app
 from .console import UsageError, console, errors
 
@@ -15,8 +22,6 @@ from .console import UsageError, console, errors
 def _split(weights: str, model: str | None) -> tuple[str, str]:
     """The architecture and the weights: `("resnet50", "a1_in1k")` from `--model resnet50 --weights a1_in1k`
     or from `resnet50.a1_in1k` alone."""
-    from ..weights import PRETRAINED
-
     if model is None and weights in PRETRAINED:
         return PRETRAINED[weights].model, weights
     if model is None:
@@ -30,13 +35,6 @@ def _split(weights: str, model: str | None) -> tuple[str, str]:
 
 def pretrained_run(weights: str, model: str | None, **options):
     """`(model, state, RunMetadata)` of a published weight set or a weights file, as a converted checkpoint holds them."""
-    import jax
-
-    from ..data.imagenet import IMAGENET_CLASSES, IMAGENET_PREPROCESSING
-    from ..parameters import count_parameters
-    from ..training import RunMetadata
-    from ..weights import create_pretrained, head_name
-
     name, weights = _split(weights, model)
     model_, state, info = create_pretrained(name, weights, key=jax.random.key(0), **options)
     num_classes = getattr(model_, head_name(model_)).out_features  # fc, or AlexNet's fc3
@@ -86,8 +84,6 @@ def convert_command(
     preprocessing and class names. Example: eqx-resnet convert resnet50.tv_in1k --out weights/resnet50
     """
     with errors():
-        from ..training import save_checkpoint
-
         with _run_lock(out):
             _check_out(out, force)
             options = {} if in_channels == 3 else {"in_channels": in_channels}
@@ -103,8 +99,6 @@ def convert_command(
 def _run_lock(out: Path):
     """Hold the lock of the run directory `out` lies in, if it is one (it has a lock file): refused at once
     while a train writes there, and no train starts there meanwhile."""
-    from ..training.lock import LOCK_FILE, RunLock
-
     if not os.path.lexists(out.parent / LOCK_FILE):
         yield
         return
@@ -114,9 +108,6 @@ def _run_lock(out: Path):
 
 def _check_out(out: Path, force: bool) -> None:
     """Refuse an --out that holds something, unless it is a checkpoint and --force replaces it."""
-    from ..training import CheckpointError
-    from ..training.checkpoint import checkpoint_exists
-
     if checkpoint_exists(out):  # also a checkpoint that a save interrupted left beside `out`
         if not force:
             raise CheckpointError(f"{out} already holds a checkpoint; choose another --out, or replace it with --force")
@@ -143,7 +134,5 @@ def fetch_weights_command(
     Copy or share HF_HOME with the offline machines afterwards.
     """
     with errors():
-        from ..weights import prefetch_weights
-
         for info in prefetch_weights(names):
             console().print(f"{info.name}: {info.path} (revision {info.revision}, sha256 {info.sha256[:12]}...)")

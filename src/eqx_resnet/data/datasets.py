@@ -3,7 +3,7 @@
 Files live in ``data_dir/<name>/``. MNIST and Fashion-MNIST are the four IDX
 files (gzipped or not); CIFAR-10 is the ``cifar-10-batches-py/`` folder, or the
 ``cifar-10-python.tar.gz`` archive it is extracted from. Whatever is missing
-is downloaded with pooch and verified against the SHA-256 of the official file.
+is downloaded and verified against the SHA-256 of the official file (``data.download``).
 Local files are checked too, so that another dataset's files never load under
 this one's name: MNIST's by the SHA-256 of their decompressed content, a local
 CIFAR-10 archive by its SHA-256, and Fashion-MNIST's files and the CIFAR-10
@@ -16,16 +16,15 @@ change, by their class counts (both datasets are exactly balanced).
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-import pooch
 from jaxtyping import Array, Float, Int32, Real, UInt8
 
 from .cifar import BATCHES_DIR, extract_cifar_archive, read_cifar_batch
+from .download import HashMismatch, retrieve
 from .hf import HUB
 from .idx import DatasetError, parse_idx, read_idx_bytes
 from .imagenet import IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD
@@ -319,7 +318,7 @@ def _load_cifar(info: DatasetInfo, split: str, directory: Path, download: bool):
     if not root.is_dir():
         archive = directory / _CIFAR_ARCHIVE
         if archive.is_file():
-            _check_cifar_archive(archive)  # a download is checked by pooch
+            _check_cifar_archive(archive)  # a download is checked as it arrives
         else:
             archive = _download(info.name, directory, [_CIFAR_ARCHIVE], download)[_CIFAR_ARCHIVE]
         extract_cifar_archive(archive, directory)
@@ -397,26 +396,14 @@ def _download(name: str, directory: Path, missing: list[str], download: bool) ->
         url = _MIRRORS[name] + fname
         expected = _DOWNLOAD_SHA256[name][fname]
         try:
-            paths[fname] = Path(
-                pooch.retrieve(
-                    url,
-                    known_hash=f"sha256:{expected}",
-                    fname=fname,
-                    path=directory,
-                    progressbar=False,
-                )
-            )
-        except ValueError as exc:
-            if "known hash" not in str(exc):
-                raise
-            actual = re.search(r"but got (\w+)", str(exc))
+            paths[fname] = retrieve(url, directory / fname, expected)
+        except HashMismatch as exc:
             raise DatasetError(
-                f"{directory / fname}: the file downloaded from {url} is corrupt: SHA-256 "
-                f"{actual[1] if actual else '(unknown)'}, expected {expected}. Delete "
-                f"{directory / fname} if it is there and load again to download it again; "
-                "if this persists the mirror is serving a different file."
+                f"{directory / fname}: the file downloaded from {url} is corrupt: SHA-256 {exc.actual}, "
+                f"expected {expected}. Load again to download it again; if this persists the mirror is "
+                "serving a different file."
             ) from exc
-        except OSError as exc:  # requests' exceptions derive from OSError
+        except OSError as exc:  # urllib's URLError and HTTPError among them
             cause = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
             raise DatasetError(
                 f"{name}: the download of {url} failed ({cause}). {_how_to_fetch(name, directory)}"

@@ -28,13 +28,14 @@ import os
 import re
 import tarfile
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from jaxtyping import Int32
 
+from .._messages import few
+from ..errors import FolderLinkWarning
 from .datasets import DatasetInfo, dataset_info
 from .hf import HFSplit, hf_classes, hf_splits, is_hf
 from .idx import DatasetError
@@ -48,10 +49,6 @@ _DEVKIT = "ILSVRC2012_devkit_t12"
 _KAGGLE_SOLUTION = "LOC_val_solution.csv"
 _FLAT_VAL = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
 _LAYOUT = "DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg"
-
-
-class FolderLinkWarning(UserWarning):
-    """Directory links of an image folder were not followed: they loop, or lead into another class folder."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value to compare
@@ -133,7 +130,7 @@ def scan_classes(folder: Path, classes: tuple[str, ...]) -> tuple[FileSplit, lis
         paths += found
         labels += [label] * len(found)
     if empty:
-        shown = _few([f"{folder / e}/" for e in empty])
+        shown = few([f"{folder / e}/" for e in empty])
         raise DatasetError(
             f"{shown} hold{'s' if len(empty) == 1 else ''} no images ({', '.join(IMAGE_EXTENSIONS)}): "
             "add images or remove the empty class folder"
@@ -268,8 +265,8 @@ def _folder_splits(dataset: str, root: Path, val_fraction: float | None) -> tupl
         what = "; ".join(
             x
             for x in (
-                f"{val_dir} has classes train/ lacks: {_few(extra)}" if extra else "",
-                f"{val_dir} lacks classes of train/: {_few(missing)}" if missing else "",
+                f"{val_dir} has classes train/ lacks: {few(extra)}" if extra else "",
+                f"{val_dir} lacks classes of train/: {few(missing)}" if missing else "",
             )
             if x
         )
@@ -285,7 +282,7 @@ def _warn_links(root: Path, skipped: list[str]) -> None:
     if skipped:
         warnings.warn(
             f"{root}: not following {len(skipped)} directory link{'s' * (len(skipped) > 1)}: "
-            f"{_few(skipped, 3)}; each image is listed once, under the class folder it lies in",
+            f"{few(skipped, 3)}; each image is listed once, under the class folder it lies in",
             FolderLinkWarning,
             stacklevel=3,
         )
@@ -317,16 +314,11 @@ def folder_info(dataset: str, classes: tuple[str, ...], image_size: int | None) 
     return dataclasses.replace(template, num_classes=len(classes), classes=classes, image_shape=(3, size, size))
 
 
-def _few(names: Sequence[str], shown: int = 5) -> str:
-    """`names` joined by commas, the first `shown` of them and a count of the rest."""
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-
-
 def _check_synsets(folder: Path, classes: tuple[str, ...]) -> None:
     unknown = sorted(set(classes) - set(IMAGENET_SYNSETS))
     if unknown:
         raise DatasetError(
-            f"{folder} has class folders that are not ImageNet synset ids (n01440764, ...): {_few(unknown)}; "
+            f"{folder} has class folders that are not ImageNet synset ids (n01440764, ...): {few(unknown)}; "
             "train on other classes as imagefolder"
         )
 
@@ -359,7 +351,7 @@ def _ilsvrc_val(root: Path, val_dir: Path, files: list[str], classes: tuple[str,
     missing = [f for f in files if Path(f).stem not in synset_of]
     if missing:
         raise DatasetError(
-            f"{val_dir}: no ground truth for {len(missing)} images ({_few(missing, 2)}); "
+            f"{val_dir}: no ground truth for {len(missing)} images ({few(missing, 2)}); "
             "the ground-truth file is not this folder's"
         )
     # Images of synsets train/ lacks (a class subset of ImageNet) are not evaluated.
@@ -401,7 +393,7 @@ def _devkit_labels(root: Path, val_dir: Path, files: list[str]) -> dict[str, str
         raise DatasetError(
             f"{root / _DEVKIT}: incomplete, missing {members[contents.index(None)]}; extract the devkit again"
         )
-    from scipy.io import loadmat  # scipy comes with jax
+    from scipy.io import loadmat  # here: scipy.io takes 0.25 s to import, for the devkit alone (scipy comes with jax)
 
     synsets = loadmat(io.BytesIO(contents[0]), squeeze_me=True)["synsets"]
     wnid = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}

@@ -40,14 +40,14 @@ from typing import Any
 import numpy as np
 from jaxtyping import Int32, Int64
 
-from .idx import DatasetError
-from .transforms import BadImage
+from .._extras import needs_extra
+from ..errors import BadImage, DatasetError
 
 HUB = "hf:"
 EVAL_SPLITS = ("validation", "val", "test")
 _SAVED = ("dataset_dict.json", "state.json")  # what save_to_disk writes: load_from_disk reads it
 _FILES = ("*.parquet", "*/*.parquet", "*.arrow", "*/*.arrow")  # what load_dataset(DIR) reads as a dataset
-_INSTALL = "pip install 'eqx-resnet[hf]'"
+_FEATURE = "reading a Hugging Face dataset"
 _LOGIN = "accept its terms on its Hub page and log in (HF_TOKEN, or `hf auth login`)"
 # How long the Hub may take to answer before a Hub id is read from the cache alone: the Hub client
 # itself retries an unreachable Hub for half a minute. HF_HUB_ETAG_TIMEOUT, if set, replaces it.
@@ -141,10 +141,8 @@ def hf_classes(data_dir: str | Path) -> tuple[str, ...]:
 
 
 def _datasets():
-    try:
+    with needs_extra(_FEATURE):
         import datasets
-    except ImportError:
-        raise DatasetError(f"reading a Hugging Face dataset needs the datasets library: {_INSTALL}") from None
     return datasets
 
 
@@ -191,7 +189,8 @@ def _probe_hub() -> Callable[[], str | None] | None:
     such host, silent), or None if it answered, with any HTTP status or a TLS error (the Hub client
     checks certificates its own way). A daemon thread bounds the wait even where a name lookup hangs.
     """
-    import huggingface_hub.constants as hub  # light: `huggingface_hub` imports its modules when used
+    with needs_extra(_FEATURE, extra="hf"):  # the Hub client comes with `datasets`
+        import huggingface_hub.constants as hub  # light: `huggingface_hub` imports its modules when used
 
     if hub.HF_HUB_OFFLINE:
         return None

@@ -15,16 +15,10 @@ from pathlib import Path
 import numpy as np
 from jaxtyping import UInt8
 
+from ..errors import DatasetError
+
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAGIC_NDIM = {0x00000801: 1, 0x00000803: 3}
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing, corrupt, or cannot be downloaded.
-
-    Defined here, in the lowest module of the data layer, so that the parsers
-    and the registry can all raise it without an import cycle.
-    """
 
 
 def read_idx_bytes(path: str | os.PathLike) -> bytes:

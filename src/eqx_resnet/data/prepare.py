@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, Real
 
+from .._extras import needs_extra
+from ..errors import BadImage, DatasetError
 from .augment import resize
 from .datasets import DatasetInfo, normalize
-from .idx import DatasetError
 from .preprocessing import Preprocessing
-from .transforms import BadImage
 
 
 def prepare(
@@ -37,7 +37,8 @@ def load_image(path: str | os.PathLike, preprocessing: Preprocessing) -> Float[n
     a run's (`RunMetadata.preprocessing`, as in training: `DatasetInfo.preprocessing`) or a
     pretrained weight set's. A missing, unreadable or oversized file raises `DatasetError` naming it.
     """
-    from PIL import Image, UnidentifiedImageError
+    with needs_extra("reading image files"):
+        from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:

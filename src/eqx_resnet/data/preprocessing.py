@@ -21,20 +21,18 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Float
-from PIL import Image
 
-from .augment import resize
-from .transforms import centre_crop, to_rgb
+if TYPE_CHECKING:  # Pillow is the [data] extra: imported where an image is prepared (`data.transforms`)
+    import PIL.Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+_INTERPOLATIONS = ("bilinear", "bicubic")  # Pillow's Image.Resampling, by their lower-case names
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class Preprocessing:
     source_size: int | None = None
 
     def __post_init__(self):
-        if self.interpolation not in _RESAMPLE:
+        if self.interpolation not in _INTERPOLATIONS:
             raise ValueError(f"interpolation must be 'bilinear' or 'bicubic', got {self.interpolation!r}")
         if (self.crop_pct is None) == (self.source_size is None):
             raise ValueError(
@@ -88,30 +86,12 @@ class Preprocessing:
         224 / 0.875), or a fixed-size dataset's `source_size`."""
         return self.source_size if self.crop_pct is None else math.floor(self.crop_size / self.crop_pct)
 
-    def __call__(self, image: Image.Image) -> Float[np.ndarray, "c {self.crop_size} {self.crop_size}"]:
+    def __call__(self, image: "PIL.Image.Image") -> Float[np.ndarray, "c {self.crop_size} {self.crop_size}"]:
         """One Pillow image (any size) -> a float32 `(channels, crop_size, crop_size)` array, channels
         first. A photograph's must be of a mode `data.transforms.to_rgb` converts (else `BadImage`)."""
-        if self.crop_pct is None:
-            x = self._fixed_size(image)
-        else:
-            image = to_rgb(image)  # as the loader converts: 16-bit grayscale scaled, not clipped
-            new, box = centre_crop(*image.size, self.crop_size, self.crop_pct)
-            image = image.resize(new, _RESAMPLE[self.interpolation]).crop(box)
-            x = np.asarray(image, np.float32).transpose(2, 0, 1)
-        mean = np.asarray(self.mean, np.float32)[:, None, None]
-        std = np.asarray(self.std, np.float32)[:, None, None]
-        return np.ascontiguousarray((x / np.float32(255.0) - mean) / std)
+        from .transforms import preprocess  # Pillow's work: the [data] extra
 
-    def _fixed_size(self, image: Image.Image) -> Float[np.ndarray, "c {self.crop_size} {self.crop_size}"]:
-        """0..255 float32 pixels at `crop_size`: resized to the dataset's size, then as the training step resizes."""
-        gray = len(self.mean) == 1
-        source = self.source_size
-        image = image.convert("L" if gray else "RGB").resize((source, source), _RESAMPLE[self.interpolation])
-        x = np.asarray(image, np.uint8)
-        x = (x[None] if gray else x.transpose(2, 0, 1)).astype(np.float32)
-        if self.crop_size == source:
-            return x
-        return np.asarray(resize(jnp.asarray(x[None]), self.crop_size)[0])
+        return preprocess(self, image)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready (as a run's metadata records it)."""

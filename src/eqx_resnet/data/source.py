@@ -10,7 +10,7 @@ resumes from a checkpoint to the same batches. `skipped` counts the unreadable i
 pass (an epoch, an evaluation) left out: always 0 in memory.
 
 On a mesh, a source takes the chunks' `sharding` (their batch axis, axis 1, split over the
-devices: `training.mesh.batch_sharding(mesh, 1)`), and each process reads, decodes and puts
+devices: `training.sharding.batch_sharding(mesh, 1)`), and each process reads, decodes and puts
 on its devices only its own rows of every batch (`process_rows`); the chunk is the global
 array the processes' rows make together, the same batch as one process would read.
 

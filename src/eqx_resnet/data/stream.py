@@ -47,11 +47,13 @@ import jax
 import numpy as np
 from jaxtyping import Array, Int32, PRNGKeyArray, PyTree, UInt8
 
+from .._extras import needs_extra
+from ..errors import BadImage, BadImageWarning, DataWaitWarning
 from .datasets import DatasetInfo
 from .folder import Split, folder_info, open_splits
 from .idx import DatasetError
 from .source import process_rows, put_rows, whole_batches
-from .transforms import BadImage, EvalTransform, TrainTransform
+from .transforms import EvalTransform, TrainTransform
 
 MAX_BAD_FRACTION = 0.01  # of a split's files unreadable before the run stops
 MAX_SKIPPED_IN_A_ROW = 50  # unreadable files in a row in an epoch's order: the folder is not images
@@ -60,14 +62,6 @@ WAIT_WARNING = 0.1  # fraction of the time the device may wait on data before a 
 WAIT_MEASURED_STEPS = 20  # steps of an epoch the training loop measured before that judgement
 PREFETCH = 1  # batches each worker (or the loading thread) prepares ahead of the one it hands over
 _REASON_BYTES = 200
-
-
-class BadImageWarning(UserWarning):
-    """An image file was unreadable and skipped."""
-
-
-class DataWaitWarning(UserWarning):
-    """The device waited on the input pipeline."""
 
 
 def default_workers() -> int:
@@ -285,7 +279,8 @@ class StreamingSource:
     def _host_batches(self, example: _Example, start: int) -> Iterator[dict]:
         """The epoch's batches from step `start`, decoded by `self.workers` processes through grain;
         closing the generator stops them."""
-        import grain  # here, not at import: `import eqx_resnet` stays light
+        with needs_extra("training on image files"):  # here, not at import: `import eqx_resnet` stays light
+            import grain
         from absl import flags
 
         # grain reads absl flags (worker profiling), which only an absl program has parsed: their defaults.

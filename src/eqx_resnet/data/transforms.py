@@ -22,19 +22,24 @@ import io
 import math
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
-from jaxtyping import UInt8
-from PIL import Image
+from jaxtyping import Float, UInt8
+
+from .._extras import needs_extra
+from .augment import resize
+from .preprocessing import Preprocessing
+
+with needs_extra("reading image files"):
+    from PIL import Image
+
+from ..errors import BadImage
 
 _CONVERTIBLE = {"L", "1", "P", "CMYK", "YCbCr", "LA", "La", "RGBA", "RGBa", "RGBX", "PA"}
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 ImageFile = Path | io.BufferedIOBase  # a path, or an open binary file (io.BytesIO, open(..., "rb"))
 # Pillow's errors for files it cannot read: not an image, truncated, corrupt, or too large to be safe.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError)
-
-
-class BadImage(Exception):
-    """An image file that cannot be read or converted to RGB; the message says why."""
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -121,6 +126,29 @@ def centre_crop(
     new = (resize, int(resize * height / width)) if width <= height else (int(resize * width / height), resize)
     left, top = round((new[0] - size) / 2.0), round((new[1] - size) / 2.0)
     return new, (left, top, left + size, top + size)
+
+
+def preprocess(
+    preprocessing: Preprocessing, image: Image.Image
+) -> Float[np.ndarray, "c {preprocessing.crop_size} {preprocessing.crop_size}"]:
+    """`preprocessing(image)`: one Pillow image (any size) as a float32 `(channels, crop_size, crop_size)`
+    array, channels first (see `data.preprocessing` for the two kinds of image)."""
+    p = preprocessing
+    resample = Image.Resampling[p.interpolation.upper()]
+    if p.crop_pct is None:  # a fixed-size dataset's: its size, then as the training step resizes
+        gray = len(p.mean) == 1
+        image = image.convert("L" if gray else "RGB").resize((p.source_size, p.source_size), resample)
+        x = np.asarray(image, np.uint8)
+        x = (x[None] if gray else x.transpose(2, 0, 1)).astype(np.float32)
+        if p.crop_size != p.source_size:
+            x = np.asarray(resize(jnp.asarray(x[None]), p.crop_size)[0])
+    else:
+        image = to_rgb(image)  # as the loader converts: 16-bit grayscale scaled, not clipped
+        new, box = centre_crop(*image.size, p.crop_size, p.crop_pct)
+        x = np.asarray(image.resize(new, resample).crop(box), np.float32).transpose(2, 0, 1)
+    mean = np.asarray(p.mean, np.float32)[:, None, None]
+    std = np.asarray(p.std, np.float32)[:, None, None]
+    return np.ascontiguousarray((x / np.float32(255.0) - mean) / std)
 
 
 class TrainTransform:

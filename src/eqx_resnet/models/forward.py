@@ -5,13 +5,16 @@ under `jax.vmap(..., axis_name=model.axis_name)`, so BatchNorm sees the whole ba
 """
 
 from collections.abc import Hashable
-from typing import Literal, get_args
+from typing import Literal, get_args, no_type_check
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+
+from ._checks import check_batch, check_state
 
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -42,10 +45,13 @@ def _split_per_example(key: PRNGKeyArray, images: Float[Array, "n c h w"]) -> Ar
     return keys
 
 
+# Not checked by jaxtyping's import hook: `forward` checks its own inputs, so its contract and one-line
+# errors are the same with the hook as without, and a failed check does not print the whole model.
+@no_type_check
 def forward(
     model: eqx.Module,
     state: eqx.nn.State,
-    images: Float[Array, "n c h w"],
+    images: Float[Array | np.ndarray, "n c h w"],
     *,
     key: PRNGKeyArray | None = None,
     precision: Precision = "fp32",
@@ -56,11 +62,14 @@ def forward(
 
     **Arguments:**
 
-    - `model`, `state`: a model of the zoo (or any module called as `model(x, state, key=...)` on
-      one example) and its state. In training mode BatchNorm takes the batch's statistics; pass
-      `eqx.nn.inference_mode(model)` to evaluate.
-    - `images`: a batch of channels-first images, sharded or not.
-    - `key`: split into one key per example (dropout); `None` if the model needs none.
+    - `model`, `state`: a model of the zoo (or any module called as `model(x, state)` on one
+      example, `model(x, state, key=...)` with a `key`) and its state: a state that lacks
+      entries of the model, or holds entries of another model, is refused. In training mode
+      BatchNorm takes the batch's statistics; pass `eqx.nn.inference_mode(model)` to evaluate.
+    - `images`: a batch of channels-first images, sharded or not: a JAX or NumPy array of any
+      floating dtype (integer pixels are refused: normalise them first).
+    - `key`: split into one key per example (dropout) and passed as `key=`; `None` if the model
+      needs none, and then no `key` is passed.
     - `precision`: `"bf16"` casts parameters and activations to bfloat16 inside the computation;
       parameters, gradients and BatchNorm statistics stay float32.
     - `axis_name`: the `vmap` axis name; by default the model's own (`vmap_axis(model)`).
@@ -70,10 +79,14 @@ def forward(
     """
     if precision not in COMPUTE_DTYPES:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_batch(images)
+    if isinstance(state, eqx.nn.State):
+        check_state(model, state, "forward")
     dtype = COMPUTE_DTYPES[precision]
     if dtype != jnp.float32:
         model = cast_floating(model, dtype)
-    keys = None if key is None else _split_per_example(key, images)
     axis = vmap_axis(model) if axis_name is None else axis_name
     batched = jax.vmap(model, axis_name=axis, in_axes=(0, None), out_axes=(0, None))
-    return batched(images.astype(dtype), state, key=keys)
+    if key is None:
+        return batched(images.astype(dtype), state)
+    return batched(images.astype(dtype), state, key=_split_per_example(key, images))

@@ -2,11 +2,12 @@
 
 from .checkpoint import load_checkpoint, load_into, read_metadata, save_checkpoint
 from .config import ConfigError, TrainConfig, with_defaults
+from .distributed import initialize_distributed
 from .engine import TrainResult, make_run_steps, train
 from .errors import CheckpointError, Interrupted, TrainingError
 from .evaluate import make_evaluator
-from .mesh import data_mesh, initialize_distributed, replicate, shard_batch, shard_train_step
 from .metadata import RunMetadata
+from .sharding import data_mesh, replicate, shard_batch, shard_train_step
 from .step import cross_entropy, eval_step, make_train_step
 
 __all__ = [

@@ -56,6 +56,7 @@ import numpy as np
 
 from .._create import create_model
 from .._messages import os_error_cause
+from ..errors import CorruptCheckpointError
 from ..models.registry import list_models
 from ..weights.finite import first_non_finite, model_arrays
 from .errors import CheckpointError
@@ -214,15 +215,6 @@ def checkpoint_paths(path: StrPath) -> list[Path]:
     """What the checkpoint `path` occupies on disk: `path` if it exists, and the temporary folders of its saves."""
     path = Path(path)
     return [path] * os.path.lexists(path) + sorted(_temporaries(path))
-
-
-class CorruptCheckpointError(CheckpointError):
-    """An array file of a checkpoint that fails its SHA-256 or cannot be read. `problem` says which;
-    the message adds what the reader can use instead (the other checkpoint of its run, if intact)."""
-
-    def __init__(self, problem: str, instead: str = ""):
-        super().__init__(f"{problem}; {instead}" if instead else problem)
-        self.problem = problem
 
 
 def recover(path: StrPath) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 import jax
 
+from ..errors import ConfigError
 from ..models.forward import PRECISIONS, Precision
 from ..models.registry import describe, list_models
 
@@ -29,10 +30,6 @@ MONITORS: tuple[str, ...] = get_args(Monitor)
 BATCH_STATS: tuple[str, ...] = get_args(BatchStats)
 RESUME_FROM: tuple[str, ...] = get_args(ResumeFrom)
 MAX_SEED = 2**32 - 1  # jax.random.key and numpy's generators both take any 32-bit unsigned seed
-
-
-class ConfigError(ValueError):
-    """A setting out of range or not among the choices; the message names the field and the fix."""
 
 
 # `__post_init__` checks every field with a message that names the fix; jaxtyping's import
@@ -53,7 +50,7 @@ class TrainConfig:
     batches are the same for any value) and `val_fraction`, the share of each class of train/
     held out for evaluation instead of a val/ folder.
 
-    Data parallelism (`training/mesh.py`): `batch_size` is the global batch, split over
+    Data parallelism (`training/sharding.py`): `batch_size` is the global batch, split over
     `devices` local devices of each process (`None`: all of them) and, within each step,
     into `accumulate` micro-batches whose gradients are averaged. `batch_stats`: BatchNorm's
     statistics over the `"global"` batch (N devices compute what one does) or `"per_device"`.

@@ -54,7 +54,9 @@ from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, info_for
 from ..data.hf import HUB
 from ..data.source import InMemorySplit
+from ..data.stream import folder_sources
 from ..parameters import count_parameters
+from ..weights import head_name, load_pretrained, read_weights, to_state_dict
 from .checkpoint import (
     MODEL_FILE,
     CorruptCheckpointError,
@@ -67,22 +69,13 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RESUME_FROM, ConfigError, Device, TrainConfig, device_kind, resume_config, with_defaults
+from .distributed import is_process_zero, lost_peers_as_errors, stop_anywhere, sync_processes
 from .errors import Interrupted, TrainingError
 from .evaluate import make_source_evaluator
 from .lock import RunLock
-from .mesh import (
-    DATA_AXIS,
-    batch_sharding,
-    is_process_zero,
-    lost_peers_as_errors,
-    replicate,
-    run_mesh,
-    shard_train_step,
-    stop_anywhere,
-    sync_processes,
-)
 from .metadata import RunMetadata
 from .optim import build_optimizer, head_only, init_at, learning_rate_schedule
+from .sharding import DATA_AXIS, batch_sharding, replicate, run_mesh, shard_train_step
 from .step import make_train_step
 
 CALLS_PER_EPOCH = 20
@@ -248,8 +241,6 @@ def _model_and_optimizer(config, run_dir, data_dir, saved, resume_from, model_op
         model, state, weights = _pretrained(config, model, state, on_progress)
     optimizer = build_optimizer(config, source.steps_per_epoch)
     if config.freeze_backbone:
-        from ..weights import head_name
-
         optimizer = head_only(optimizer, model, head_name(model))
     # One compiled init: called eagerly, optax compiles a zeros_like per weight shape (cold start: +0.3 s).
     opt_state = eqx.filter_jit(optimizer.init)(eqx.filter(model, eqx.is_inexact_array))
@@ -586,8 +577,6 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     """`model` and `state` filled from `config.init`: a weight set, a weights file or another run's
     checkpoint, with the model's own fresh head where their classes differ (`weights.load_pretrained`);
     and where the weights came from."""
-    from ..weights import load_pretrained, read_weights, to_state_dict
-
     init = Path(config.init)
     if init.is_dir():
         source_model, source_state, meta = load_checkpoint(init)
@@ -617,8 +606,6 @@ def _data(config: TrainConfig, data_dir: Path, sharding):
     """The training source and the evaluation source (`sharding`: their chunks' on a mesh):
     the small datasets in memory, image folders streamed."""
     if config.dataset in STREAMING_DATASETS:
-        from ..data.stream import folder_sources  # imports grain
-
         return folder_sources(
             config.dataset,
             data_dir,

@@ -15,10 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Int, Real
 
+from .._messages import few
 from .._xla_cpu import compiler_options
 from ..data import DatasetError, DatasetInfo, load_dataset, prepare
-from ..data.folder import STREAMING_DATASETS, _few, folder_info, open_splits
+from ..data.folder import STREAMING_DATASETS, folder_info, open_splits
 from ..data.source import InMemorySplit
+from ..data.stream import eval_source
 from .config import TrainConfig
 from .metadata import RunMetadata
 from .step import Precision, eval_step
@@ -77,15 +79,13 @@ def run_evaluator(
     """The evaluator of a training run's evaluation split in `data_dir`, prepared as in the run
     (`eqx-resnet eval`): the test split of a small dataset, a folder dataset's validation split."""
     if meta.dataset in STREAMING_DATASETS:
-        from ..data.stream import eval_source
-
         config = TrainConfig.from_dict(meta.config)
         _, val = open_splits(meta.dataset, data_dir, val_fraction=config.val_fraction)
         info = folder_info(meta.dataset, val.classes, config.image_size)
         if list(info.classes) != list(meta.class_names):
             raise DatasetError(
-                f"{data_dir} holds the classes {_few(info.classes)}, the run was trained on "
-                f"{_few(meta.class_names)}: pass the run's own --data-dir"
+                f"{data_dir} holds the classes {few(info.classes)}, the run was trained on "
+                f"{few(meta.class_names)}: pass the run's own --data-dir"
             )
         source = eval_source(val, info, config.eval_batch_size, workers=config.workers)
         return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)

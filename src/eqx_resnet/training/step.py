@@ -1,4 +1,5 @@
-"""One training step and one evaluation step on a batch, as pure functions.
+"""One training step and one evaluation step on a batch, as pure functions, with what the training
+step averages: gradients over micro-batches (`accumulate_gradients`) and over devices (`device_mean`).
 
 `jax.jit` them (or loop them over an epoch) where they are used. A batch is
 `images: (n, c, h, w)` float and `labels: (n,)` int; `models.forward` calls the
@@ -12,10 +13,9 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ..models.forward import Precision, forward
-from .mesh import accumulate_gradients, device_mean
 
 
 def cross_entropy(
@@ -24,6 +24,42 @@ def cross_entropy(
     """Mean softmax cross-entropy against integer labels, optionally label-smoothed."""
     targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
     return optax.softmax_cross_entropy(logits, targets).mean()
+
+
+def device_mean(tree: PyTree, axis_name: Hashable) -> PyTree:
+    """The mean over the devices of `axis_name` of `tree`'s floating-point arrays (under `shard_map`)."""
+    return jax.tree.map(lambda x: lax.pmean(x, axis_name) if eqx.is_inexact_array(x) else x, tree)
+
+
+def accumulate_gradients(grad_fn: Callable, micro_batches: int) -> Callable:
+    """`grad_fn` over a batch as `micro_batches` micro-batches in sequence, their gradients averaged.
+
+    `grad_fn(model, state, images, labels, key) -> ((loss, (state, correct)), grads)`, as
+    `eqx.filter_value_and_grad(loss_fn, has_aux=True)` gives it; the result has the same
+    signature. Micro-batch `k` is rows `k, k + micro_batches, ...` of the batch (on a mesh each
+    device keeps its own rows); the state threads through them in order (each updates BatchNorm's
+    running statistics), `loss` is their mean and `correct` their sum. Equal to one `grad_fn`
+    over the batch when the loss is a mean over independent examples (BatchNorm in inference mode).
+    """
+
+    def accumulated(model, state, images, labels, key):
+        n = images.shape[0]
+        if n % micro_batches:
+            raise ValueError(f"a batch of {n} does not split into {micro_batches} micro-batches")
+        split = lambda x: jnp.moveaxis(x.reshape(n // micro_batches, micro_batches, *x.shape[1:]), 1, 0)
+
+        def body(carry, inputs):
+            grad_sum, loss_sum, correct_sum, state = carry
+            (loss, (state, correct)), grads = grad_fn(model, state, *inputs)
+            return (jax.tree.map(jnp.add, grad_sum, grads), loss_sum + loss, correct_sum + correct, state), None
+
+        zeros = jax.tree.map(jnp.zeros_like, eqx.filter(model, eqx.is_inexact_array))
+        init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32), state)
+        inputs = (split(images), split(labels), jax.random.split(key, micro_batches))
+        (grads, loss, correct, state), _ = lax.scan(body, init, inputs)
+        return (loss / micro_batches, (state, correct)), jax.tree.map(lambda g: g / micro_batches, grads)
+
+    return accumulated
 
 
 def make_train_step(
@@ -39,10 +75,10 @@ def make_train_step(
     `metrics` holds the batch's mean `loss` and its number of `correct` predictions.
 
     `accumulate` splits the batch into that many micro-batches, run one after the other, their
-    gradients averaged into one update (`mesh.accumulate_gradients`): a batch larger than the
+    gradients averaged into one update (`accumulate_gradients`): a batch larger than the
     devices hold. BatchNorm then takes each micro-batch's statistics, as PyTorch does.
     `axis_name` names the device axis of a `shard_map` the step runs under, one device's share
-    of the batch each (per-device BatchNorm statistics, `mesh.shard_train_step`): gradients,
+    of the batch each (per-device BatchNorm statistics, `sharding.shard_train_step`): gradients,
     loss and BatchNorm state are averaged over it, and each device draws its own randomness.
     """
 
@@ -66,7 +102,7 @@ def make_train_step(
         model = eqx.apply_updates(model, updates)
         return model, state_out, opt_state, {"loss": loss, "correct": correct}
 
-    train_step.axis_name = axis_name  # what `mesh.shard_train_step` checks for per-device statistics
+    train_step.axis_name = axis_name  # what `sharding.shard_train_step` checks for per-device statistics
     return train_step
 
 

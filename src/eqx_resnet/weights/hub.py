@@ -32,6 +32,7 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from .._extras import needs_extra
 from .._messages import first_line
 from ..models.description import TIMM_RESULTS, PretrainedWeights
 from ..models.registry import describe, registered
@@ -39,8 +40,8 @@ from .state_dict import (
     SUFFIXES,
     StrPath,
     WeightsError,
-    _load,
     head_name,
+    load_entries,
     read_state_dict,
 )
 
@@ -114,8 +115,9 @@ def download_weights(
     With `HF_HUB_OFFLINE=1` only the cache is read. Raises `WeightsError` with the
     command that fills the cache when the file is neither cached nor reachable.
     """
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    with needs_extra("downloading a published weight set"):
+        from huggingface_hub import constants, hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     w = weights if isinstance(weights, PretrainedWeights) else _by_name(weights)
     try:
@@ -247,7 +249,7 @@ def load_pretrained(
                 "initialised and every other weight loaded (fine-tuning)",
                 stacklevel=3,
             )
-    return _load(model, state, dict(entries), label, strict=True, exclude=exclude)
+    return load_entries(model, state, dict(entries), label, strict=True, exclude=exclude)
 
 
 def _classes(entries: Mapping[str, np.ndarray], head: str | None) -> int | None:

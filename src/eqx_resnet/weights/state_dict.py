@@ -17,13 +17,16 @@ their own names (`conv.weight`, `layer2.0.shortcut.bn.running_mean`, `features.0
     model, state = eqx.filter_eval_shape(create_model, "resnet50", key=jax.random.key(0))
     model, state = load_state_dict(model, state, "resnet50.safetensors")
     save_safetensors(model, state, "mine.safetensors")   # torchvision's resnet50 loads it strictly
+
+A zoo model inside your own module is named from itself: `where=lambda m: m.backbone` (as in
+`eqx.tree_at`) loads and writes `conv1.weight` for your module's `backbone.conv1.weight`.
 """
 
 import os
 import pickle
 import warnings
 import zipfile
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,20 +36,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._messages import few
+from ..errors import WeightsError
+from ..models._checks import check_state
 from ..models.description import describe_model
 from ..models.layers import BatchNorm
 from .finite import first_non_finite, is_state_index
 
 StrPath = str | os.PathLike
 Source = StrPath | Mapping[str, Any]
+Where = Callable[[Any], Any]
 
 SUFFIXES = (".safetensors", ".pth", ".pt", ".npz")
 _IGNORED = "num_batches_tracked"
 _STATISTICS = ("running_mean", "running_var")
-
-
-class WeightsError(ValueError):
-    """Weights that cannot be read, or that do not fit the model; the message says which and how to fix it."""
 
 
 def load_state_dict(
@@ -54,6 +57,7 @@ def load_state_dict(
     state: eqx.nn.State,
     source: Source,
     *,
+    where: Where | None = None,
     strict: bool = True,
     exclude: Collection[str] = (),
 ) -> tuple[eqx.Module, eqx.nn.State]:
@@ -63,7 +67,12 @@ def load_state_dict(
 
     - `model`, `state`: a zoo model and its state, e.g. from `create_model`; or their shapes
         only, from `eqx.filter_eval_shape(create_model, ...)`, which skips the random
-        initialisation (every leaf must then be filled).
+        initialisation (every leaf must then be filled). Or your own module and its state,
+        with `where`.
+    - `where`: the part of `model` the state dict is for, as in `eqx.tree_at`:
+        `lambda m: m.backbone` loads a ResNet's weights into your module's `backbone` and its
+        BatchNorm statistics into your module's state; everything else is kept. Names are
+        then the part's own (`conv1.weight`, not `backbone.conv1.weight`), as are `exclude`'s.
     - `source`: a `.safetensors` file (read without torch), a `.pth`/`.pt` file (read with
         `torch.load(weights_only=True)`: plain tensors only, nothing else is unpickled), an
         `.npz` file, or a mapping of names to arrays (numpy, JAX or torch).
@@ -81,10 +90,19 @@ def load_state_dict(
     **Returns:** the new `(model, state)`; the arguments are left unchanged. Raises
     `WeightsError` naming the model, the source and the first mismatching keys.
     """
-    return _load(model, state, read_state_dict(source), _label(source), strict=strict, exclude=exclude)
+    part = _part(model, state, where, "load_state_dict")
+    part, state = load_entries(part, state, read_state_dict(source), _label(source), strict=strict, exclude=exclude)
+    return (part if where is None else eqx.tree_at(where, model, part)), state
 
 
-def _load(
+def _part(model: eqx.Module, state: eqx.nn.State, where: Where | None, caller: str) -> eqx.Module:
+    """The part of `model` a state dict is for, `where(model)` (the whole model by default), checked against `state`."""
+    part = model if where is None else where(model)
+    check_state(part, state, caller)
+    return part
+
+
+def load_entries(
     model: eqx.Module,
     state: eqx.nn.State,
     entries: dict[str, np.ndarray],
@@ -117,12 +135,13 @@ def _load(
     if unfilled:
         raise WeightsError(
             f"{describe_model(model)} was built as shapes only (eqx.filter_eval_shape) and {label} leaves "
-            f"{_first(unfilled)} unfilled; load strictly, or build the model with create_model so those leaves have values"
+            f"{few(unfilled, 3)} unfilled; load strictly, or build the model with create_model so those leaves have values"
         )
 
     leaves, treedef = jax.tree_util.tree_flatten(model, is_leaf=is_state_index)
-    # A copy (State.set invalidates the State it is called on), with zeros where it was abstract: all are set below.
-    state = jax.tree.map(_concrete, state)
+    # The model's own entries, copied (State.set invalidates the State it is called on), with zeros where they
+    # were abstract: all are set below. A larger module's other entries are kept as they are.
+    own = jax.tree.map(_concrete, state.substate(model))
     statistics: dict[int, list] = {}
     for slot in slots:
         if slot.name not in entries:
@@ -132,37 +151,46 @@ def _load(
             leaves[slot.leaf] = value
         else:
             if slot.leaf not in statistics:
-                statistics[slot.leaf] = list(state.get(leaves[slot.leaf]))
+                statistics[slot.leaf] = list(own.get(leaves[slot.leaf]))
             statistics[slot.leaf][slot.statistic] = value
     for leaf, values in statistics.items():
-        state = state.set(leaves[leaf], tuple(values))
-    return jax.tree_util.tree_unflatten(treedef, leaves), state
+        own = own.set(leaves[leaf], tuple(values))
+    return jax.tree_util.tree_unflatten(treedef, leaves), jax.tree.map(lambda x: x, state).update(own)
 
 
-def to_state_dict(model: eqx.Module, state: eqx.nn.State) -> dict[str, np.ndarray]:
+def to_state_dict(model: eqx.Module, state: eqx.nn.State, *, where: Where | None = None) -> dict[str, np.ndarray]:
     """The model's weights and BatchNorm statistics as numpy arrays, torchvision's names in its order.
 
     For a ResNet, `torchvision.models.resnet50().load_state_dict(to_state_dict(...), strict=True)`
-    loads it (PyTorch fills in the `num_batches_tracked` counters a plain dict lacks).
+    loads it (PyTorch fills in the `num_batches_tracked` counters a plain dict lacks). With
+    `where=lambda m: m.backbone`, the state dict of your module's `backbone`, under its own names.
     """
+    part = _part(model, state, where, "to_state_dict")
     out = {}
-    for slot in _slots(model, state):
+    for slot in _slots(part, state):
         if slot.abstract:
             raise WeightsError(f"{slot.name} has no value: the model was built as shapes only (eqx.filter_eval_shape)")
         out[slot.name] = np.array(slot.value)
     return out
 
 
-def state_dict_shapes(model: eqx.Module, state: eqx.nn.State) -> dict[str, tuple[int, ...]]:
-    """The names and shapes of the model's state dict, in its order, without reading a value: a model
-    built as shapes only (`eqx.filter_eval_shape`) describes what its weights files must hold."""
-    return {slot.name: slot.shape for slot in _slots(model, state)}
+def state_dict_shapes(
+    model: eqx.Module, state: eqx.nn.State, *, where: Where | None = None
+) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the model's state dict (of its part `where`), in its order, without reading
+    a value: a model built as shapes only (`eqx.filter_eval_shape`) describes what its weights files must hold."""
+    return {slot.name: slot.shape for slot in _slots(_part(model, state, where, "state_dict_shapes"), state)}
 
 
 def save_safetensors(
-    model: eqx.Module, state: eqx.nn.State, path: StrPath, *, metadata: Mapping[str, str] | None = None
+    model: eqx.Module,
+    state: eqx.nn.State,
+    path: StrPath,
+    *,
+    where: Where | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write `to_state_dict(model, state)` to a `.safetensors` file, atomically; returns its path.
+    """Write `to_state_dict(model, state, where=where)` to a `.safetensors` file, atomically; returns its path.
 
     The file carries `{"format": "pt"}` (what Hugging Face's tools expect of PyTorch weights)
     and `metadata`. `safetensors.torch.load_file(path)` gives a state dict for torchvision.
@@ -171,7 +199,7 @@ def save_safetensors(
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(to_state_dict(model, state), tmp, metadata={"format": "pt", **(metadata or {})})
+    save_file(to_state_dict(model, state, where=where), tmp, metadata={"format": "pt", **(metadata or {})})
     os.replace(tmp, path)
     return path
 
@@ -264,7 +292,7 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
         what = f"a {type(obj).__name__}"
         if isinstance(obj, Mapping):
             nested = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-            what += f" with non-tensor entries {_first([repr(k) for k in nested])}"
+            what += f" with non-tensor entries {few([repr(k) for k in nested], 3)}"
         raise WeightsError(
             f"{path} holds {what}, not a flat mapping of names to tensors; if it is a training checkpoint, "
             "save its state dict alone: torch.save(checkpoint['state_dict'], 'weights.pth')"
@@ -312,8 +340,11 @@ def _slots(model: eqx.Module, state: eqx.nn.State) -> list[_Slot]:
         name, owner = _name(model, path)
         if is_state_index(leaf):
             if not isinstance(owner, BatchNorm):
+                part = _zoo_part(model)
+                hint = f"; for the zoo model inside your module, pass where=lambda m: m{part}" if part else ""
                 raise WeightsError(
-                    f"{name}: state of a {type(owner).__name__} has no state-dict name; only BatchNorm's is known"
+                    f"{name}: {type(owner).__module__.split('.')[0]}'s {type(owner).__name__} keeps state that has "
+                    f"no state-dict name (only eqx_resnet's BatchNorm's has one){hint}"
                 )
             prefix = name.rsplit(".", 1)[0]
             for j, (suffix, value) in enumerate(zip(_STATISTICS, state.get(leaf))):
@@ -321,6 +352,16 @@ def _slots(model: eqx.Module, state: eqx.nn.State) -> list[_Slot]:
         elif eqx.is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct):
             slots.append(_Slot(name, i, None, leaf))
     return slots
+
+
+def _zoo_part(model: eqx.Module) -> str | None:
+    """The path of the first zoo model inside `model`, `".backbone"`; None where there is none."""
+
+    def is_zoo(x):
+        return isinstance(x, eqx.Module) and getattr(x, "description", None) is not None
+
+    paths = (path for path, leaf in jax.tree_util.tree_flatten_with_path(model, is_leaf=is_zoo)[0] if is_zoo(leaf))
+    return next((jax.tree_util.keystr(path) for path in paths if path), None)
 
 
 def _name(model: eqx.Module, path: tuple) -> tuple[str, Any]:
@@ -376,30 +417,53 @@ def head_name(model: eqx.Module) -> str | None:
     return None if description is None else description.classifier
 
 
-def _first(items: list[str], n: int = 3) -> str:
-    shown = ", ".join(items[:n])
-    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
-
-
 def _mismatch_message(model, label, missing, unexpected, mismatched) -> str:
     parts = []
     if missing:
-        parts.append(f"{len(missing)} missing key(s): {_first(missing)}")
+        parts.append(f"{len(missing)} missing key(s): {few(missing, 3)}")
     if unexpected:
-        parts.append(f"{len(unexpected)} unexpected key(s): {_first(unexpected)}")
+        parts.append(f"{len(unexpected)} unexpected key(s): {few(unexpected, 3)}")
     if mismatched:
         shapes = [f"{k} {list(a)} in the weights vs {list(b)} in the model" for k, a, b in mismatched]
-        parts.append(f"{len(mismatched)} shape mismatch(es): {_first(shapes)}")
+        parts.append(f"{len(mismatched)} shape mismatch(es): {few(shapes, 3)}")
+    fix = _fix(model, missing, unexpected, mismatched)
+    return f"{label} does not fit {describe_model(model)}: {'; '.join(parts)}. {fix}"
+
+
+def _fix(model, missing, unexpected, mismatched) -> str:
+    if fix := _prefix_fix(missing, unexpected):
+        return fix
     head = head_name(model)
     names = missing + unexpected + [k for k, _, _ in mismatched]
     if head is not None and names and all(n.startswith(head + ".") for n in names):
-        fix = (
+        return (
             f"Only the head '{head}' differs: build the model with the weights' number of classes, "
             f"or keep its own head with exclude=({head!r},)"
         )
-    else:
-        fix = "These weights are for another architecture or other options (depth, stem, groups, width, channels)"
-    return f"{label} does not fit {describe_model(model)}: {'; '.join(parts)}. {fix}"
+    return "These weights are for another architecture or other options (depth, stem, groups, width, channels)"
+
+
+def _prefix_fix(missing: list[str], unexpected: list[str]) -> str | None:
+    """The fix where the keys match once a prefix is added or removed: the weights are those of a part
+    of the model (`conv1.weight` for `backbone.conv1.weight`), or of a module that holds the model."""
+    if not missing or not unexpected:
+        return None
+    extra, first = set(unexpected), missing[0]
+    for prefix in (first[: i + 1] for i, c in enumerate(first) if c == "."):  # the largest part first
+        if all(m[len(prefix) :] in extra for m in missing if m.startswith(prefix)):
+            path = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in prefix[:-1].split("."))
+            return (
+                f"Its keys are those of the model's part '{prefix[:-1]}' without the prefix '{prefix}': "
+                f"load them into that part with where=lambda m: m{path}"
+            )
+    for prefix in (k[: -len(first)] for k in unexpected if k.endswith("." + first)):
+        if all(prefix + m in extra for m in missing):
+            return (
+                f"Its keys are the model's with the prefix '{prefix}', those of a module that holds it as "
+                f"'{prefix[:-1]}': load them into that module, or keep those keys without the prefix, {{k.removeprefix("
+                f"{prefix!r}): v for k, v in read_state_dict(source).items() if k.startswith({prefix!r})}}"
+            )
+    return None
 
 
 def _label(source: Source) -> str:

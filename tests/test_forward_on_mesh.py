@@ -1,4 +1,4 @@
-"""The models on a 4-device CPU mesh: with explicit axes (JAX's default), with auto axes, and
+"""`models.forward` on a 4-device CPU mesh: with explicit axes (JAX's default), with auto axes, and
 under `shard_map`, the loss, gradients and new BatchNorm statistics equal one device's.
 
 The mesh needs `XLA_FLAGS` before JAX starts, so the test runs this file in a child process.
