@@ -11,6 +11,7 @@ Imported only when a benchmark asks for torch.
 import functools
 import sys
 import time
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -157,24 +158,12 @@ def _optimizer(name: str, params, learning_rate: float) -> torch.optim.Optimizer
     raise ValueError(f"unknown optimizer {name!r}: choose sgd or adam")
 
 
-def build(spec, step: str, settings, images: np.ndarray, labels: np.ndarray) -> Runner:
-    """The torch step of `spec` on `images` (NCHW) and `labels`, ready to time."""
-    torch.manual_seed(0)
-    gpu = settings.platform == "gpu"
-    device = torch.device("cuda" if gpu else "cpu")
-    if gpu:
-        torch.backends.cudnn.benchmark = True
-        # fp32 convs and matmuls in JAX default to TF32 on GPUs: let torch use it too.
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    else:
-        torch.set_num_threads(cpu_cores())  # XLA's CPU backend uses every core too
-    module = build_module(spec).to(device, memory_format=torch.channels_last)
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device, memory_format=torch.channels_last)
-    y = torch.from_numpy(np.asarray(labels, np.int64)).to(device)
+def _step(module: nn.Module, step: str, settings, x: torch.Tensor, y: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """One eager step of `module` on `x` (and `y` to train): its logits, or its loss after an update."""
     bf16 = settings.precision == "bf16"
 
     def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16)
 
     if step == "inference":
         module.eval()
@@ -195,6 +184,24 @@ def build(spec, step: str, settings, images: np.ndarray, labels: np.ndarray) -> 
             opt.step()
             return loss.detach()
 
+    return run
+
+
+def build(spec, step: str, settings, images: np.ndarray, labels: np.ndarray) -> Runner:
+    """The torch step of `spec` on `images` (NCHW) and `labels`, ready to time."""
+    torch.manual_seed(0)
+    gpu = settings.platform == "gpu"
+    device = torch.device("cuda" if gpu else "cpu")
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+        # fp32 convs and matmuls in JAX default to TF32 on GPUs: let torch use it too.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    else:
+        torch.set_num_threads(cpu_cores())  # XLA's CPU backend uses every core too
+    module = build_module(spec).to(device, memory_format=torch.channels_last)
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device, memory_format=torch.channels_last)
+    y = torch.from_numpy(np.asarray(labels, np.int64)).to(device)
+    run = _step(module, step, settings, x, y)
     with FlopCounterMode(display=False) as counter:  # one eager step, also a warm-up
         run()
     flops = counter.get_total_flops()

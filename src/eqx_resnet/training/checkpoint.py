@@ -106,6 +106,12 @@ def save_checkpoint(
     version = importlib.metadata.version("eqx-resnet")
     info = {**metadata, "format": FORMAT, "eqx_resnet_version": version, "sha256": hashes}
     files[METADATA_FILE] = _to_json(path, info)
+    _write_checkpoint(path, files)
+    return path
+
+
+def _write_checkpoint(path: Path, files: dict[str, bytes]) -> None:
+    """Write `files` into a new folder beside `path` and swap it in whole (`save_checkpoint`'s errors)."""
     existed, swapped = False, False
     try:
         if path.exists() and not (path / METADATA_FILE).is_file() and (not path.is_dir() or any(path.iterdir())):
@@ -138,7 +144,6 @@ def save_checkpoint(
             outcome = "the previous checkpoint is whole beside it, where load_checkpoint and recover find it"
         fix = "free disk space or save to another path" if e.errno in _DISK_FULL else "save to another path"
         raise CheckpointError(f"cannot save checkpoint {path}: {os_error_cause(e)}; {outcome}; {fix}") from None
-    return path
 
 
 def read_metadata(path: StrPath, *, verify: bool = False) -> dict[str, Any]:
