@@ -11,7 +11,8 @@ import pytest
 
 import eqx_resnet
 from eqx_resnet.models import describe, get_builder
-from eqx_resnet.models.description import describe_model, resolve_preprocessing
+from eqx_resnet.models.description import describe_model
+from eqx_resnet.models.registry import resolve_preprocessing
 
 WEIGHTS = Path(eqx_resnet.__file__).parent / "weights"
 FAMILIES = ("resnet", "preact", "alexnet")  # the model files of models/

@@ -38,8 +38,8 @@ from .models import (
     resnext50_32x4d,
     wide_resnet50_2,
 )
-from .models.description import resolve_preprocessing
 from .models.layers import MOVED, moved_layer
+from .models.registry import resolve_preprocessing
 from .parameters import count_batch_stats, count_parameters, freeze_batch_stats, trainable_filter
 
 __version__ = "0.1.0"

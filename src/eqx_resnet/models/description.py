@@ -149,31 +149,3 @@ def describe_model(model) -> str:
         if name in static and parameter.default is not parameter.empty and getattr(model, name) != parameter.default:
             options[name] = getattr(model, name)
     return f"{description.name}({', '.join(f'{k}={v!r}' for k, v in options.items())})"
-
-
-def resolve_preprocessing(source) -> "Preprocessing":
-    """How to prepare an image for `source`, timm's `resolve_data_config`: a `PretrainedWeights`'
-    own; for a model (or a registered name) its best set's, or without sets its natural RGB input
-    resized whole (crop 1.0) with ImageNet's mean and std. A model of other channels without sets
-    has no preprocessing of its own: its training run's metadata records the one it was trained with."""
-    from ..data.preprocessing import Preprocessing  # here: the data layer loads pooch and Pillow (0.35 s)
-
-    if isinstance(source, PretrainedWeights):
-        return source.preprocessing
-    if isinstance(source, str):
-        from .registry import describe  # here: the registry imports this module
-
-        description = describe(source)
-    else:
-        description = getattr(source, "description", None)
-        if description is None:
-            raise ValueError(f"{type(source).__name__} has no description: give a weight set or a registered model")
-    if description.weights:
-        return description.weights[0].preprocessing
-    channels, _, side = description.input_size
-    if channels != 3:
-        raise ValueError(
-            f"{description.name} has no published weights and takes {channels}-channel images: its preprocessing is "
-            "its training data's, which its run's metadata records (RunMetadata.preprocessing)"
-        )
-    return Preprocessing(side, 1.0, "bilinear")

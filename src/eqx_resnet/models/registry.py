@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import equinox as eqx
 
-from .description import Description
+from .description import Description, PretrainedWeights
+
+if TYPE_CHECKING:
+    from ..data.preprocessing import Preprocessing
 
 Builder = Callable[..., tuple[eqx.Module, eqx.nn.State]]
 _MODELS: dict[str, Description] = {}
@@ -77,6 +80,32 @@ def describe(name: str) -> Description:
         return _MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+
+
+def resolve_preprocessing(source) -> "Preprocessing":
+    """How to prepare an image for `source`, timm's `resolve_data_config`: a `PretrainedWeights`'
+    own; for a model (or a registered name) its best set's, or without sets its natural RGB input
+    resized whole (crop 1.0) with ImageNet's mean and std. A model of other channels without sets
+    has no preprocessing of its own: its training run's metadata records the one it was trained with."""
+    from ..data.preprocessing import Preprocessing  # here: the data layer loads pooch and Pillow (0.35 s)
+
+    if isinstance(source, PretrainedWeights):
+        return source.preprocessing
+    if isinstance(source, str):
+        description = describe(source)
+    else:
+        description = getattr(source, "description", None)
+        if description is None:
+            raise ValueError(f"{type(source).__name__} has no description: give a weight set or a registered model")
+    if description.weights:
+        return description.weights[0].preprocessing
+    channels, _, side = description.input_size
+    if channels != 3:
+        raise ValueError(
+            f"{description.name} has no published weights and takes {channels}-channel images: its preprocessing is "
+            "its training data's, which its run's metadata records (RunMetadata.preprocessing)"
+        )
+    return Preprocessing(side, 1.0, "bilinear")
 
 
 def get_builder(name: str) -> Builder:
