@@ -1,0 +1,66 @@
+"""The house rules a successor extends by (issue 29): short functions, imports that flow one way
+(pyproject.toml's [tool.importlinter]) and tests named after the modules they test. Each list of
+exceptions gives a reason, and must shrink: an entry that no longer applies fails too."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from _imports import SRC
+
+TESTS = Path(__file__).resolve().parent
+MAX_LINES = 60
+
+# "path under src/:qualname": why the function is longer than MAX_LINES.
+LONG_FUNCTIONS = {
+    "eqx_resnet/cli/bench.py:bench_command": "typer's signature, an option and its help a parameter (55 lines)",
+    "eqx_resnet/cli/train.py:train_command": "typer's signature, an option and its help a parameter (209 lines)",
+    "eqx_resnet/cli/train.py:_train_with_progress": "the progress display around the engine's run; split when cli/train.py is next reworked",
+    "eqx_resnet/models/resnet.py:ResNet.__init__": "timm's 26 ResNet options: the signature and their documentation alone take 67 lines",
+    "eqx_resnet/training/distributed.py:initialize_distributed": "its checks' messages name CLI flags; split them out with their rewording into argument terms",
+}
+
+
+def _functions(tree: ast.AST, prefix: str = ""):
+    """(qualname, lines) of each function in `tree`, methods and nested functions included; its lines
+    from `def` to its end, docstring included, decorators not."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield prefix + node.name, node.end_lineno - node.lineno + 1
+            yield from _functions(node, f"{prefix}{node.name}.<locals>.")
+        elif isinstance(node, ast.ClassDef):
+            yield from _functions(node, f"{prefix}{node.name}.")
+        else:
+            yield from _functions(node, prefix)
+
+
+def _long_functions() -> dict[str, int]:
+    found = {}
+    for path in sorted(SRC.rglob("*.py")):
+        for name, lines in _functions(ast.parse(path.read_text())):
+            if lines > MAX_LINES:
+                found[f"{path.relative_to(SRC).as_posix()}:{name}"] = lines
+    return found
+
+
+def test_no_function_is_over_60_lines_but_the_listed():
+    found = _long_functions()
+    new = {name: lines for name, lines in found.items() if name not in LONG_FUNCTIONS}
+    assert not new, f"functions over {MAX_LINES} lines (split them into short ones): {new}"
+    stale = sorted(set(LONG_FUNCTIONS) - set(found))
+    assert not stale, f"no longer over {MAX_LINES} lines, or gone: remove them from LONG_FUNCTIONS: {stale}"
+
+
+def test_the_function_walk_counts_nested_functions_and_methods_without_decorators():
+    source = "class A:\n    @property\n    def f(self):\n        def g():\n            pass\n\n        return g\n"
+    assert dict(_functions(ast.parse(source))) == {"A.f": 5, "A.f.<locals>.g": 2}
+
+
+def test_imports_flow_one_way():
+    """pyproject.toml's contracts: data -> models -> weights -> training -> cli, never back, and no
+    cycles among a package's modules."""
+    # In a process of its own: import-linter puts its working directory on sys.path.
+    lint_imports = [Path(sys.executable).with_name("lint-imports"), "--no-cache", "--no-logo"]
+    result = subprocess.run(lint_imports, cwd=SRC.parent, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
