@@ -85,7 +85,7 @@ VERSIONS = (
 
 # What each tier runs on the GPU, and at toy sizes on the CPU (--dry-run).
 TESTS = {
-    False: ["tests/test_cuda_lowering.py", "tests/test_training_step.py", "tests/test_training_loop.py"],
+    False: ["tests/test_cuda_lowering.py", "tests/test_training_step.py", "tests/test_engine.py"],
     True: ["tests/test_cuda_lowering.py", "-k", "preact_resnet-fp32-train or compiler_options"],
 }
 MNIST_ARGS = {False: [], True: ["--epochs", "1", "--max-train-samples", "256"]}

@@ -21,6 +21,22 @@ LONG_FUNCTIONS = {
     "eqx_resnet/training/distributed.py:initialize_distributed": "its checks' messages name CLI flags; split them out with their rewording into argument terms",
 }
 
+# Test files named after no module of src/: what each tests instead.
+TOPICS = {
+    "test_checkpoint_crash.py": "training/checkpoint.py killed at each file-system call: also the script that forks the writers",
+    "test_compose.py": "the library inside a user's Equinox code: models, registry, weights and forward together",
+    "test_conftest.py": "tests/conftest.py's hooks",
+    "test_cuda_lowering.py": "every step as a GPU would compile it, lowered on this CPU machine: the platform, not a module",
+    "test_docs.py": "docs/: it covers the public API, its examples run and mkdocs builds it",
+    "test_examples.py": "examples/",
+    "test_forward_on_mesh.py": "models/forward.py on a 4-device mesh: also the child process's script (XLA_FLAGS before JAX starts)",
+    "test_gpu_check.py": "benchmarks/gpu_check.sh and the GPU entry points",
+    "test_import.py": "`import eqx_resnet` and what every module may import",
+    "test_install.py": "pyproject.toml's requirements: what `pip install eqx-resnet` brings",
+    "test_structure.py": "the source tree's rules, this file",
+    "test_timm.py": "timm as the oracle of every model file and of the state-dict converters",
+}
+
 
 def _functions(tree: ast.AST, prefix: str = ""):
     """(qualname, lines) of each function in `tree`, methods and nested functions included; its lines
@@ -55,6 +71,27 @@ def test_no_function_is_over_60_lines_but_the_listed():
 def test_the_function_walk_counts_nested_functions_and_methods_without_decorators():
     source = "class A:\n    @property\n    def f(self):\n        def g():\n            pass\n\n        return g\n"
     assert dict(_functions(ast.parse(source))) == {"A.f": 5, "A.f.<locals>.g": 2}
+
+
+def _module_names() -> set[str]:
+    """Each module's name under src/ (`stream`), with its packages' (`cli_train`), leading `_` dropped."""
+    names = set()
+    for path in SRC.rglob("*.py"):
+        parts = [part.lstrip("_") for part in path.relative_to(SRC).with_suffix("").parts if part != "__init__"]
+        parts = parts[1:] if parts[0] == "eqx_resnet" and len(parts) > 1 else parts
+        names |= {parts[-1], "_".join(parts)}
+    return names
+
+
+def test_test_files_are_named_after_the_module_they_test():
+    modules, files = _module_names(), {path.name for path in TESTS.glob("test_*.py")}
+    unnamed = sorted(f for f in files if f.removeprefix("test_").removesuffix(".py") not in modules)
+    new = [f for f in unnamed if f not in TOPICS]
+    assert not new, (
+        f"name these after the module they test (test_stream.py for data/stream.py), or add to TOPICS: {new}"
+    )
+    stale = sorted(set(TOPICS) - set(unnamed))
+    assert not stale, f"named after a module now, or gone: remove them from TOPICS: {stale}"
 
 
 def test_imports_flow_one_way():

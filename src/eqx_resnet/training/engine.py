@@ -668,7 +668,7 @@ def _stop_requests() -> Iterator[_StopRequests]:
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
-# A hook for tests/test_cli_interrupt.py: with EQX_RESNET_STAGE_MARKERS=1, each stage of a run prints
+# A hook for tests/test_eqx_resnet_cli.py: with EQX_RESNET_STAGE_MARKERS=1, each stage of a run prints
 # `stage: NAME` on stderr as it starts and waits for a line on stdin, which the test writes once it has
 # sent its signal: the signal lands in that stage.
 def _stage(name: str) -> None:
