@@ -3,15 +3,18 @@
 import json
 import shutil
 import sys
+import typing
 from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
 from eqx_resnet.cli import app
 from eqx_resnet.data import Preprocessing, load_dataset
+from eqx_resnet.models import list_models
 from eqx_resnet.training import RunMetadata, read_metadata
 
 DATA = str(Path(__file__).parents[1] / "data")
@@ -365,3 +368,49 @@ def test_a_second_train_on_a_running_run_fails_at_once(tmp_path):
     assert result.exit_code == 1 and "is in use by another run" in result.output and "--out" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+OPTIONS = Path(__file__).parent / "data" / "train_options.json"
+
+
+def _described(param) -> dict:
+    """What `train --help` offers of the click parameter `param`, and what it accepts: its help text aside."""
+    kind, info = param.type_descriptor.annotation, param.type_descriptor.parameter_info
+    choices = param.type_descriptor.choices
+    values = [getattr(c, "value", c) for c in choices or ()]  # the zoo's models as such: it grows
+    return {
+        "kind": param.param_type_name,
+        "opts": param.opts,
+        "secondary_opts": param.secondary_opts,
+        "type": "choice" if choices else str(kind) if typing.get_args(kind) else kind.__name__,
+        "choices": "list_models()" if values == list_models() else values,
+        "bounds": [param.min, param.max, *(getattr(info, b, None) for b in ("min_open", "max_open", "clamp"))],
+        "default": json.loads(json.dumps(param.default, default=lambda v: getattr(v, "value", str(v)))),
+        "required": param.required,
+        "multiple": param.multiple,
+        "is_flag": getattr(param, "is_flag", False),
+        "metavar": param.metavar,
+        "nargs": param.nargs,
+        "hidden": param.hidden,
+        "envvar": param.envvar,
+    }
+
+
+def _train_options() -> dict:
+    return {p.name: _described(p) for p in typer.main.get_command(app).commands["train"].params}
+
+
+def test_train_offers_the_options_it_offered():
+    """The options are built from TrainConfig's fields: the same names, types, defaults, bounds and choices as
+    the hand-written ones of `tests/data/train_options.json` (`python -m tests.test_cli_train` writes it anew)."""
+    assert _train_options() == json.loads(OPTIONS.read_text())
+
+
+def test_every_train_option_has_help():
+    params = typer.main.get_command(app).commands["train"].params
+    assert [p.name for p in params if not (p.help or "").strip()] == []
+
+
+if __name__ == "__main__":
+    OPTIONS.parent.mkdir(exist_ok=True)
+    OPTIONS.write_text(json.dumps(_train_options(), indent=1) + "\n")
