@@ -1,14 +1,12 @@
 """TrainConfig: every setting checked where it is made, one defaults table, and a CLI that agrees with it."""
 
 import dataclasses
-import inspect
-import typing
 
 import pytest
 import typer
 
 from eqx_resnet.cli import app
-from eqx_resnet.cli.train import RUN_OPTIONS, parse_model_options, train_command
+from eqx_resnet.cli.train import parse_model_options
 from eqx_resnet.data import DATASETS
 from eqx_resnet.models import list_models
 from eqx_resnet.models.forward import PRECISIONS
@@ -74,7 +72,7 @@ def test_every_setting_is_a_cli_option_with_the_same_default():
     command = typer.main.get_command(app).commands["train"]
     options = {p.name: p for p in command.params}
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    assert set(options) - set(RUN_OPTIONS) == set(fields) - {"dataset", "model_options"}
+    assert set(fields) - set(options) == {"model_options"}  # given as -o KEY=VALUE
     choices = {
         "optimizer": OPTIMIZERS,
         "schedule": SCHEDULES,
@@ -86,11 +84,8 @@ def test_every_setting_is_a_cli_option_with_the_same_default():
     for name, param in options.items():
         if name in fields and name != "dataset":  # the dataset is a required argument
             assert getattr(param.default, "value", param.default) == fields[name].default, name
-    signature = inspect.signature(train_command)
     for name, values in choices.items():
-        enum = typing.get_args(typing.get_args(signature.parameters[name].annotation)[0])  # Optional[Enum] or Enum
-        enum = enum[0] if enum else typing.get_args(signature.parameters[name].annotation)[0]
-        assert tuple(e.value for e in enum) == values, name
+        assert tuple(c.value for c in options[name].type_descriptor.choices) == values, name
 
 
 def test_model_options_parse_as_json_else_text():

@@ -2,7 +2,6 @@
 
 import datetime
 from collections.abc import Iterator
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,9 +37,9 @@ from ..benchmarking.scaling import (
 )
 from .app import app
 from .console import console, error, errors, stderr
-from .train import PrecisionName
+from .options import PrecisionName, choices
 
-DeviceName = Enum("DeviceName", {n: n for n in ("cpu", "gpu")}, type=str)
+DeviceName = choices("DeviceName", ("cpu", "gpu"))
 
 
 def _depths(text: str | None) -> tuple[int, ...] | None:

@@ -23,7 +23,7 @@ from ..training.checkpoint import checkpoint_exists
 from ..training.evaluate import run_evaluator
 from .app import app
 from .console import UsageError, errors
-from .train import DATA_DIR_HELP
+from .options import data_dir_option, json_option
 from .weights import pretrained_run
 
 
@@ -56,8 +56,8 @@ def eval_command(
     path: Annotated[
         Path, typer.Argument(help="A run directory (its best/ checkpoint is used) or a checkpoint directory.")
     ],
-    data_dir: Annotated[Optional[Path], typer.Option(help=DATA_DIR_HELP + " Default: the run's own.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+    data_dir: data_dir_option("the run's own.") = None,
+    json_output: json_option("Print the metrics as one JSON object.") = False,
 ):
     """Evaluate a checkpoint on its dataset's test split, in the run's precision: loss and accuracy."""
     with errors():
@@ -126,7 +126,7 @@ def predict_command(
         ),
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show per image, most probable first.")] = 5,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
+    json_output: json_option("Print one JSON object per image.") = False,
 ):
     """Classify image files: the most probable classes, by name, with their probabilities.
 

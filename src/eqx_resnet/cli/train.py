@@ -1,8 +1,5 @@
-"""`eqx-resnet train`: one option per field of `TrainConfig`, with its default and choices.
-
-The options take their defaults and choices from `TrainConfig` itself;
-`tests/test_config.py` checks that every field has its option and the two agree.
-"""
+"""`eqx-resnet train`: an option per field of `TrainConfig` (cli/options.py builds them from the fields), and the
+options of the run itself: where it lives, how it is shown, how its processes join."""
 
 import ast
 import inspect
@@ -10,7 +7,6 @@ import json
 import os
 import re
 import shlex
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal, Optional, get_args, get_origin
 
@@ -20,11 +16,9 @@ from beartype import BeartypeConf
 from beartype.door import is_bearable
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..data import DATASETS
 from ..models import get_builder, list_models
-from ..models.forward import PRECISIONS
 from ..training import CheckpointError, ConfigError, TrainConfig, TrainingError, train
-from ..training.config import BATCH_STATS, MAX_SEED, MONITORS, OPTIMIZERS, RESUME_FROM, SCHEDULES
+from ..training.config import RESUME_FROM
 from ..training.distributed import (
     HEARTBEAT_TIMEOUT_S,
     JOIN_TIMEOUT_S,
@@ -34,27 +28,9 @@ from ..training.distributed import (
 )
 from .app import app
 from .console import console, errors, stderr
+from .options import DatasetName, choices, data_dir_option, json_option, with_settings
 
-
-def _choices(name: str, values) -> type[Enum]:
-    return Enum(name, {v: v for v in values}, type=str)
-
-
-DatasetName = _choices("DatasetName", DATASETS)
-ModelName = _choices("ModelName", list_models())
-OptimizerName = _choices("OptimizerName", OPTIMIZERS)
-ScheduleName = _choices("ScheduleName", SCHEDULES)
-PrecisionName = _choices("PrecisionName", PRECISIONS)
-MonitorName = _choices("MonitorName", MONITORS)
-BatchStatsName = _choices("BatchStatsName", BATCH_STATS)
-ResumeFromName = _choices("ResumeFromName", RESUME_FROM)
-D = TrainConfig()  # the defaults the options show
-
-DATA_DIR_HELP = (
-    "Where datasets live (DATA_DIR/mnist/...); missing files are downloaded there. imagefolder, imagenet: "
-    "the folder holding train/<class>/ and val/<class>/ (or DATA_DIR/imagenet/), or a Hugging Face dataset: "
-    "hf:ORG/NAME on the Hub, or a folder of parquet files or of save_to_disk's (pip install 'eqx-resnet[hf]')."
-)
+ResumeFromName = choices("ResumeFromName", RESUME_FROM)
 CACHE_ENV = "EQX_RESNET_COMPILATION_CACHE"
 
 
@@ -116,20 +92,11 @@ def _expected(parameter: inspect.Parameter) -> str:
     return f"{parameter.name} takes {name} (read as JSON), such as -o {parameter.name}={example}"
 
 
-def _value(x):
-    return x.value if isinstance(x, Enum) else x
-
-
 @app.command("train")
+@with_settings(after="model_option")
 def train_command(
     ctx: typer.Context,
     dataset: Annotated[DatasetName, typer.Argument(help="Dataset to train on.")],
-    model: Annotated[
-        Optional[ModelName],
-        typer.Option(
-            help="Model from `eqx-resnet models`, with its own default options. Default: chosen per dataset and device (see README)."
-        ),
-    ] = None,
     model_option: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -139,117 +106,7 @@ def train_command(
             help="A constructor option of the model, repeatable: -o widths=[16,32,64] -o stem=cifar (the keyword arguments of the model's builder, e.g. help(eqx_resnet.resnet18)).",
         ),
     ] = None,
-    epochs: Annotated[
-        Optional[int],
-        typer.Option(
-            min=1, help="Epochs. Default: per dataset and device. On --resume, a larger value extends a finished run."
-        ),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = D.batch_size,
-    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Peak learning rate. Default: per dataset.")] = None,
-    optimizer: Annotated[
-        Optional[OptimizerName],
-        typer.Option(
-            help="adam (L2 weight decay, like torch), adamw (decoupled) or sgd (momentum). Default: per dataset."
-        ),
-    ] = None,
-    momentum: Annotated[float, typer.Option(min=0.0, max=1.0, help="SGD momentum.")] = D.momentum,
-    nesterov: Annotated[bool, typer.Option(help="Nesterov momentum for SGD.")] = D.nesterov,
-    schedule: Annotated[
-        Optional[ScheduleName],
-        typer.Option(help="constant, cosine, step (x GAMMA every STEP_SIZE epochs) or onecycle. Default: per dataset."),
-    ] = None,
-    warmup_epochs: Annotated[
-        Optional[float],
-        typer.Option(
-            min=0.0,
-            help="Epochs of linear warm-up before the schedule (not with onecycle, which warms up itself). Default: per dataset (0; 5 for imagenet).",
-        ),
-    ] = None,
-    step_size: Annotated[
-        int, typer.Option(min=1, help="Epochs between learning-rate drops of the step schedule.")
-    ] = D.step_size,
-    gamma: Annotated[float, typer.Option(min=0.0, help="Factor of each drop of the step schedule.")] = D.gamma,
-    weight_decay: Annotated[Optional[float], typer.Option(min=0.0, help="Weight decay. Default: per dataset.")] = None,
-    decay_norm_and_bias: Annotated[
-        Optional[bool],
-        typer.Option(
-            help="Weight decay on BatchNorm and biases too (--no-decay-norm-and-bias: on weight matrices and kernels only). Default: per dataset (no for imagenet)."
-        ),
-    ] = None,
-    label_smoothing: Annotated[
-        Optional[float],
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="Label smoothing of the cross-entropy. Default: per dataset (0; 0.1 for imagefolder, imagenet).",
-        ),
-    ] = None,
-    clip_norm: Annotated[Optional[float], typer.Option(min=0.0, help="Clip gradients to this global norm.")] = None,
-    precision: Annotated[
-        Optional[PrecisionName],
-        typer.Option(
-            help="fp32, or bf16 compute with fp32 parameters and statistics. Default: per dataset and device (fp32; bf16 for imagefolder, imagenet on an accelerator)."
-        ),
-    ] = None,
-    augment: Annotated[
-        Optional[bool],
-        typer.Option(
-            help="On-device augmentation (MNIST rotation/translation, CIFAR crop/flip). Default: per dataset and device."
-        ),
-    ] = None,
-    image_size: Annotated[
-        Optional[int], typer.Option(min=8, help="Resize images to this size (AlexNet: 96 by default).")
-    ] = None,
-    max_train_samples: Annotated[
-        Optional[int], typer.Option(min=1, help="Train on a random subset of this many images (quick runs).")
-    ] = None,
-    patience: Annotated[
-        Optional[int], typer.Option(min=1, help="Stop early after this many epochs without improving --monitor.")
-    ] = None,
-    monitor: Annotated[
-        MonitorName, typer.Option(help="Metric for the best checkpoint and early stopping.")
-    ] = MonitorName(D.monitor),
-    seed: Annotated[
-        int, typer.Option(min=0, max=MAX_SEED, help="Seed of everything random: runs are repeatable (bitwise on CPU).")
-    ] = D.seed,
-    eval_batch_size: Annotated[int, typer.Option(min=1, help="Images per evaluation step.")] = D.eval_batch_size,
-    init: Annotated[
-        Optional[str],
-        typer.Option(
-            metavar="WEIGHTS",
-            help="Start from pretrained weights: imagenet (the best set of --model, default resnet18), a tag (tv_in1k), a .safetensors/.pth/.npz file, or a checkpoint directory. The ImageNet stem is kept and images are resized to --image-size (default 224); a head of another size is trained anew.",
-        ),
-    ] = None,
-    freeze_backbone: Annotated[
-        bool, typer.Option(help="With --init: train the head only; the backbone keeps its weights.")
-    ] = D.freeze_backbone,
-    workers: Annotated[
-        Optional[int],
-        typer.Option(
-            min=0,
-            help="imagefolder, imagenet: processes decoding images (0: a thread of this one). The batches are the same for any value. Default: the CPUs but one.",
-        ),
-    ] = None,
-    val_fraction: Annotated[
-        Optional[float],
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="imagefolder, imagenet: evaluate on this share of each class of train/ instead of val/.",
-        ),
-    ] = None,
-    checkpoint_every: Annotated[
-        Optional[int],
-        typer.Option(
-            min=1,
-            metavar="STEPS",
-            help="Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM always writes one, and so does Ctrl-C once the first step has run).",
-        ),
-    ] = None,
-    data_dir: Annotated[
-        Optional[Path], typer.Option(help=DATA_DIR_HELP + " Default: ./data, or the resumed run's own.")
-    ] = None,
+    data_dir: data_dir_option("./data, or the resumed run's own.") = None,
     out: Annotated[
         Optional[Path],
         typer.Option(help="Run directory for checkpoints (last/, best/) and metrics.jsonl. Default: runs/DATASET."),
@@ -275,30 +132,7 @@ def train_command(
     no_compilation_cache: Annotated[
         bool, typer.Option("--no-compilation-cache", help="Compile afresh, without the persistent cache.")
     ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the final metrics as one JSON object instead of text.")
-    ] = False,
-    devices: Annotated[
-        Optional[int],
-        typer.Option(
-            min=1,
-            help="Local devices to train on, in each process: --batch-size is split over them. Default: all (every GPU or TPU core; on a CPU, one).",
-        ),
-    ] = None,
-    accumulate: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            metavar="N",
-            help="Split each step's batch into N micro-batches run in turn, their gradients averaged: a --batch-size larger than the devices hold.",
-        ),
-    ] = D.accumulate,
-    batch_stats: Annotated[
-        BatchStatsName,
-        typer.Option(
-            help="BatchNorm statistics over the global batch (N devices compute what one does) or per_device (no collective inside the network: cheaper across hosts)."
-        ),
-    ] = BatchStatsName(D.batch_stats),
+    json_output: json_option("Print the final metrics as one JSON object instead of text.") = False,
     coordinator: Annotated[
         Optional[str],
         typer.Option(
@@ -329,6 +163,7 @@ def train_command(
             help="With --coordinator: a process silent this long is taken for dead, and the run ends in every process.",
         ),
     ] = HEARTBEAT_TIMEOUT_S,
+    **settings,
 ):
     """Train a model; print the final test accuracy as the last line.
 
@@ -341,11 +176,11 @@ def train_command(
             "interrupted at once, no checkpoint half-written: continue with --resume if --out holds last/, else start again"
         ),
     ):
-        # Every option named as a TrainConfig field is that field: the one place they meet.
-        settings = {
-            name: _value(value) for name, value in ctx.params.items() if name in TrainConfig.__dataclass_fields__
-        }
-        config = TrainConfig(**settings, model_options=parse_model_options(model_option) if model_option else None)
+        config = TrainConfig(
+            dataset=dataset.value,
+            model_options=parse_model_options(model_option) if model_option else None,
+            **{name: getattr(value, "value", value) for name, value in settings.items()},  # a choice's name
+        )
         if coordinator is not None or num_processes is not None or process_id is not None:
             initialize_distributed(
                 coordinator, num_processes, process_id, join_timeout=join_timeout, heartbeat_timeout=heartbeat_timeout
@@ -353,8 +188,8 @@ def train_command(
         # The settings typed on the command line: on --resume, these change the saved run.
         given = {
             name: getattr(config, name)
-            for name in TrainConfig.__dataclass_fields__
-            if name in ctx.params and ctx.get_parameter_source(name).name != "DEFAULT"
+            for name in ("dataset", *settings)
+            if ctx.get_parameter_source(name).name != "DEFAULT"
         }
         if model_option:
             given["model_options"] = config.model_options
@@ -491,23 +326,3 @@ def _flag(param, given: bool, value) -> str | None:
     if isinstance(value, dict):
         return " ".join(f"{option} {k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
     return f"{option} {shlex.quote(str(value))}"
-
-
-# Options built otherwise than from their TrainConfig field (the dataset argument, the -o pairs) or that are
-# not fields at all: where the run lives, how it is shown, how its processes join.
-RUN_OPTIONS = (
-    "dataset",
-    "model_option",
-    "data_dir",
-    "out",
-    "resume",
-    "resume_from",
-    "compilation_cache",
-    "no_compilation_cache",
-    "json_output",
-    "coordinator",
-    "num_processes",
-    "process_id",
-    "join_timeout",
-    "heartbeat_timeout",
-)

@@ -1,21 +1,22 @@
 """`TrainConfig`: every choice of a training run, validated, with defaults per dataset and device.
 
 A field left `None` is filled by `with_defaults` from `DEFAULTS` for the run's dataset
-and device. The command line builds its options from these fields (cli/train.py), and
+and device. The command line builds its options from these fields (cli/options.py), and
 `tests/test_config.py` checks that the two agree.
 """
 
 import dataclasses
 import math
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 import jax
 
 from ..errors import ConfigError
-from ..models.forward import PRECISIONS, Precision
+from ..models.forward import Precision
 from ..models.registry import describe, list_models
 
 Optimizer = Literal["adam", "adamw", "sgd"]
@@ -30,6 +31,31 @@ MONITORS: tuple[str, ...] = get_args(Monitor)
 BATCH_STATS: tuple[str, ...] = get_args(BatchStats)
 RESUME_FROM: tuple[str, ...] = get_args(ResumeFrom)
 MAX_SEED = 2**32 - 1  # jax.random.key and numpy's generators both take any 32-bit unsigned seed
+
+
+def _setting(default, help: str, *, low=None, high=None, open_low=False, open_high=False, choices=None, metavar=None):
+    """A field of `TrainConfig` with what `__post_init__` checks and what its command-line option shows.
+
+    **Arguments:**
+
+    - `default`: the field's default; `None` for one that `with_defaults` fills per dataset and device.
+    - `help`: what the setting does, for the option's help; other settings named in backticks (`image_size`,
+        `decay_norm_and_bias=False`), which the command line shows as their options.
+    - `low`, `high`: its bounds, excluded where `open_low`, `open_high`.
+    - `choices`: a function giving its values, for a field whose type does not state them (a `Literal` does).
+    - `metavar`: the option's placeholder for the value, where its help names it (STEPS, N).
+    """
+    metadata = dict(help=help, choices=choices, metavar=metavar)
+    if low is not None or high is not None:
+        metadata["bounds"] = dict(low=low, high=high, open_low=open_low, open_high=open_high)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_type(field: dataclasses.Field):
+    """The type of `field`'s values but `None`: `int` of `int | None`, the `Literal` of `Optimizer | None`."""
+    if get_origin(field.type) not in (typing.Union, types.UnionType):
+        return field.type
+    return next(t for t in get_args(field.type) if t is not type(None))
 
 
 # `__post_init__` checks every field with a message that names the fix; jaxtyping's import
@@ -57,68 +83,96 @@ class TrainConfig:
     """
 
     dataset: str = "mnist"
-    model: str | None = None
+    model: str | None = _setting(
+        None, "Model from `eqx-resnet models`, with its own default options.", choices=list_models
+    )
     model_options: dict[str, Any] | None = None
-    epochs: int | None = None
-    batch_size: int = 128
-    lr: float | None = None
-    optimizer: Optimizer | None = None
-    momentum: float = 0.9
-    nesterov: bool = False
-    schedule: Schedule | None = None
-    warmup_epochs: float | None = None
-    step_size: int = 7
-    gamma: float = 0.1
-    weight_decay: float | None = None
-    decay_norm_and_bias: bool | None = None
-    label_smoothing: float | None = None
-    clip_norm: float | None = None
-    precision: Precision | None = None
-    augment: bool | None = None
-    image_size: int | None = None
-    max_train_samples: int | None = None
-    patience: int | None = None
-    monitor: Monitor = "test_acc"
-    seed: int = 0
-    eval_batch_size: int = 1000
-    checkpoint_every: int | None = None
-    init: str | None = None
-    freeze_backbone: bool = False
-    workers: int | None = None
-    val_fraction: float | None = None
-    devices: int | None = None
-    accumulate: int = 1
-    batch_stats: BatchStats = "global"
+    epochs: int | None = _setting(None, "Epochs. On `resume`, a larger value extends a finished run.", low=1)
+    batch_size: int = _setting(128, "Images per training step.", low=1)
+    lr: float | None = _setting(None, "Peak learning rate.", low=0.0)
+    optimizer: Optimizer | None = _setting(
+        None, "adam (L2 weight decay, like torch), adamw (decoupled) or sgd (momentum)."
+    )
+    momentum: float = _setting(0.9, "SGD momentum.", low=0.0, high=1.0, open_high=True)
+    nesterov: bool = _setting(False, "Nesterov momentum for SGD.")
+    schedule: Schedule | None = _setting(None, "constant, cosine, step (x GAMMA every STEP_SIZE epochs) or onecycle.")
+    warmup_epochs: float | None = _setting(
+        None, "Epochs of linear warm-up before the schedule (not with onecycle, which warms up itself).", low=0.0
+    )
+    step_size: int = _setting(7, "Epochs between learning-rate drops of the step schedule.", low=1)
+    gamma: float = _setting(0.1, "Factor of each drop of the step schedule.", low=0.0, open_low=True)
+    weight_decay: float | None = _setting(None, "Weight decay.", low=0.0)
+    decay_norm_and_bias: bool | None = _setting(
+        None,
+        "Weight decay on BatchNorm and biases too (`decay_norm_and_bias=False`: on weight matrices and kernels only).",
+    )
+    label_smoothing: float | None = _setting(
+        None, "Label smoothing of the cross-entropy.", low=0.0, high=1.0, open_high=True
+    )
+    clip_norm: float | None = _setting(None, "Clip gradients to this global norm.", low=0.0, open_low=True)
+    precision: Precision | None = _setting(None, "fp32, or bf16 compute with fp32 parameters and statistics.")
+    augment: bool | None = _setting(None, "On-device augmentation (MNIST rotation/translation, CIFAR crop/flip).")
+    image_size: int | None = _setting(None, "Resize images to this size (AlexNet: 96 by default).", low=8)
+    max_train_samples: int | None = _setting(None, "Train on a random subset of this many images (quick runs).", low=1)
+    patience: int | None = _setting(None, "Stop early after this many epochs without improving `monitor`.", low=1)
+    monitor: Monitor = _setting("test_acc", "Metric for the best checkpoint and early stopping.")
+    seed: int = _setting(0, "Seed of everything random: runs are repeatable (bitwise on CPU).", low=0, high=MAX_SEED)
+    eval_batch_size: int = _setting(1000, "Images per evaluation step.", low=1)
+    checkpoint_every: int | None = _setting(
+        None,
+        "Also write last/ every STEPS steps, so a preempted run loses minutes, not an epoch (SIGTERM always "
+        "writes one, and so does Ctrl-C once the first step has run).",
+        low=1,
+        metavar="STEPS",
+    )
+    init: str | None = _setting(
+        None,
+        "Start from pretrained weights: imagenet (the best set of `model`, default resnet18), a tag (tv_in1k), a "
+        ".safetensors/.pth/.npz file, or a checkpoint directory. The ImageNet stem is kept and images are resized "
+        "to `image_size` (default 224); a head of another size is trained anew.",
+        metavar="WEIGHTS",
+    )
+    freeze_backbone: bool = _setting(False, "With `init`: train the head only; the backbone keeps its weights.")
+    workers: int | None = _setting(
+        None,
+        "imagefolder, imagenet: processes decoding images (0: a thread of this one). The batches are the same for "
+        "any value. Default: the CPUs but one.",
+        low=0,
+    )
+    val_fraction: float | None = _setting(
+        None,
+        "imagefolder, imagenet: evaluate on this share of each class of train/ instead of val/.",
+        low=0.0,
+        high=1.0,
+        open_low=True,
+        open_high=True,
+    )
+    devices: int | None = _setting(
+        None,
+        "Local devices to train on, in each process: `batch_size` is split over them. Default: all (every GPU or "
+        "TPU core; on a CPU, one).",
+        low=1,
+    )
+    accumulate: int = _setting(
+        1,
+        "Split each step's batch into N micro-batches run in turn, their gradients averaged: a `batch_size` "
+        "larger than the devices hold.",
+        low=1,
+        metavar="N",
+    )
+    batch_stats: BatchStats = _setting(
+        "global",
+        "BatchNorm statistics over the global batch (N devices compute what one does) or per_device (no "
+        "collective inside the network: cheaper across hosts).",
+    )
 
     def __post_init__(self):
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("monitor", self.monitor, MONITORS)
-        _choice("precision", self.precision, PRECISIONS)
-        _choice("batch_stats", self.batch_stats, BATCH_STATS)
-        for name in (
-            "epochs",
-            "batch_size",
-            "step_size",
-            "eval_batch_size",
-            "max_train_samples",
-            "patience",
-            "checkpoint_every",
-            "devices",
-            "accumulate",
-        ):
-            _number(name, getattr(self, name), integer=True, low=1)
-        _number("image_size", self.image_size, integer=True, low=8)
-        _number("workers", self.workers, integer=True, low=0)
-        _number("val_fraction", self.val_fraction, low=0.0, high=1.0, open_low=True, open_high=True)
-        _number("seed", self.seed, integer=True, low=0, high=MAX_SEED)
-        _number("lr", self.lr, low=0.0)
-        _number("momentum", self.momentum, low=0.0, high=1.0, open_high=True)
-        _number("gamma", self.gamma, low=0.0, open_low=True)
-        _number("warmup_epochs", self.warmup_epochs, low=0.0)
-        _number("weight_decay", self.weight_decay, low=0.0)
-        _number("label_smoothing", self.label_smoothing, low=0.0, high=1.0, open_high=True)
-        _number("clip_norm", self.clip_norm, low=0.0, open_low=True)
+        for field in dataclasses.fields(self):
+            value, kind = getattr(self, field.name), field_type(field)
+            if get_origin(kind) is Literal:
+                _choice(field.name, value, get_args(kind))
+            elif kind in (int, float):
+                _number(field.name, value, integer=kind is int, **field.metadata.get("bounds", {}))
         if self.model_options is not None and not isinstance(self.model_options, dict):
             raise ConfigError(f"model_options must be a dict of builder keyword arguments, got {self.model_options!r}")
         if self.freeze_backbone and self.init is None:
