@@ -69,7 +69,7 @@ def _option(field: dataclasses.Field) -> inspect.Parameter:
     if values:
         kind = choices(field.name, values)
     default = field.default if field.default is None or not values else kind(field.default)
-    bounds = meta.get("bounds", {})
+    bounds = meta.get("bounds", {})  # as closed ranges: an open end (momentum < 1) is TrainConfig's to refuse
     option = typer.Option(min=bounds.get("low"), max=bounds.get("high"), metavar=meta.get("metavar"), help=_help(field))
     annotation = Annotated[kind if default is not None else Optional[kind], option]
     return inspect.Parameter(
