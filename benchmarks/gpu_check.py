@@ -1,4 +1,4 @@
-"""The driver of `benchmarks/gpu_check.sh`: one tier of the GPU check, within a time budget.
+"""The driver of `benchmarks/gpu_check.sh`: one tier of the GPU check, within a time limit.
 
     python benchmarks/gpu_check.py tier1|tier2 --out DIR --budget SECONDS [--dry-run]
     python benchmarks/gpu_check.py --finalize DIR/TIER.json   (after the shell's backstop killed a run)
@@ -9,9 +9,9 @@ steps in bf16 at batch 256, 224x224, beside Flax and torch.compile in this proce
 included; the engine's own throughput (`eqx-resnet train imagefolder`, resnet50 in bf16 on
 ImageNet-sized synthetic images through the streaming source, against the bare step); the
 GPU-relevant tests. Tier 2: resnet50 in fp32, resnet18/34/101/152 in bf16 (torch.compile at 18
-and 34 only: at 101 and 152 its compile took over 150 s on an H100, REFERENCE.md), and the
-input pipeline on the machine's cores (`benchmarks/input_pipeline.py`). The measurements the
-targets are about come first; later stages take what the budget has left.
+and 34 only: at 101 and 152 its compile took over 150 s on an H100, benchmarks/README.md's "Peers'
+reference figures"), and the input pipeline on the machine's cores (`benchmarks/input_pipeline.py`).
+The measurements with targets come first; later stages take what the time limit has left.
 
 Each stage runs only if the budget still holds its estimated time; a skipped stage is recorded
 with the reason. DIR/TIER.json is rewritten after every stage (so a killed run leaves a complete
@@ -470,7 +470,7 @@ def bench_rows(check: Check, platform_name: str, frameworks: list[str]) -> None:
                 entry = check.stage(f"{model} {step} {precision}", need * (0.7 if step == "inference" else 1.0), run)
                 if not with_torch and entry["status"] == "ok" and "torch" in frameworks:
                     entry["note"] = (
-                        "torch.compile left out: at this depth it compiled for over 150 s on an H100 (REFERENCE.md)"
+                        "torch.compile left out: at this depth it compiled for over 150 s on an H100 (benchmarks/README.md)"
                     )
                     check.save()
 
@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         say(check.report["status"])
         return 1
     check.save()
-    # The measurements the issue's targets are about first; the stages after them take what is left.
+    # The measurements with targets first; the stages after them take what is left.
     # MNIST before the benchmarks: its process gets the GPU's memory as a user's would.
     if args.tier == "tier1":
         with tempfile.TemporaryDirectory(prefix="gpu-check-") as workdir:

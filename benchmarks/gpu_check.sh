@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
 # The GPU check, for any machine with an NVIDIA GPU and JAX's CUDA build (benchmarks/README.md, "GPU check").
 #
-#   bash benchmarks/gpu_check.sh --wheels        here, before the first GPU call: the packages the GPU machine
-#                                                lacks, downloaded into .whl/ (carried with the call)
-#   bash benchmarks/gpu_check.sh tier1           on the GPU machine, one call per tier (tier1, then tier2)
+#   bash benchmarks/gpu_check.sh tier1           on the GPU machine, one run per tier (tier1, then tier2)
+#   bash benchmarks/gpu_check.sh --wheels        on a machine with network access: the packages a GPU machine
+#                                                without network may lack, downloaded into .whl/ (copy it along)
 #   bash benchmarks/gpu_check.sh --dry-run       both tiers' stages on this CPU at toy sizes (CI runs it)
 #   bash benchmarks/gpu_check.sh tier2 --dry-run
 #
 # Each tier writes $OUT/TIER.json (rewritten after every stage), $OUT/TIER.log and, with matplotlib,
 # $OUT/TIER.png; OUT defaults to ./gpu_check_out. Time guard: benchmarks/gpu_check.py starts a stage
-# only while the tier's budget (GPU_CHECK_BUDGET seconds, else the defaults below) holds its estimate;
-# `timeout` kills it 60 s past the budget as a backstop, and the JSON is then marked as killed.
+# only while the tier's time limit (GPU_CHECK_BUDGET seconds, else the defaults below) holds its estimate;
+# `timeout` kills it 60 s past the limit as a backstop, and the JSON is then marked as killed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-# Needed by eqx_resnet and its tests, absent on the GPU machine (.library/device/KINDS.md), with what they
-# need that is absent too: platformdirs for pooch, array-record and portpicker for grain.
+# Needed by eqx_resnet and its tests and missing from some CUDA images that hold JAX and PyTorch, with what
+# they need in turn: platformdirs for pooch, array-record and portpicker for grain.
 WHEELS=(beartype==0.23.1 pooch==1.9.0 platformdirs==4.14.9 grain==0.2.18 array-record==0.8.6 portpicker==1.6.0)
-# Both tiers, their backstops and a machine start fit the 15 minutes of device time an issue gets.
+# The default time limits: both tiers with their backstops take under 15 minutes.
 BUDGET_TIER1=390
 BUDGET_TIER2=300
 
@@ -29,7 +29,7 @@ for arg in "$@"; do
     tier1 | tier2) tiers+=("$arg") ;;
     --dry-run) dry=(--dry-run) ;;
     --wheels)
-      # The device README's command: CPython 3.12 manylinux wheels, no dependencies resolved.
+      # CPython 3.12 manylinux wheels, no dependencies resolved: the GPU machine's Python, whatever this one's.
       exec "$PYTHON" -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl "${WHEELS[@]}" ;;
@@ -37,14 +37,14 @@ for arg in "$@"; do
   esac
 done
 if [ ${#tiers[@]} -eq 0 ]; then
-  [ ${#dry[@]} -eq 1 ] || usage  # on the GPU machine one call per tier: each must fit one command's 10 minutes
+  [ ${#dry[@]} -eq 1 ] || usage  # on a GPU one tier per run: each fits a 10-minute job
   tiers=(tier1 tier2)
 fi
 
 OUT="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT"
 if [ ${#dry[@]} -eq 0 ] && compgen -G ".whl/*.whl" >/dev/null; then
-  # The device README's install of the carried wheels (CPython 3.12's: not for a dry run here).
+  # The wheels of --wheels, copied along (CPython 3.12's: not for a dry run on this machine).
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} || exit
 fi

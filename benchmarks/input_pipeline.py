@@ -16,7 +16,7 @@ temporary folder), reads them all once so that they come from the page cache, th
 
 Then how many workers feed a training step at --target images/s: resnet50 in bf16 trains at
 about 5,650 images/s on one H100 (Flax, torch.compile) and 7,000 in MLPerf's hand-fused runs
-(`../shared/REFERENCE.md`). The entry point is guarded, as grain's worker processes need.
+(benchmarks/README.md, "Peers' reference figures"). The entry point is guarded, as grain's worker processes need.
 
 `write_folder` writes a large image folder of such JPEGs quickly, for the GPU check's engine stage.
 """
