@@ -14,7 +14,7 @@ LIGHT = {
     "pydantic-core", "pygments", "rich", "safetensors", "scipy", "shellingham", "typer", "typing-extensions",
     "typing-inspection", "wadler-lindig",
 }  # fmt: skip
-MAX_PACKAGES = 27  # issue 28's budget; 55 before the extras
+MAX_PACKAGES = 27  # the light install's ceiling; 55 before the extras
 
 
 def normalized(name: str) -> str:

@@ -37,7 +37,9 @@ README = (ROOT / "README.md").read_text()
 HEAD = "".join(README.splitlines(keepends=True)[:80])
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", HEAD, re.MULTILINE | re.DOTALL)
 SHELL = [line for lang, block in BLOCKS if lang == "bash" for line in block.splitlines()]
-COMMANDS = [part.strip() for line in SHELL if not line.startswith("#") for part in re.sub(r"\s+#\s.*", "", line).split("&&")]
+COMMANDS = [
+    part.strip() for line in SHELL if not line.startswith("#") for part in re.sub(r"\s+#\s.*", "", line).split("&&")
+]
 COMMANDS = [c for c in COMMANDS if c]
 PYTHON = [block for lang, block in BLOCKS if lang == "python"]
 
@@ -102,7 +104,9 @@ def test_the_commands_run(clone):
 
 def run_python(block: str, cwd: Path, **env) -> str:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HF_")}, **env}
-    result = subprocess.run([sys.executable, "-c", block], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", block], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

@@ -38,7 +38,7 @@ def test_the_state_dict_is_timms(name):
 
 
 def _worst(ours, theirs) -> float:
-    """The largest difference relative to `max(1, max|theirs|)`: the issue's measure of parity."""
+    """The largest difference relative to `max(1, max|theirs|)`: the measure of parity against timm."""
     theirs = np.asarray(theirs)
     return float(np.abs(np.asarray(ours) - theirs).max() / max(1.0, float(np.abs(theirs).max())))
 

@@ -1,0 +1,72 @@
+"""The repository's files speak of the project: no word of how it was built (work items by number,
+borrowed machines and their time, paths outside the repository), which means nothing to a reader
+of a clone. Each legitimate use of such a word is allowed below with its reason."""
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FORBIDDEN = {
+    "a work item by number": r"\bissues? ?#?\d+|\bthe issue\b|(?:^|[^\w/.-])#\d+\b",
+    "a lent or borrowed machine": r"\blent\b|\bborrow|\bdevice time\b|\btool call|\bbudget_left",
+    "a path outside the repository": r"/work/|\.\./shared|\bshared\W+(?:REFERENCE|anchors|seeds)\b|REFERENCE\.md|/\.library|\.library/",
+    "a working session": r"\bsessions?\b",
+    "the instructions the work followed": r"\bthe brief\b|\bthe lead\b",
+}
+# (file, a pattern of the allowed line, why it may stay)
+ALLOWED = [
+    (r".*", r"\bpytest session\b", "pytest's own name for one run of the suite"),
+    (
+        r"tests/test_summary\.py",
+        r"\.\./shared/seeds|\"shared\" / \"seeds\"",
+        "the transcribed Flax tables are checked against the original files where a checkout keeps them beside it",
+    ),
+    (r"src/eqx_resnet/data/imagenet_classes\.txt", r".", "ImageNet's class names (a plumber's helper)"),
+]
+
+
+# Where git is missing, the files of the tree but for what .gitignore names and git's own.
+UNTRACKED = {".git", ".venv", "runs", "build", "site", "__pycache__", ".pytest_cache", ".benchmarks", ".whl"}
+
+
+def tracked_text_files() -> list[Path]:
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        paths = [ROOT / name for name in listed.stdout.split("\0") if name] if listed.returncode == 0 else None
+    except OSError:
+        paths = None
+    if paths is None:
+        paths = [
+            p
+            for p in ROOT.rglob("*")
+            if not any(part in UNTRACKED or part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)
+        ]
+    return [p for p in paths if p.is_file() and b"\0" not in p.read_bytes()[:8192]]
+
+
+def test_no_tracked_file_says_how_the_repository_was_built():
+    hits = []
+    for path in tracked_text_files():
+        name = path.relative_to(ROOT).as_posix()
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            for what, pattern in FORBIDDEN.items():
+                if re.search(pattern, line, re.IGNORECASE) and not any(
+                    re.fullmatch(file, name) and re.search(allowed, line) for file, allowed, _ in ALLOWED
+                ):
+                    hits.append(f"{name}:{number}: {what}: {line.strip()[:100]}")
+    assert hits == []
+
+
+def test_the_patterns_catch_what_they_are_for():
+    said = {
+        "a work item by number": ["see issue 28", "closes #29", "the issue's target"],
+        "a lent or borrowed machine": ["No GPU was lent to this work", "the 15 minutes of device time"],
+        "a path outside the repository": ["(`../shared/REFERENCE.md`)", "/work/main", ".library/device/KINDS.md"],
+        "a working session": ["in this session"],
+    }
+    for what, lines in said.items():
+        assert all(re.search(FORBIDDEN[what], line, re.IGNORECASE) for line in lines), what
+    for fine in ["jax-ml/jax#16602", "torch.library.define", "# 1 step", "issues of timm"]:
+        assert not any(re.search(p, fine, re.IGNORECASE) for p in FORBIDDEN.values()), fine
