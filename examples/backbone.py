@@ -59,7 +59,7 @@ def main(steps: int = 6, batch_size: int = 16, num_classes: int = 10) -> tuple[C
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(trainable)  # no optimizer state for the frozen arrays
 
-    # compiler_options: the CPU tweak of README's "Speed on CPU"; empty on GPU.
+    # compiler_options: the CPU option of docs/benchmarks.md; empty on GPU.
     @eqx.filter_jit(compiler_options=eqx_resnet.compiler_options())
     def step(trainable, state, opt_state, images, labels):
         grad_fn = eqx.filter_value_and_grad(loss_fn, has_aux=True)  # w.r.t. `trainable` only

@@ -114,7 +114,7 @@ def train_command(
     resume: Annotated[
         bool,
         typer.Option(
-            help="Continue the run in --out from its last checkpoint, with its saved settings; options given apply, except those that define the run (dataset, model, optimizer, batch size, seed, ...: see README), which are refused."
+            help="Continue the run in --out from its last checkpoint, with its saved settings; options given apply, except those that define the run (dataset, model, optimizer, batch size, seed, ...: the docs' Command line page lists them), which are refused."
         ),
     ] = False,
     resume_from: Annotated[

@@ -220,7 +220,7 @@ def _number(name, value, *, integer=False, low=None, high=None, open_low=False, 
         raise ConfigError(f"{name} must be {' and '.join(x for x in (lo, hi) if x)}, got {value!r}")
 
 
-# The defaults of each dataset: measured to reach the README's accuracy within its time on
+# The defaults of each dataset: measured to reach the accuracy docs/cli.md states within its time on
 # each kind of device (`"cpu"`, or `"accelerator"` for GPUs and TPUs); a key without a device
 # applies to both. `model_options` apply only when the model is the default one; `lr_per_256`
 # is the learning rate per 256 images of batch (the linear scaling rule), for an `lr` not given.
@@ -258,7 +258,7 @@ DEFAULTS: dict[tuple[str, Device | None], dict[str, Any]] = {
         schedule="cosine",
         augment=True,
     ),
-    # Image files (data/folder.py), speeds in README's "Your own data": from scratch, a small folder
+    # Image files (data/folder.py), speeds in docs/data.md: from scratch, a small folder
     # on a CPU (the seed's PreActResNet on 64x64 crops), ResNet-18 at 224x224 on an accelerator.
     ("imagefolder", "cpu"): dict(
         model="preact_resnet",
