@@ -61,7 +61,7 @@ def test_the_readme_fits_in_12_kib():
 def test_the_first_80_lines_install_train_use_a_model_load_weights_and_benchmark():
     for command in ("pip install -e .", "eqx-resnet train mnist", "eqx-resnet bench", "pytest benchmarks/"):
         assert any(c.startswith(command) for c in COMMANDS), command
-    for call in ("eqx_resnet.forward(", "create_pretrained("):
+    for call in ("eqx_resnet.create_model(", "create_pretrained("):
         assert any(call in block for block in PYTHON), call
 
 
@@ -112,7 +112,7 @@ def run_python(block: str, cwd: Path, **env) -> str:
 
 
 def test_the_model_example_runs(tmp_path):
-    (block,) = [b for b in PYTHON if "eqx_resnet.forward(" in b]
+    (block,) = [b for b in PYTHON if "eqx_resnet.create_model(" in b]
     run_python(block, tmp_path)
 
 
