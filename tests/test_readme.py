@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from _runs import TINY_TRAIN_ARGS
 from PIL import Image
-from test_pretrained import FakeHub
+from test_hub import FakeHub
 
 import eqx_resnet
 from eqx_resnet.data.imagenet import IMAGENET_CLASSES

@@ -1,4 +1,4 @@
-"""The house rules a successor extends by (issue 29): short functions, imports that flow one way
+"""The house rules a successor extends by: short functions, imports that flow one way
 (pyproject.toml's [tool.importlinter]) and tests named after the modules they test. Each list of
 exceptions gives a reason, and must shrink: an entry that no longer applies fails too."""
 
@@ -33,6 +33,8 @@ TOPICS = {
     "test_gpu_check.py": "benchmarks/gpu_check.sh and the GPU entry points",
     "test_import.py": "`import eqx_resnet` and what every module may import",
     "test_install.py": "pyproject.toml's requirements: what `pip install eqx-resnet` brings",
+    "test_readme.py": "README.md: its first 80 lines' commands run, and its zoo table counts what the registry holds",
+    "test_repository.py": "every tracked file: none says how the repository was built",
     "test_structure.py": "the source tree's rules, this file",
     "test_timm.py": "timm as the oracle of every model file and of the state-dict converters",
 }
