@@ -18,11 +18,6 @@ FORBIDDEN = {
 # (file, a pattern of the allowed line, why it may stay)
 ALLOWED = [
     (r".*", r"\bpytest session\b", "pytest's own name for one run of the suite"),
-    (
-        r"tests/test_summary\.py",
-        r"\.\./shared/seeds|\"shared\" / \"seeds\"",
-        "the transcribed Flax tables are checked against the original files where a checkout keeps them beside it",
-    ),
     (r"tests/test_repository\.py", r".", "the words this test looks for"),
 ]
 
