@@ -2,7 +2,8 @@
 
 Exit status: 0 on success, 2 for a usage or validation error (as click's own), 1 for a
 failure at run time, 130 for Ctrl-C and 143 for SIGTERM (128 + the signal's number). An
-expected failure is one line on stderr naming the problem and the fix. Any other exception is a bug: one line says so, its traceback is
+expected failure is one line on stderr naming the problem and the fix, the library's message in the
+command's options (`words`). Any other exception is a bug: one line says so, its traceback is
 written to a file, and `EQX_RESNET_TRACEBACK=1` prints it instead. An error that follows a Ctrl-C is
 the interruption's effect, not a bug (`_eqx_resnet_cli`, the console script, handles Ctrl-C).
 """
@@ -30,6 +31,7 @@ from ..data import DatasetError
 from ..errors import UsageError
 from ..training import CheckpointError, ConfigError, Interrupted, TrainingError
 from ..weights import WeightsError
+from .words import in_command_words
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 TRACEBACK_ENV = "EQX_RESNET_TRACEBACK"
@@ -46,9 +48,14 @@ def console() -> Console:
 
 
 def error(message: str, status: int) -> NoReturn:
-    """Print `error: message` on stderr and exit with `status`."""
-    stderr.print(f"[bold red]error:[/] {escape(' '.join(str(message).split()))}")  # messages hold brackets: [plot]
+    """Print `error: message` on stderr, in the command's words (`in_command_words`), and exit with `status`."""
+    stderr.print(f"[bold red]error:[/] {_one_line(message)}")
     raise typer.Exit(status)
+
+
+def _one_line(message: object) -> str:
+    """`message` on one line, in the command's words, as rich prints it literally (messages hold brackets: [plot])."""
+    return escape(in_command_words(" ".join(str(message).split())))
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -57,12 +64,12 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     if not category.__module__.startswith("eqx_resnet."):
         (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
         return
-    stderr.print(f"[yellow]warning:[/] {escape(' '.join(str(message).split()))}")
+    stderr.print(f"[yellow]warning:[/] {_one_line(message)}")
 
 
 def stopped(message: str, status: int = INTERRUPTED_STATUS) -> NoReturn:
     """Print `message`, the one line of a run stopped by a signal, and exit with `status`."""
-    stderr.print(escape(message))
+    stderr.print(_one_line(message))
     mark_reported()
     raise typer.Exit(status)
 

@@ -1,12 +1,9 @@
 """`eqx-resnet train`: an option per field of `TrainConfig` (cli/options.py builds them from the fields), and the
 options of the run itself: where it lives, how it is shown, how its processes join."""
 
-import ast
 import inspect
 import json
 import os
-import re
-import shlex
 from pathlib import Path
 from typing import Annotated, Literal, Optional, get_args, get_origin
 
@@ -17,7 +14,7 @@ from beartype.door import is_bearable
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..models import get_builder, list_models
-from ..training import CheckpointError, ConfigError, TrainConfig, TrainingError, train
+from ..training import ConfigError, TrainConfig, train
 from ..training.config import RESUME_FROM
 from ..training.distributed import (
     HEARTBEAT_TIMEOUT_S,
@@ -197,12 +194,7 @@ def train_command(
             _enable_compilation_cache(compilation_cache or default_cache_dir())
         run_dir = out or Path("runs") / config.dataset
         quiet = not is_process_zero()  # of several processes, process 0 reports
-        try:
-            result = _train_with_progress(
-                config, run_dir, data_dir, resume, resume_from.value, given, json_output or quiet
-            )
-        except (ConfigError, TrainingError, CheckpointError) as e:
-            raise type(e)(in_flags(str(e), ctx.command.params)) from None
+        result = _train_with_progress(config, run_dir, data_dir, resume, resume_from.value, given, json_output or quiet)
     if quiet:
         return
     final = {**result.final, "model": result.config.model, "dataset": result.config.dataset, "run_dir": str(run_dir)}
@@ -285,44 +277,3 @@ def _train_with_progress(config, run_dir, data_dir, resume, resume_from, given, 
         )
 
 
-# train()'s arguments that the command line names otherwise.
-_OPTION_OF = {"run_dir": "out", "model_options": "model_option"}
-
-
-def in_flags(message: str, params: list) -> str:
-    """The library's `message` in the words of the command of `params`: each list of train()'s arguments in
-    backticks (`resume=True, resume_from="best"`, `run_dir`) becomes their options (--resume --resume-from best,
-    --out)."""
-    by_name = {p.name: p for p in params}
-    return re.sub(r"`([^`]+)`", lambda m: _flags(m[1], by_name) or m[0], message)
-
-
-def _flags(text: str, params: dict) -> str | None:
-    """The options of the arguments `text` names, bare or with a Python value; `None` if it names anything else."""
-    try:
-        call = ast.parse(f"f({text})", mode="eval").body
-        named = [(a.id, False, None) for a in call.args]
-        named += [(k.arg, True, ast.literal_eval(k.value)) for k in call.keywords]
-    except (SyntaxError, ValueError, AttributeError):
-        return None
-    words = [_flag(params.get(_OPTION_OF.get(name, name)), given, value) for name, given, value in named]
-    return None if not words or None in words else " ".join(words)
-
-
-def _flag(param, given: bool, value) -> str | None:
-    """How the command line says the click parameter `param` (with `value` if `given`): --resume, --no-augment,
-    -o k=v, mnist as DATASET; `None` if there is no such parameter."""
-    kind = getattr(param, "param_type_name", None)
-    if kind == "argument":
-        name = (param.metavar or param.name).upper()  # as the usage line shows it
-        return f"{shlex.quote(str(value))} as {name}" if given else name
-    if kind != "option":
-        return None
-    option = max(param.opts, key=len)  # --model-option, not -o
-    if not given or value is True:
-        return option
-    if value is False:
-        return param.secondary_opts[0] if param.secondary_opts else None
-    if isinstance(value, dict):
-        return " ".join(f"{option} {k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
-    return f"{option} {shlex.quote(str(value))}"
