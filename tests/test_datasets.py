@@ -372,7 +372,7 @@ def test_missing_files_without_download(tmp_path, no_network):
         assert f"https://ossci-datasets.s3.amazonaws.com/mnist/{name}.gz" in message
     where = (tmp_path / "mnist").resolve()
     assert f"{where} is missing " in message and f"into {where} (gzipped or not)" in message
-    assert "--data-dir" in message and "downloading is disabled" in message
+    assert "pass a `data_dir`" in message and "downloading is disabled" in message
     assert "\n" not in message and no_network == []
 
 
@@ -409,7 +409,7 @@ def test_missing_files_and_no_network(tmp_path, no_network, name):
     assert all(datasets._MIRRORS[name] + f in message for f in files)
     assert f"into {(tmp_path / name).resolve()}" in message
     assert "URLError" in message and "check the network" in message
-    assert "--data-dir" in message and "\n" not in message
+    assert "pass a `data_dir`" in message and "\n" not in message
 
 
 def test_partial_download_names_the_rest(tmp_path, mirror, small_sizes):

@@ -233,14 +233,14 @@ def test_a_missing_coordinator_or_peer_is_one_line_within_the_join_timeout(tmp_p
     assert no_coordinator[0] == 1
     assert (
         no_coordinator[2].startswith("error: cannot reach the coordinator at localhost:")
-        and "--process-id 0" in no_coordinator[2]
+        and "start process 0 with the same coordinator" in no_coordinator[2]
     )
     assert no_coordinator[3] - started < 2 + 30
     no_peer = finish([start(0)])[0]
     assert no_peer[0] == 1
     assert (
         no_peer[2].startswith("error: the processes of the run did not all join the coordinator")
-        and "--join-timeout" in no_peer[2]
+        and "(the join timeout)" in no_peer[2]
     )
 
 
@@ -250,14 +250,14 @@ def test_bad_coordinator_settings_are_refused_before_jax_starts():
         taken.listen()
         with pytest.raises(
             TrainingError,
-            match=rf"process 0 cannot serve on port {taken.getsockname()[1]} .*another --coordinator port",
+            match=rf"process 0 cannot serve on port {taken.getsockname()[1]} .*another port for `coordinator`",
         ):
             initialize_distributed(f"localhost:{taken.getsockname()[1]}", 2, 0)
     for args, message in [
-        (("10.0.0.1", 2, 0), "--coordinator takes HOST:PORT"),
-        (("h:1", None, 0), "needs --num-processes"),
-        (("h:1", 2, 2), "--process-id must be 0 to 1"),
-        ((None, 2, 0), "go with --coordinator"),
+        (("10.0.0.1", 2, 0), "`coordinator` takes HOST:PORT"),
+        (("h:1", None, 0), "needs `num_processes` and `process_id`"),
+        (("h:1", 2, 2), "`process_id` must be 0 to 1"),
+        ((None, 2, 0), '`num_processes` and `process_id` go with `coordinator="HOST:PORT"`'),
     ]:
         with pytest.raises(ConfigError, match=message):
             initialize_distributed(*args)

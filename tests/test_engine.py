@@ -87,7 +87,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(
         TrainingError,
         match=r"diverged.* in epoch 2 .*last \(epoch 1, step 8\) is the last good checkpoint; "
-        r"resume from it with a lower learning rate: --resume --lr 0.0001",
+        r"resume from it with a lower learning rate: `resume=True, lr=0.0001`",
     ):
         train(config, tmp_path)
     assert load_checkpoint(tmp_path / "last")[2]["epoch"] == 1
@@ -98,7 +98,7 @@ def test_an_exploding_loss_stops_the_run_before_any_checkpoint(tmp_path):
     with pytest.raises(
         TrainingError,
         match=r"diverged: its mean loss (became nan|reached .* over 100x that of chance).*"
-        r"no checkpoint was written; start again with .*--lr 100000 .*--clip-norm 1.0",
+        r"no checkpoint was written; start again with .*`lr=100000` .*`clip_norm=1.0`",
     ):
         train(tiny(epochs=1, lr=1e6, max_train_samples=512), tmp_path)
     assert not (tmp_path / "last").exists()
@@ -206,7 +206,7 @@ def test_checkpoints_every_n_steps(tmp_path):
 
 
 def test_a_second_writer_is_refused(tmp_path):
-    with RunLock(tmp_path), pytest.raises(TrainingError, match="--out"):
+    with RunLock(tmp_path), pytest.raises(TrainingError, match="choose another `run_dir`"):
         train(tiny(), tmp_path)
 
 

@@ -54,7 +54,7 @@ def test_default_data_dir_holds_the_dataset_in_its_own_folder(tmp_path):
     [
         (
             "missing",
-            r"imagefolder: .* does not exist: pass --data-dir pointing at a folder laid out as DIR/train/<class>/\*.jpg",
+            r"imagefolder: .* does not exist: pass a `data_dir` laid out as DIR/train/<class>/\*.jpg",
         ),
         ("no train", "has no train/ folder"),
         ("flat", "holds no class folders: its images lie directly in it; move them into one folder per class"),
@@ -66,7 +66,7 @@ def test_default_data_dir_holds_the_dataset_in_its_own_folder(tmp_path):
         ),
         (
             "no val",
-            r"has no validation folder \(val/, validation/, test/\): add val/.*or hold out part of train/ with --val-fraction 0.1",
+            r"has no validation folder \(val/, validation/, test/\): add val/.*or hold out part of train/ with `val_fraction=0.1`",
         ),
     ],
 )

@@ -251,7 +251,7 @@ def refused(tmp_path, monkeypatch, case):
         (
             "no validation split",
             r"has no evaluation split \(validation, val, test; it has train\): hold out part of train "
-            "with --val-fraction 0.1",
+            "with `val_fraction=0.1`",
         ),
         ("unlabelled validation", r"2 rows of its split validation have no label \(-1\): hold out part of train"),
         (

@@ -38,7 +38,7 @@ def child(run_dir: Path) -> subprocess.Popen:
 
 def in_use(run_dir: Path, pid: int) -> str:
     holder = f"PID {pid} on {socket.gethostname()}"
-    return f"{run_dir} is in use by another run ({holder}); wait for it to finish, or choose another --out"
+    return f"{run_dir} is in use by another run ({holder}); wait for it to finish, or choose another `run_dir`"
 
 
 def test_a_second_process_fails_at_once_naming_the_holder(tmp_path):
@@ -85,12 +85,12 @@ def test_run_directories_that_cannot_be_made(tmp_path):
     file = tmp_path / "notes.txt"
     file.write_text("")
     expected = {
-        file: f"cannot use {file} as the run directory: it is a file; choose another --out",
+        file: f"cannot use {file} as the run directory: it is a file; choose another `run_dir`",
         file / "run": f"cannot use {file / 'run'} as the run directory: {file} is a file, not a directory; "
-        "choose another --out",
+        "choose another `run_dir`",
         # CI runs as root, which may write anywhere but /proc.
         Path("/proc/eqx-resnet/run"): "cannot use /proc/eqx-resnet/run as the run directory: No such file or directory "
-        "(/proc/eqx-resnet); choose another --out",
+        "(/proc/eqx-resnet); choose another `run_dir`",
     }
     for run_dir, message in expected.items():
         with pytest.raises(TrainingError) as error:

@@ -214,7 +214,7 @@ def test_a_device_waiting_on_data_is_warned_about_once(folder):
     src = source(folder, batch_size=2)
     src.transform = SlowTransform()
     with pytest.warns(
-        DataWaitWarning, match=r"the device waited on data \d+% of the time: .* raise --workers"
+        DataWaitWarning, match=r"the device waited on data \d+% of the time: .* raise `workers`"
     ) as caught:
         last = None
         for _ in src.chunks(jax.random.key(0), 0, 1):

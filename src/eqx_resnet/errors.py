@@ -76,7 +76,7 @@ class Interrupted(Exception):
         self.signal_name = signal_name
         super().__init__(
             f"stopped by {signal_name} in epoch {epoch} after step {step}; {checkpoint} holds where it was: "
-            "continue with --resume"
+            "continue with `resume=True`"
         )
 
 

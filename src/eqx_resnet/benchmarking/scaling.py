@@ -24,7 +24,7 @@ def device_counts(devices: int) -> list[int | None]:
     """No mesh, then 1, 2, 4, ... devices up to `devices` (and `devices` itself)."""
     available = jax.local_device_count()
     if not 1 <= devices <= available:
-        raise ValueError(f"--devices {devices}: JAX sees {available} local device(s) here; give 1 to {available}")
+        raise ValueError(f"`devices={devices}`: JAX sees {available} local device(s) here; give 1 to {available}")
     counts = [1 << k for k in range(devices.bit_length()) if 1 << k <= devices]
     return [None, *counts, *([devices] if devices not in counts else [])]
 

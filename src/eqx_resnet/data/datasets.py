@@ -380,7 +380,7 @@ def _how_to_fetch(name: str, directory: Path) -> str:
     either = "" if name == "cifar10" else " (gzipped or not)"
     return (
         f"{where} is missing {', '.join(absent)}. To fix: download {urls} into {where}{either}, "
-        f"or pass --data-dir pointing at a folder that contains {name}/, or check the network "
+        f"or pass a `data_dir` that contains {name}/, or check the network "
         "connection and run again with downloading enabled."
     )
 

@@ -92,12 +92,10 @@ def dataset_root(dataset: str, data_dir: str | os.PathLike) -> Path:
         if (root / "train").is_dir():
             return root
     if not data_dir.is_dir():
-        raise DatasetError(
-            f"{dataset}: {data_dir} does not exist: pass --data-dir pointing at a folder laid out as {_LAYOUT}"
-        )
+        raise DatasetError(f"{dataset}: {data_dir} does not exist: pass a `data_dir` laid out as {_LAYOUT}")
     raise DatasetError(
         f"{data_dir} has no train/ folder (nor has {data_dir / dataset}): {dataset} reads {_LAYOUT}, "
-        "one folder per class; pass --data-dir pointing at such a folder"
+        "one folder per class; pass a `data_dir` laid out so"
     )
 
 
@@ -255,7 +253,7 @@ def _folder_splits(dataset: str, root: Path, val_fraction: float | None) -> tupl
     if val_dir is None:
         raise DatasetError(
             f"{root} has no validation folder ({'/, '.join(VAL_FOLDERS)}/): add val/ with the class folders of train/, "
-            "or hold out part of train/ with --val-fraction 0.1"
+            "or hold out part of train/ with `val_fraction=0.1`"
         )
     if dataset == "imagenet" and (flat := _flat_val_files(val_dir)):
         return train, _ilsvrc_val(root, val_dir, flat, classes), skipped
@@ -326,7 +324,7 @@ def _check_synsets(folder: Path, classes: tuple[str, ...]) -> None:
 def _hold_out(train: Split, fraction: float) -> tuple[Split, Split]:
     """`train` split by class into what it keeps and `fraction` of it held out (seed-independent)."""
     if not 0.0 < fraction < 1.0:
-        raise DatasetError(f"--val-fraction must be between 0 and 1, got {fraction}")
+        raise DatasetError(f"`val_fraction` must be between 0 and 1, got {fraction}")
     rng = np.random.default_rng(0)
     held = np.zeros(len(train), bool)
     for label in range(len(train.classes)):

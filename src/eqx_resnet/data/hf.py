@@ -121,7 +121,7 @@ def hf_splits(data_dir: str | Path, *, with_validation: bool = True) -> tuple[HF
     if name is None:
         raise DatasetError(
             f"{data_dir} has no evaluation split ({', '.join(EVAL_SPLITS)}; it has {', '.join(splits)}): "
-            "hold out part of train with --val-fraction 0.1"
+            "hold out part of train with `val_fraction=0.1`"
         )
     val = _nonempty(data_dir, splits, name)
     if _columns(data_dir, val) != (image, label, classes):
@@ -173,7 +173,7 @@ def _load(data_dir: str | Path) -> dict[str, Any]:
         )
         raise DatasetError(
             f"{source}: {why}, and it is not in the cache ({datasets.config.HF_DATASETS_CACHE}): "
-            f"download it once with a network connection ({fix}), or pass --data-dir of a local copy"
+            f"download it once with a network connection ({fix}), or pass a local copy as `data_dir`"
         ) from None
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetsError) as e:
         fix = "name a configuration as hf:ORG/NAME@CONFIG" if source.startswith(HUB) else "check its files"
@@ -303,7 +303,7 @@ def _labelled(
     if isinstance(split.features[label], datasets.ClassLabel):
         unlabelled = int((values < 0).sum())  # ClassLabel's -1: no label (ImageNet's test split)
         if unlabelled:
-            fix = "drop them (dataset.filter)" if name == "train" else "hold out part of train with --val-fraction 0.1"
+            fix = "drop them (dataset.filter)" if name == "train" else "hold out part of train with `val_fraction=0.1`"
             raise DatasetError(f"{data_dir}: {unlabelled} rows of its split {name} have no label (-1): {fix}")
         labels = values
     else:

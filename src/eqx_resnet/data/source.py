@@ -77,7 +77,7 @@ class InMemorySource:
         if len(labels) < batch_size:
             raise DatasetError(
                 f"the batch size {batch_size} is larger than the {len(labels)} training images of "
-                f"{dataset.info.name}; lower --batch-size"
+                f"{dataset.info.name}; lower `batch_size`"
             )
         self.info = dataset.info
         self.images, self.labels = np.asarray(images), np.asarray(labels, np.int32)

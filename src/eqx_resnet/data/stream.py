@@ -191,7 +191,7 @@ class StreamingSource:
         if shuffle and len(split) < batch_size:
             raise DatasetError(
                 f"the batch size {batch_size} is larger than the {len(split)} training images of "
-                f"{split.root}; lower --batch-size"
+                f"{split.root}; lower `batch_size`"
             )
         batch_size = batch_size if shuffle else whole_batches(batch_size, len(split), sharding)
         self.split, self.info, self.batch_size, self.transform = split, info, batch_size, transform
@@ -263,8 +263,8 @@ class StreamingSource:
             warnings.warn(
                 f"the device waited on data {t['data_wait']:.0%} of the time: the loader decodes about "
                 f"{t['loader_images_per_s']:.0f} images/s with {self.workers} workers, a training step takes "
-                f"{t['step_images_per_s']:.0f}/s; raise --workers (this machine has {os.cpu_count()} CPUs) "
-                "or lower --image-size",
+                f"{t['step_images_per_s']:.0f}/s; raise `workers` (this machine has {os.cpu_count()} CPUs) "
+                "or lower `image_size`",
                 DataWaitWarning,
                 stacklevel=2,
             )

@@ -176,7 +176,9 @@ class TrainConfig:
         if self.model_options is not None and not isinstance(self.model_options, dict):
             raise ConfigError(f"model_options must be a dict of builder keyword arguments, got {self.model_options!r}")
         if self.freeze_backbone and self.init is None:
-            raise ConfigError("freeze_backbone needs pretrained weights to keep: add --init imagenet (or a checkpoint)")
+            raise ConfigError(
+                '`freeze_backbone=True` needs pretrained weights to keep: add `init="imagenet"` (or a checkpoint)'
+            )
         if self.batch_size % self.accumulate:
             raise ConfigError(
                 f"batch_size {self.batch_size} does not split into {self.accumulate} micro-batches (accumulate): "
@@ -389,6 +391,6 @@ def resume_config(saved: TrainConfig, given: dict[str, Any], epochs_done: int) -
             )
     if changes.get("epochs", saved.epochs) < epochs_done:
         raise ConfigError(
-            f"--epochs {changes['epochs']} is below the {epochs_done} epochs the run has done; give at least {epochs_done}"
+            f"`epochs={changes['epochs']}` is below the {epochs_done} epochs the run has done; give at least {epochs_done}"
         )
     return dataclasses.replace(saved, **changes)

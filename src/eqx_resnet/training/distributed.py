@@ -65,18 +65,18 @@ def initialize_distributed(
       coordination service then ends the run in every process.
     """
     if coordinator is None:
-        raise ConfigError("--num-processes and --process-id go with --coordinator HOST:PORT (process 0's address)")
+        raise ConfigError('`num_processes` and `process_id` go with `coordinator="HOST:PORT"` (process 0\'s address)')
     if coordinator != "auto":
         host, _, port = coordinator.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"--coordinator takes HOST:PORT (e.g. 10.0.0.1:1234) or auto, got {coordinator!r}")
+            raise ConfigError(f"`coordinator` takes HOST:PORT (e.g. 10.0.0.1:1234) or auto, got {coordinator!r}")
         if num_processes is None or process_id is None:
             raise ConfigError(
-                "--coordinator HOST:PORT needs --num-processes N and --process-id I (0 for the coordinator's host)"
+                '`coordinator="HOST:PORT"` needs `num_processes` and `process_id` (0 for the coordinator\'s host)'
             )
         if num_processes < 1 or not 0 <= process_id < num_processes:
             raise ConfigError(
-                f"--process-id must be 0 to {num_processes - 1} (--num-processes {num_processes}), got {process_id}"
+                f"`process_id` must be 0 to {num_processes - 1} (`num_processes={num_processes}`), got {process_id}"
             )
         if process_id == 0:
             _check_port_free(int(port))
@@ -105,7 +105,7 @@ def initialize_distributed(
         )
     except ValueError as e:  # `auto` outside any cluster JAX knows
         raise ConfigError(
-            f"--coordinator auto found no cluster ({e}): give --coordinator HOST:PORT --num-processes N --process-id I"
+            f'`coordinator="auto"` found no cluster ({e}): give `coordinator="HOST:PORT"`, `num_processes` and `process_id`'
         ) from None
     finally:
         watchdog.cancel()
@@ -119,23 +119,24 @@ def _check_port_free(port: int) -> None:
             s.bind(("::" if socket.has_ipv6 else "", port))
         except OSError as e:
             raise TrainingError(
-                f"process 0 cannot serve on port {port} ({e.strerror}): choose another --coordinator port"
+                f"process 0 cannot serve on port {port} ({e.strerror}): choose another port for `coordinator`"
             ) from None
 
 
 def _not_joined(coordinator: str, num_processes: int | None, process_id: int | None, timeout: float) -> None:
-    """The join watchdog: one line on stderr and exit, while JAX still waits (it would abort)."""
+    """The join watchdog: one line on stderr and exit, while JAX still waits (it would abort). Printed from the
+    watchdog's thread, where no command can put it in its options: in plain words, for a caller and a command alike."""
     if coordinator != "auto" and process_id != 0 and not _reachable(coordinator):
         message = (
             f"cannot reach the coordinator at {coordinator} within {timeout:g} s: start process 0 "
-            f"(--process-id 0) with the same --coordinator, or check the host, the port and the firewall"
+            "with the same coordinator, or check the host, the port and the firewall"
         )
     else:
         where = "" if coordinator == "auto" else f" at {coordinator}"
-        ids = f" and its own --process-id 0 to {num_processes - 1}" if num_processes else ""
+        ids = f", each its own process id 0 to {num_processes - 1}" if num_processes else ""
         message = (
             f"the processes of the run did not all join the coordinator{where} within {timeout:g} s "
-            f"(--join-timeout): start every process with the same --coordinator and --num-processes{ids}"
+            f"(the join timeout): start every process with the same coordinator and number of processes{ids}"
         )
     print(f"error: {message}", file=sys.stderr, flush=True)
     leave_now(1)
@@ -189,7 +190,7 @@ def lost_peers_as_errors() -> Iterator[None]:
         first = first_line(e)
         raise TrainingError(
             f"process {jax.process_index()} of {jax.process_count()} lost contact with the others ({first}); "
-            "another process has stopped (its own output says why): start every process again with --resume"
+            "another process has stopped (its own output says why): start every process again with `resume=True`"
         ) from None
 
 

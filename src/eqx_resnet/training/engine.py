@@ -569,7 +569,7 @@ def _model_options(config: TrainConfig, data_dir: Path) -> dict[str, Any]:
         eqx.filter_eval_shape(create_model, config.model, key=jax.random.key(0), **options)
     except (TypeError, ValueError) as e:
         reason = first_line(e)
-        raise ConfigError(f"cannot build {config.model} with {options}: {reason}; check --model-option") from None
+        raise ConfigError(f"cannot build {config.model} with {options}: {reason}; check `model_options`") from None
     return options
 
 
@@ -582,7 +582,7 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
         source_model, source_state, meta = load_checkpoint(init)
         if meta.get("model") != config.model:
             raise ConfigError(
-                f"--init {init} holds a {meta.get('model')}, not a {config.model}: give --model {meta.get('model')}"
+                f"`init={str(init)!r}` holds a {meta.get('model')}, not a {config.model}: give `model={meta.get('model')!r}`"
             )
         entries = to_state_dict(source_model, source_state)
         info = {"path": str(init.absolute()), "sha256": meta["sha256"][MODEL_FILE], **(meta.get("weights") or {})}
@@ -621,7 +621,7 @@ def _data(config: TrainConfig, data_dir: Path, sharding):
         )
     if config.val_fraction is not None:
         raise ConfigError(
-            f"--val-fraction applies to {' and '.join(STREAMING_DATASETS)}; {config.dataset} has its test split"
+            f"`val_fraction` applies to {' and '.join(STREAMING_DATASETS)}; {config.dataset} has its test split"
         )
     train_data = load_dataset(config.dataset, "train", data_dir)
     test = load_dataset(config.dataset, "test", data_dir)
@@ -721,14 +721,14 @@ class _Recorder:
             where = (
                 f"{self.run_dir / 'last'} (epoch {len(history)}, step {self.metadata.step}) is the last good checkpoint"
             )
-            fixes = [f"resume from it with a lower learning rate: --resume --lr {lower} (it is {config.lr:g})"]
+            fixes = [f"resume from it with a lower learning rate: `resume=True, lr={lower}` (it is {config.lr:g})"]
         else:
             where = "no checkpoint was written"
-            fixes = [f"start again with a lower learning rate: --lr {lower} (it was {config.lr:g})"]
+            fixes = [f"start again with a lower learning rate: `lr={lower}` (it was {config.lr:g})"]
         if config.precision == "bf16":
-            fixes.append("--precision fp32")
+            fixes.append('`precision="fp32"`')
         if config.clip_norm is None and not history:
-            fixes.append("--clip-norm 1.0")
+            fixes.append("`clip_norm=1.0`")
         return f"{where}; {', or '.join(fixes)}"
 
     def check_training_loss(self, mean_loss: float, epoch: int, first: int, stop_at: int, num_classes: int) -> None:

@@ -85,7 +85,7 @@ def run_evaluator(
         if list(info.classes) != list(meta.class_names):
             raise DatasetError(
                 f"{data_dir} holds the classes {few(info.classes)}, the run was trained on "
-                f"{few(meta.class_names)}: pass the run's own --data-dir"
+                f"{few(meta.class_names)}: pass the run's own `data_dir`"
             )
         source = eval_source(val, info, config.eval_batch_size, workers=config.workers)
         return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)

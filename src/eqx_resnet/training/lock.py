@@ -49,7 +49,9 @@ class RunLock:
 
     def acquire(self) -> None:
         if os.path.lexists(self.run_dir) and not self.run_dir.is_dir():
-            raise TrainingError(f"cannot use {self.run_dir} as the run directory: it is a file; choose another --out")
+            raise TrainingError(
+                f"cannot use {self.run_dir} as the run directory: it is a file; choose another `run_dir`"
+            )
         folders = [p for p in (self.run_dir, *self.run_dir.parents) if not os.path.lexists(p)]
         made = [self.file] * (not os.path.lexists(self.file)) + folders
         while True:
@@ -60,7 +62,7 @@ class RunLock:
                 holder = _holder(fd)
                 os.close(fd)
                 raise TrainingError(
-                    f"{self.run_dir} is in use by another run ({holder}); wait for it to finish, or choose another --out"
+                    f"{self.run_dir} is in use by another run ({holder}); wait for it to finish, or choose another `run_dir`"
                 ) from None
             if _same_file(fd, self.file):
                 break
@@ -76,7 +78,7 @@ class RunLock:
             return os.open(self.file, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
             raise TrainingError(
-                f"cannot use {self.run_dir} as the run directory: {os_error_cause(e)}; choose another --out"
+                f"cannot use {self.run_dir} as the run directory: {os_error_cause(e)}; choose another `run_dir`"
             ) from None
 
     def release(self, remove: bool = False) -> None:

@@ -42,7 +42,7 @@ def data_mesh(devices: int | None = None) -> Mesh:
     local = jax.local_devices()
     if devices is not None and not 1 <= devices <= len(local):
         raise ConfigError(
-            f"--devices {devices}: this process has {len(local)} {local[0].platform.upper()} device(s); "
+            f"`devices={devices}`: this process has {len(local)} {local[0].platform.upper()} device(s); "
             f"give 1 to {len(local)}"
         )
     count = devices or len(local)
@@ -63,10 +63,12 @@ def run_mesh(devices: int | None, batch_size: int, accumulate: int = 1) -> Mesh 
         return None
     mesh = data_mesh(devices)
     if batch_size % (mesh.size * accumulate):
-        per = f"{mesh.size} devices" + (f" x {accumulate} micro-batches (--accumulate)" if accumulate > 1 else "")
+        per = f"{mesh.size} devices" + (
+            f" x {accumulate} micro-batches (`accumulate={accumulate}`)" if accumulate > 1 else ""
+        )
         raise ConfigError(
-            f"--batch-size {batch_size} does not split over {per}: give a multiple of {mesh.size * accumulate}"
-            + (" or fewer --devices" if jax.process_count() == 1 else "")
+            f"`batch_size={batch_size}` does not split over {per}: give a multiple of {mesh.size * accumulate}"
+            + (" or fewer `devices`" if jax.process_count() == 1 else "")
         )
     return mesh
 
