@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 from eqx_resnet.cli import app
 from eqx_resnet.cli.words import in_command_words, in_flags
 from eqx_resnet.training import ConfigError, TrainConfig, TrainingError
-from eqx_resnet.training.lock import RunLock
 from eqx_resnet.training.distributed import initialize_distributed
+from eqx_resnet.training.lock import RunLock
 
 runner = CliRunner()
 TRAIN = get_command(app).commands["train"].params
@@ -52,6 +52,13 @@ CASES = {
         ConfigError,
         '`freeze_backbone=True` needs pretrained weights to keep: add `init="imagenet"` (or a checkpoint)',
         "--freeze-backbone needs pretrained weights to keep: add --init imagenet (or a checkpoint)",
+    ),
+    "a fraction out of range": (
+        lambda tmp_path: TrainConfig(val_fraction=0.0),
+        ["train", "imagefolder", "--val-fraction", "0"],
+        ConfigError,
+        "`val_fraction` must be > 0.0 and < 1.0, got 0.0",
+        "--val-fraction must be > 0.0 and < 1.0, got 0.0",
     ),
     "processes without a coordinator": (
         lambda tmp_path: initialize_distributed(None, 2, 0),

@@ -219,7 +219,7 @@ def test_refuses_to_overwrite_or_resume_nothing(finished, tmp_path):
     assert not (tmp_path / "empty").exists()
     with pytest.raises(ConfigError, match="`resume_from='best'` applies to a resumed run: add `resume=True`"):
         train(tiny(), tmp_path / "new", resume_from="best")
-    with pytest.raises(ConfigError, match="resume_from must be one of last, best, got 'first'"):
+    with pytest.raises(ConfigError, match="`resume_from` must be one of last, best, got 'first'"):
         train(tiny(), run_dir, resume=True, resume_from="first")
 
 

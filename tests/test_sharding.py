@@ -221,7 +221,7 @@ def test_bench_devices_reports_images_per_second_by_device_count(report):
 
 
 def test_batches_that_do_not_split_are_refused():
-    with pytest.raises(ConfigError, match="batch_size 100 does not split into 3 micro-batches"):
+    with pytest.raises(ConfigError, match="`batch_size=100` does not split into 3 micro-batches"):
         TrainConfig(batch_size=100, accumulate=3)
     with pytest.raises(ConfigError, match="`devices=2`: this process has 1 CPU device"):
         run_mesh(2, 64)

@@ -174,19 +174,21 @@ class TrainConfig:
             elif kind in (int, float):
                 _number(field.name, value, integer=kind is int, **field.metadata.get("bounds", {}))
         if self.model_options is not None and not isinstance(self.model_options, dict):
-            raise ConfigError(f"model_options must be a dict of builder keyword arguments, got {self.model_options!r}")
+            raise ConfigError(
+                f"`model_options` must be a dict of builder keyword arguments, got {self.model_options!r}"
+            )
         if self.freeze_backbone and self.init is None:
             raise ConfigError(
                 '`freeze_backbone=True` needs pretrained weights to keep: add `init="imagenet"` (or a checkpoint)'
             )
         if self.batch_size % self.accumulate:
             raise ConfigError(
-                f"batch_size {self.batch_size} does not split into {self.accumulate} micro-batches (accumulate): "
+                f"`batch_size={self.batch_size}` does not split into {self.accumulate} micro-batches (`accumulate={self.accumulate}`): "
                 f"give a multiple of {self.accumulate}"
             )
         if self.schedule == "onecycle" and self.warmup_epochs:
             raise ConfigError(
-                "warmup_epochs does not apply to the onecycle schedule, which warms up itself; drop one of them"
+                '`warmup_epochs` does not apply to `schedule="onecycle"`, which warms up itself; drop one of them'
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,22 +206,22 @@ class TrainConfig:
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value is not None and value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        raise ConfigError(f"`{name}` must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _number(name, value, *, integer=False, low=None, high=None, open_low=False, open_high=False) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+        raise ConfigError(f"`{name}` must be {'an integer' if integer else 'a number'}, got {value!r}")
     if not integer and not math.isfinite(value):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
+        raise ConfigError(f"`{name}` must be finite, got {value!r}")
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)
     if too_low or too_high:
         lo = "" if low is None else f"{'>' if open_low else '>='} {low}"
         hi = "" if high is None else f"{'<' if open_high else '<='} {high}"
-        raise ConfigError(f"{name} must be {' and '.join(x for x in (lo, hi) if x)}, got {value!r}")
+        raise ConfigError(f"`{name}` must be {' and '.join(x for x in (lo, hi) if x)}, got {value!r}")
 
 
 # The defaults of each dataset: measured to reach the accuracy docs/cli.md states within its time on

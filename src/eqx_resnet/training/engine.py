@@ -176,7 +176,7 @@ def train(
     """
     run_dir = Path(run_dir)
     if resume_from not in RESUME_FROM:
-        raise ConfigError(f"resume_from must be one of {', '.join(RESUME_FROM)}, got {resume_from!r}")
+        raise ConfigError(f"`resume_from` must be one of {', '.join(RESUME_FROM)}, got {resume_from!r}")
     if given is None:
         default = TrainConfig()
         given = {
