@@ -275,5 +275,3 @@ def _train_with_progress(config, run_dir, data_dir, resume, resume_from, given, 
         return train(
             config, run_dir, data_dir=data_dir, resume=resume, resume_from=resume_from, given=given, on_progress=show
         )
-
-
