@@ -64,26 +64,7 @@ def initialize_distributed(
     - `heartbeat_timeout`: seconds after which a silent process is taken for dead; JAX's
       coordination service then ends the run in every process.
     """
-    if coordinator is None:
-        raise ConfigError('`num_processes` and `process_id` go with `coordinator="HOST:PORT"` (process 0\'s address)')
-    if coordinator != "auto":
-        host, _, port = coordinator.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"`coordinator` takes HOST:PORT (e.g. 10.0.0.1:1234) or auto, got {coordinator!r}")
-        if num_processes is None or process_id is None:
-            raise ConfigError(
-                '`coordinator="HOST:PORT"` needs `num_processes` and `process_id` (0 for the coordinator\'s host)'
-            )
-        if num_processes < 1 or not 0 <= process_id < num_processes:
-            raise ConfigError(
-                f"`process_id` must be 0 to {num_processes - 1} (`num_processes={num_processes}`), got {process_id}"
-            )
-        if process_id == 0:
-            _check_port_free(int(port))
-    for name, value in (("join timeout", join_timeout), ("heartbeat timeout", heartbeat_timeout)):
-        if not value >= 1:
-            raise ConfigError(f"the {name} must be at least 1 second, got {value}")
-
+    _check_arguments(coordinator, num_processes, process_id, join_timeout, heartbeat_timeout)
     if xla_bridge.backends_are_initialized():
         raise ConfigError(
             "initialize_distributed must come before anything uses JAX (a computation, jax.devices()): call it first"
@@ -109,6 +90,31 @@ def initialize_distributed(
         ) from None
     finally:
         watchdog.cancel()
+
+
+def _check_arguments(
+    coordinator: str | None, num_processes: int | None, process_id: int | None, *timeouts: int | float
+) -> None:
+    """`initialize_distributed`'s arguments, refused in its words before JAX aborts on them."""
+    if coordinator is None:
+        raise ConfigError('`num_processes` and `process_id` go with `coordinator="HOST:PORT"` (process 0\'s address)')
+    if coordinator != "auto":
+        host, _, port = coordinator.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"`coordinator` takes HOST:PORT (e.g. 10.0.0.1:1234) or auto, got {coordinator!r}")
+        if num_processes is None or process_id is None:
+            raise ConfigError(
+                '`coordinator="HOST:PORT"` needs `num_processes` and `process_id` (0 for the coordinator\'s host)'
+            )
+        if num_processes < 1 or not 0 <= process_id < num_processes:
+            raise ConfigError(
+                f"`process_id` must be 0 to {num_processes - 1} (`num_processes={num_processes}`), got {process_id}"
+            )
+        if process_id == 0:
+            _check_port_free(int(port))
+    for name, value in zip(("join timeout", "heartbeat timeout"), timeouts):
+        if not value >= 1:
+            raise ConfigError(f"the {name} must be at least 1 second, got {value}")
 
 
 def _check_port_free(port: int) -> None:
