@@ -53,7 +53,6 @@ from .datasets import DatasetInfo
 from .folder import Split, folder_info, open_splits
 from .idx import DatasetError
 from .source import process_rows, put_rows, whole_batches
-from .transforms import EvalTransform, TrainTransform
 
 MAX_BAD_FRACTION = 0.01  # of a split's files unreadable before the run stops
 MAX_SKIPPED_IN_A_ROW = 50  # unreadable files in a row in an epoch's order: the folder is not images
@@ -372,6 +371,8 @@ def folder_sources(
     transform); evaluation resizes and centre-crops. `image_size` is the crop's side
     (default: the dataset's, 224). `sharding`: see `StreamingSource`.
     """
+    from .transforms import TrainTransform  # Pillow: the [data] extra, imported where images are read
+
     train, val = open_splits(dataset, data_dir, val_fraction=val_fraction)
     info = folder_info(dataset, train.classes, image_size)
     size = info.image_shape[-1]
@@ -400,6 +401,8 @@ def eval_source(
 ) -> StreamingSource:
     """The evaluation source of `split`: in order, each image resized and centre-cropped to
     `info`'s crop (`EvalTransform`). Arguments as `StreamingSource`'s."""
+    from .transforms import EvalTransform  # Pillow: the [data] extra, imported where images are read
+
     return StreamingSource(
         split,
         info,
