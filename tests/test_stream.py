@@ -241,11 +241,6 @@ def test_a_device_that_keeps_busy_or_waits_on_a_fast_loader_is_not_warned_about(
     assert src.throughput["data_wait"] == pytest.approx(0.5)
 
 
-def test_val_fraction_is_for_image_folders(tmp_path):
-    result = runner.invoke(app, ["train", "mnist", "--val-fraction", "0.1", "--out", str(tmp_path / "run")])
-    assert result.exit_code == 2 and "--val-fraction applies to imagefolder and imagenet" in result.output
-
-
 def test_unreadable_images_are_named_ten_times_then_counted_and_recorded(tmp_path):
     """Through the CLI: a line for each of the first ten unreadable images, then one counting them all (not a
     two-line Python warning for every file), and the count in each epoch's row of metrics.jsonl and the run."""

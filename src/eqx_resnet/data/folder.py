@@ -8,7 +8,7 @@ A class's index is its folder's place among the sorted folder names, as in torch
 (`data/imagenet.py`), and the validation split may also be ILSVRC-2012's own flat folder of
 `ILSVRC2012_val_*.JPEG` with either the devkit (`ILSVRC2012_devkit_t12/` or its `.tar.gz`:
 `meta.mat` and the ground-truth file) or Kaggle's `LOC_val_solution.csv` beside it.
-`val_fraction` holds out that fraction of each class of train/ instead of using a val/ folder.
+`val_fraction` holds out that fraction of each class of train/ instead of using a val/ folder (`data/holdout.py`).
 
 Listing reads directory entries only; an image is opened when it is first decoded
 (`data/transforms.py`), where an unreadable one is skipped and counted.
@@ -38,6 +38,7 @@ from .._messages import few
 from ..errors import FolderLinkWarning
 from .datasets import DatasetInfo, dataset_info
 from .hf import HFSplit, hf_classes, hf_splits, is_hf
+from .holdout import held_out
 from .idx import DatasetError
 from .imagenet import IMAGENET_CLASSES, IMAGENET_SYNSETS
 
@@ -323,14 +324,7 @@ def _check_synsets(folder: Path, classes: tuple[str, ...]) -> None:
 
 def _hold_out(train: Split, fraction: float) -> tuple[Split, Split]:
     """`train` split by class into what it keeps and `fraction` of it held out (seed-independent)."""
-    if not 0.0 < fraction < 1.0:
-        raise DatasetError(f"`val_fraction` must be between 0 and 1, got {fraction}")
-    rng = np.random.default_rng(0)
-    held = np.zeros(len(train), bool)
-    for label in range(len(train.classes)):
-        members = np.flatnonzero(train.labels == label)
-        count = min(len(members) - 1, max(1, round(fraction * len(members))))
-        held[rng.permutation(members)[:count]] = True
+    held = held_out(train.labels, len(train.classes), fraction)
     return train.subset(~held), train.subset(held)
 
 

@@ -19,6 +19,7 @@ from .._messages import few
 from .._xla_cpu import compiler_options
 from ..data import DatasetError, DatasetInfo, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, folder_info, open_splits
+from ..data.holdout import hold_out
 from ..data.source import InMemorySplit
 from ..data.stream import eval_source
 from .config import TrainConfig
@@ -77,7 +78,8 @@ def run_evaluator(
     meta: RunMetadata, data_dir: str | os.PathLike
 ) -> Callable[[eqx.Module, eqx.nn.State], dict[str, float]]:
     """The evaluator of a training run's evaluation split in `data_dir`, prepared as in the run
-    (`eqx-resnet eval`): the test split of a small dataset, a folder dataset's validation split."""
+    (`eqx-resnet eval`): the test split of a small dataset, or the images its `val_fraction` held out of
+    the training split; a folder dataset's validation split."""
     if meta.dataset in STREAMING_DATASETS:
         config = TrainConfig.from_dict(meta.config)
         _, val = open_splits(meta.dataset, data_dir, val_fraction=config.val_fraction)
@@ -89,7 +91,11 @@ def run_evaluator(
             )
         source = eval_source(val, info, config.eval_batch_size, workers=config.workers)
         return make_source_evaluator(source, image_size=config.image_size, precision=meta.precision)
-    test = load_dataset(meta.dataset, "test", data_dir)
+    val_fraction = meta.config.get("val_fraction")
+    if val_fraction is None:
+        test = load_dataset(meta.dataset, "test", data_dir)
+    else:  # the run evaluated on images held out of its training split
+        test = hold_out(load_dataset(meta.dataset, "train", data_dir), val_fraction)[1]
     return make_evaluator(
         test.images,
         test.labels,
