@@ -92,3 +92,38 @@ def test_predict_escapes_control_characters_of_class_and_file_names(moved, tmp_p
     rows = json.loads(runner.invoke(app, ["predict", str(checkpoint), str(image), "--top", "10", "--json"]).stdout)
     assert sorted(r["label"] for r in rows["top"]) == sorted(names) and rows["image"] == str(image)
     assert np.isclose(sum(r["probability"] for r in rows["top"]), 1.0, atol=1e-5)
+
+
+def test_eval_and_predict_use_the_moving_average_the_run_evaluated_unless_told_raw(tmp_path):
+    out, image = tmp_path / "run", tmp_path / "digit.png"
+    args = [
+        *TINY_TRAIN_ARGS,
+        "--max-train-samples",
+        "256",
+        "--epochs",
+        "1",
+        "--ema-decay",
+        "0.9",
+        "--val-fraction",
+        "0.01",
+    ]
+    trained = runner.invoke(app, ["train", "mnist", *args, "--data-dir", str(DATA), "--out", str(out), "--json"])
+    assert trained.exit_code == 0, trained.output
+    final = json.loads(trained.stdout.splitlines()[-1])
+    ema = json.loads(runner.invoke(app, ["eval", str(out), "--json"]).stdout)
+    assert ema["weights"] == "ema" and (ema["test_loss"], ema["test_acc"]) == (final["test_loss"], final["test_acc"])
+    raw = runner.invoke(app, ["eval", str(out), "--raw"]).stdout
+    assert f"on mnist held-out ({out}/best, trained weights): loss " in raw and "held-out accuracy: " in raw
+    assert f"loss {ema['test_loss']:.4f}" not in raw
+    Image.fromarray(load_dataset("mnist", "test", DATA).images[0, 0]).save(image)
+    predicted = runner.invoke(app, ["predict", str(out), str(image), "--raw", "--json"])
+    assert json.loads(predicted.stdout)["weights"] == "raw" and f"{out}/best: the trained weights" in predicted.stderr
+
+
+def test_eval_refuses_ema_for_a_run_that_kept_none(moved):
+    out, _ = moved
+    result = runner.invoke(app, ["eval", str(out), "--ema"])
+    assert result.exit_code == 2
+    assert f"{out}/best holds no moving average of the weights (its run had no --ema-decay): drop --ema" in one_line(
+        result
+    )

@@ -29,6 +29,7 @@ from eqx_resnet.training.config import MAX_SEED, MONITORS, OPTIMIZERS, SCHEDULES
         ("lr", float("nan"), "`lr` must be finite"),
         ("momentum", 1.0, "`momentum` must be >= 0.0 and < 1.0"),
         ("label_smoothing", 1.0, "`label_smoothing` must be >= 0.0 and < 1.0"),
+        ("ema_decay", 1.0, "`ema_decay` must be >= 0.0 and < 1.0"),
         ("clip_norm", 0.0, "`clip_norm` must be > 0.0"),
         ("image_size", 4, "`image_size` must be >= 8"),
         ("model_options", [1, 2], "`model_options` must be a dict"),

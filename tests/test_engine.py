@@ -26,8 +26,11 @@ from eqx_resnet.training import (
     load_checkpoint,
     train,
 )
+from eqx_resnet.training.checkpoint import read_metadata
 from eqx_resnet.training.engine import read_every, steps_per_call
+from eqx_resnet.training.evaluate import run_evaluator
 from eqx_resnet.training.lock import RunLock
+from eqx_resnet.training.metadata import RunMetadata
 from eqx_resnet.training.optim import build_optimizer, learning_rate_schedule
 
 TINY = dict(model="preact_resnet", model_options={"widths": [8, 16, 16], "blocks_per_stage": 1})
@@ -192,6 +195,30 @@ def test_a_run_stopped_within_an_epoch_resumes_to_the_same_bytes(finished, tmp_p
     assert [untimed(h) for h in resumed.history] == [untimed(h) for h in result.history]
     for a, b in zip(arrays(load_checkpoint(run_dir / "last")[:2]), arrays(load_checkpoint(tmp_path / "last")[:2])):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_moving_average_is_evaluated_saved_and_resumed_to_the_same_bytes(tmp_path):
+    # 600 images held out of the training split; last/ written at step 40, within epoch 2 (32 steps an epoch).
+    config = tiny(ema_decay=0.9, val_fraction=0.01, checkpoint_every=40)
+    whole = train(config, tmp_path / "whole")
+
+    def stop_hard_in_epoch_2(event):
+        if event["event"] == "steps" and event["epoch"] == 2 and event["step"] >= 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", on_progress=stop_hard_in_epoch_2)
+    assert read_metadata(tmp_path / "cut" / "last")["partial_epoch"]["steps"] == 8
+    resumed = train(TrainConfig(), tmp_path / "cut", resume=True)
+    assert [untimed(h) for h in resumed.history] == [untimed(h) for h in whole.history]
+    for name in ("best", "last"):  # the weights, their average and the optimiser state holding it, bitwise
+        hashes = [read_metadata(tmp_path / run / name)["sha256"] for run in ("whole", "cut")]
+        assert hashes[0] == hashes[1] and {"model.eqx", "ema.eqx"} <= set(hashes[0])
+    meta = RunMetadata.from_dict(read_metadata(tmp_path / "whole" / "last"))
+    evaluate = run_evaluator(meta, meta.data_dir)  # the held-out images, as in training
+    average = evaluate(*load_checkpoint(tmp_path / "whole" / "last", ema=True)[:2])
+    assert average == {k: whole.final[k] for k in ("test_loss", "test_acc")}
+    assert evaluate(*load_checkpoint(tmp_path / "whole" / "last")[:2])["test_loss"] != average["test_loss"]
 
 
 def test_checkpoints_every_n_steps(tmp_path):

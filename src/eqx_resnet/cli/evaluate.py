@@ -1,7 +1,9 @@
 """`eqx-resnet eval` and `eqx-resnet predict`: a trained checkpoint on its test split, or on image files.
 
 Both read the run's `RunMetadata`: its data directory, precision, preprocessing and
-class names, so nothing given at training time needs to be given again.
+class names, so nothing given at training time needs to be given again. A run with
+`--ema-decay` saved two sets of weights: both use the moving average it evaluated, unless
+told `--raw` (the trained weights), and say which.
 """
 
 import json
@@ -12,6 +14,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import typer
+from rich.markup import escape
 
 from ..data import DatasetError, load_image
 from ..data.datasets import dataset_dir
@@ -19,10 +22,10 @@ from ..data.folder import STREAMING_DATASETS
 from ..data.hf import HUB
 from ..models import forward
 from ..training import CheckpointError, RunMetadata, load_checkpoint
-from ..training.checkpoint import checkpoint_exists
+from ..training.checkpoint import checkpoint_exists, read_metadata
 from ..training.evaluate import run_evaluator
 from .app import app
-from .console import UsageError, errors
+from .console import UsageError, errors, stderr
 from .options import data_dir_option, json_option
 from .weights import pretrained_run
 
@@ -44,11 +47,29 @@ def checkpoint_dir(path: Path) -> Path:
     )
 
 
-def load_run(path: Path):
-    """`(model, state, RunMetadata, checkpoint directory)` of a checkpoint or run directory."""
+# `--ema/--raw`: which of a run's weights to use; by default those it evaluated.
+EmaOption = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--ema/--raw",
+        help="The moving average of the weights that a run with --ema-decay evaluated and saved, or the trained weights. Default: the ones the run evaluated.",
+    ),
+]
+WEIGHTS = {True: "moving average of the weights", False: "trained weights"}
+
+
+def load_run(path: Path, ema: bool | None = None):
+    """`(model, state, RunMetadata, checkpoint directory, ema)` of a checkpoint or run directory: with
+    the moving average of its weights (`ema`) or the trained ones; `None`: those the run evaluated."""
     checkpoint = checkpoint_dir(path)
-    model, state, meta = load_checkpoint(checkpoint)
-    return model, state, RunMetadata.from_dict(meta), checkpoint
+    kept = bool(read_metadata(checkpoint).get("config", {}).get("ema_decay"))
+    if ema and not kept:
+        raise UsageError(
+            f"{printable(checkpoint)} holds no moving average of the weights (its run had no --ema-decay): drop --ema"
+        )
+    ema = kept if ema is None else ema
+    model, state, meta = load_checkpoint(checkpoint, ema=ema)
+    return model, state, RunMetadata.from_dict(meta), checkpoint, ema
 
 
 @app.command("eval")
@@ -57,14 +78,17 @@ def eval_command(
         Path, typer.Argument(help="A run directory (its best/ checkpoint is used) or a checkpoint directory.")
     ],
     data_dir: data_dir_option("the run's own.") = None,
+    ema: EmaOption = None,
     json_output: json_option("Print the metrics as one JSON object.") = False,
 ):
-    """Evaluate a checkpoint on its dataset's test split, in the run's precision: loss and accuracy."""
+    """Evaluate a checkpoint on its run's evaluation split (the test split, or the images --val-fraction held
+    out), in the run's precision: loss and accuracy."""
     with errors():
-        model, state, meta, checkpoint = load_run(path)
+        model, state, meta, checkpoint, ema = load_run(path, ema)
         evaluate = run_evaluator(meta, _eval_data_dir(meta, data_dir))
         metrics = {
             "checkpoint": str(checkpoint),
+            "weights": "ema" if ema else "raw",
             "model": meta.model,
             "dataset": meta.dataset,
             **evaluate(model, state),
@@ -72,10 +96,12 @@ def eval_command(
     if json_output:
         print(json.dumps(metrics))
     else:
+        split = "test" if meta.config.get("val_fraction") is None else "held-out"
         print(
-            f"{metrics['model']} on {metrics['dataset']} test ({printable(checkpoint)}): loss {metrics['test_loss']:.4f}"
+            f"{metrics['model']} on {metrics['dataset']} {split} ({printable(checkpoint)}, {WEIGHTS[ema]}): "
+            f"loss {metrics['test_loss']:.4f}"
         )
-        print(f"test accuracy: {metrics['test_acc']:.2%}")
+        print(f"{split} accuracy: {metrics['test_acc']:.2%}")
 
 
 def _eval_data_dir(meta: RunMetadata, given: Path | None) -> str:
@@ -126,6 +152,7 @@ def predict_command(
         ),
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show per image, most probable first.")] = 5,
+    ema: EmaOption = None,
     json_output: json_option("Print one JSON object per image.") = False,
 ):
     """Classify image files: the most probable classes, by name, with their probabilities.
@@ -138,7 +165,7 @@ def predict_command(
     eqx-resnet predict --model resnet50 --weights imagenet cat.jpg
     """
     with errors():
-        model_, state, meta, images = _predictor(paths, weights, model)
+        model_, state, meta, images, used = _predictor(paths, weights, model, ema)
         try:
             x = np.stack([load_image(path, meta.preprocessing) for path in images])
         except DatasetError as e:
@@ -149,20 +176,24 @@ def predict_command(
         best = [int(k) for k in np.argsort(-p, kind="stable")[:top]]
         rows = [{"class": k, "label": meta.class_names[k], "probability": float(p[k])} for k in best]
         if json_output:
-            print(json.dumps({"image": str(path), **rows[0], "top": rows}))
+            print(json.dumps({"image": str(path), **rows[0], "top": rows, "weights": used}))
         else:
             print(printable(path) + ": " + ", ".join(f"{printable(r['label'])} ({r['probability']:.3f})" for r in rows))
 
 
-def _predictor(paths: list[Path], weights: str | None, model: str | None):
-    """`(model, state, RunMetadata, image paths)` from a checkpoint, or from a weight set."""
+def _predictor(paths: list[Path], weights: str | None, model: str | None, ema: bool | None):
+    """`(model, state, RunMetadata, image paths, the weights used)` from a checkpoint (`"ema"` or `"raw"`, said
+    on stderr), or from a weight set (its name)."""
     if weights is None:
         if model is not None:
             raise UsageError("--model goes with --weights; a checkpoint knows its model: drop --model")
         if len(paths) < 2:
             raise UsageError("give a checkpoint (or run directory) and at least one image, or --weights and images")
-        model_, state, meta, _ = load_run(paths[0])
-        return model_, state, meta, paths[1:]
+        model_, state, meta, checkpoint, ema = load_run(paths[0], ema)
+        stderr.print(escape(f"{printable(checkpoint)}: the {WEIGHTS[ema]}"))
+        return model_, state, meta, paths[1:], "ema" if ema else "raw"
+    if ema is not None:
+        raise UsageError("--ema and --raw choose between a checkpoint's weights; a weight set has one: drop them")
     if paths[0].is_dir():
         raise UsageError(
             f"with --weights every argument is an image, and {paths[0]} is a directory; "
@@ -170,4 +201,4 @@ def _predictor(paths: list[Path], weights: str | None, model: str | None):
         )
 
     model_, state, meta = pretrained_run(weights, model)
-    return model_, state, meta, paths
+    return model_, state, meta, paths, weights

@@ -5,7 +5,7 @@
     model, state, metadata = load_checkpoint("runs/mnist/last")
 
 A checkpoint directory holds `model.eqx` (`eqx.tree_serialise_leaves` of `(model, state)`),
-optionally `opt_state.eqx`, and `metadata.json`: the caller's metadata (the engine writes a
+optionally `opt_state.eqx` and `ema.eqx` (the moving average of the weights, with the same state), and `metadata.json`: the caller's metadata (the engine writes a
 `RunMetadata`) plus `"format"`, `"eqx_resnet_version"` and a `"sha256"` of each array file.
 When the metadata names a registry `"model"` and its `"model_options"`, `load_checkpoint`
 rebuilds the model's skeleton from them with `eqx.filter_eval_shape(create_model, ...)` (no
@@ -65,6 +65,7 @@ from .metadata import RunMetadata
 FORMAT = 3
 READABLE_FORMATS = (1, 2, 3)
 MODEL_FILE, OPT_STATE_FILE, METADATA_FILE = "model.eqx", "opt_state.eqx", "metadata.json"
+EMA_FILE = "ema.eqx"
 READ_ATTEMPTS = 5  # a reader gives up after this many folders replaced under it
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -77,9 +78,11 @@ def save_checkpoint(
     state: eqx.nn.State | None = None,
     opt_state: Any = None,
     *,
+    ema: eqx.Module | None = None,
     metadata: "dict[str, Any] | RunMetadata | None" = None,
 ) -> Path:
-    """Write `(model, state)`, optionally `opt_state`, and `metadata` to the directory `path`.
+    """Write `(model, state)`, optionally `opt_state` and `ema` (the model with the moving average of
+    its weights, saved with the same `state`), and `metadata` to the directory `path`.
 
     `model` is any Equinox module (`state` may be `None` for one without state). With
     `"model"` (a registry name) and `"model_options"` (keyword arguments of `create_model`)
@@ -101,6 +104,7 @@ def save_checkpoint(
         fix = "Make metadata's 'model' and 'model_options' describe the model being saved"
         _check_matches(metadata, model, state, f"the metadata for {path}", fix)
     arrays = {MODEL_FILE: (model, state)} | ({} if opt_state is None else {OPT_STATE_FILE: opt_state})
+    arrays |= {} if ema is None else {EMA_FILE: (ema, state)}
     files = {name: _serialise(tree) for name, tree in arrays.items()}
     hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     version = importlib.metadata.version("eqx-resnet")
@@ -153,16 +157,19 @@ def read_metadata(path: StrPath, *, verify: bool = False) -> dict[str, Any]:
 
 
 def load_checkpoint(
-    path: StrPath, *, opt_state_like: Any = None
+    path: StrPath, *, opt_state_like: Any = None, ema: bool = False
 ) -> tuple[eqx.Module, eqx.nn.State, dict[str, Any]] | tuple[eqx.Module, eqx.nn.State, dict[str, Any], Any]:
     """`(model, state, metadata)` from the checkpoint at `path`, rebuilt from its metadata alone.
+
+    With `ema`, the model holds the moving average of the weights (`ema.eqx`) instead of the trained ones.
 
     With `opt_state_like`, also the optimiser state: `(model, state, metadata, opt_state)`.
     `opt_state_like` is `optimizer.init(eqx.filter(model, eqx.is_inexact_array))` of a freshly
     built model, or the same under `eqx.filter_eval_shape` (not on a skeleton of
     `jax.ShapeDtypeStruct`s: `eqx.is_inexact_array` would filter all its parameters out).
     """
-    names = (MODEL_FILE,) if opt_state_like is None else (MODEL_FILE, OPT_STATE_FILE)
+    weights = EMA_FILE if ema else MODEL_FILE
+    names = (weights,) if opt_state_like is None else (weights, OPT_STATE_FILE)
     directory, metadata, files = _snapshot(path, names)
     if "model" not in metadata:
         raise CheckpointError(
@@ -170,8 +177,8 @@ def load_checkpoint(
             "load it into a module of the same structure with load_into(path, model, state)"
         )
     skeleton = _skeleton(metadata, str(directory / METADATA_FILE))
-    model, state = _deserialise(path, directory / MODEL_FILE, files.get(MODEL_FILE), skeleton)
-    _check_finite(model, state, directory / MODEL_FILE)
+    model, state = _deserialise(path, directory / weights, files.get(weights), skeleton)
+    _check_finite(model, state, directory / weights)
     if opt_state_like is None:
         return model, state, metadata
     opt_state = _deserialise(path, directory / OPT_STATE_FILE, files.get(OPT_STATE_FILE), opt_state_like)
@@ -479,7 +486,11 @@ def _instead(path: Path) -> str:
 
 def _missing(file: Path) -> CheckpointError:
     """A checkpoint's array `file` is missing: the fix for the optimiser state differs."""
-    fix = "load without opt_state_like, or start the optimiser afresh" if file.name == OPT_STATE_FILE else "re-save it"
+    fixes = {
+        OPT_STATE_FILE: "load without opt_state_like, or start the optimiser afresh",
+        EMA_FILE: "its run kept no moving average of the weights (ema_decay): load without ema=True",
+    }
+    fix = fixes.get(file.name, "re-save it")
     return CheckpointError(f"{file} is missing from the checkpoint; {fix}")
 
 

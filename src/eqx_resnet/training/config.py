@@ -70,11 +70,14 @@ class TrainConfig:
     every that many steps as well as after every epoch. `init` starts from pretrained
     weights (`"imagenet"`, a tag such as `"tv_in1k"`, a weights file, or a checkpoint
     directory) instead of a random initialisation; `freeze_backbone` then trains the head only.
-    `decay_norm_and_bias=False` exempts BatchNorm scales and shifts and every bias (the
-    parameters of one dimension) from weight decay. For the image-folder datasets, `workers`
+    `ema_decay` keeps an exponential moving average of the weights (`optim.with_ema`; 0: none),
+    which is evaluated and saved beside the trained weights (`ema.eqx`). `decay_norm_and_bias=False`
+    exempts BatchNorm scales and shifts and every bias (the parameters of one dimension) from weight
+    decay. For the image-folder datasets, `workers`
     decoding processes (`None`: all CPUs but one; 0: a thread of the training process; the
-    batches are the same for any value) and `val_fraction`, the share of each class of train/
-    held out for evaluation instead of a val/ folder.
+    batches are the same for any value). `val_fraction`: the share of each class of the training
+    split held out for evaluation (the same images whatever the seed) instead of the test split
+    or a val/ folder, to compare recipes without reading the test split.
 
     Data parallelism (`training/sharding.py`): `batch_size` is the global batch, split over
     `devices` local devices of each process (`None`: all of them) and, within each step,
@@ -109,6 +112,14 @@ class TrainConfig:
     label_smoothing: float | None = _setting(
         None, "Label smoothing of the cross-entropy.", low=0.0, high=1.0, open_high=True
     )
+    ema_decay: float | None = _setting(
+        None,
+        "Evaluate and save an exponential moving average of the weights with this decay, beside the trained "
+        "weights (0: none).",
+        low=0.0,
+        high=1.0,
+        open_high=True,
+    )
     clip_norm: float | None = _setting(None, "Clip gradients to this global norm.", low=0.0, open_low=True)
     precision: Precision | None = _setting(None, "fp32, or bf16 compute with fp32 parameters and statistics.")
     augment: bool | None = _setting(None, "On-device augmentation (MNIST rotation/translation, CIFAR crop/flip).")
@@ -141,7 +152,8 @@ class TrainConfig:
     )
     val_fraction: float | None = _setting(
         None,
-        "imagefolder, imagenet: evaluate on this share of each class of train/ instead of val/.",
+        "Evaluate on this share of each class of the training split, held out of training (the same images for "
+        "every seed), instead of the test split or val/.",
         low=0.0,
         high=1.0,
         open_low=True,
@@ -308,6 +320,7 @@ BASE = dict(
     schedule="cosine",
     warmup_epochs=0.0,
     label_smoothing=0.0,
+    ema_decay=0.0,
     precision="fp32",
     augment=True,
 )
@@ -368,6 +381,7 @@ FIXED_ON_RESUME = (
     "freeze_backbone",
     "decay_norm_and_bias",
     "val_fraction",
+    "ema_decay",
 )
 
 

@@ -53,6 +53,7 @@ from .._xla_cpu import compiler_options
 from ..data import AUGMENTATIONS, InMemorySource, load_dataset, prepare
 from ..data.folder import STREAMING_DATASETS, info_for
 from ..data.hf import HUB
+from ..data.holdout import hold_out
 from ..data.source import InMemorySplit
 from ..data.stream import folder_sources
 from ..parameters import count_parameters
@@ -74,7 +75,7 @@ from .errors import Interrupted, TrainingError
 from .evaluate import make_source_evaluator
 from .lock import RunLock
 from .metadata import RunMetadata
-from .optim import build_optimizer, head_only, init_at, learning_rate_schedule
+from .optim import build_optimizer, ema_params, head_only, init_at, learning_rate_schedule, with_ema
 from .sharding import DATA_AXIS, batch_sharding, replicate, run_mesh, shard_train_step
 from .step import make_train_step
 
@@ -242,6 +243,8 @@ def _model_and_optimizer(config, run_dir, data_dir, saved, resume_from, model_op
     optimizer = build_optimizer(config, source.steps_per_epoch)
     if config.freeze_backbone:
         optimizer = head_only(optimizer, model, head_name(model))
+    if config.ema_decay:
+        optimizer = with_ema(optimizer, config.ema_decay)
     # One compiled init: called eagerly, optax compiles a zeros_like per weight shape (cold start: +0.3 s).
     opt_state = eqx.filter_jit(optimizer.init)(eqx.filter(model, eqx.is_inexact_array))
     restarts = saved.restarts if saved else []
@@ -383,20 +386,22 @@ def _read_point(run: _Run, epoch: int, sums: "_Sums", due: bool, params, state, 
 
 
 def _end_of_epoch(run: _Run, epoch: int, sums: "_Sums", model, state, opt_state, evaluate, test) -> None:
-    """Evaluate and record the epoch; then stop if asked to (agreed between the processes) and epochs remain."""
+    """Evaluate and record the epoch; then stop if asked to (agreed between the processes) and epochs remain.
+    A run with `ema_decay` evaluates the moving average of its weights."""
     source = run.source
+    average = _average(run.config, model, opt_state)
     train_time = time.perf_counter() - sums.t0
     n_seen = source.steps_per_epoch * source.batch_size
     row = {
         "epoch": epoch,
         "train_loss": sums.loss_sum / source.steps_per_epoch,
         "train_acc": sums.correct / n_seen,
-        **evaluate(model, state),
+        **evaluate(model if average is None else average, state),
         "skipped_images": source.skipped + test.skipped,  # unreadable images left out this epoch
         "images_per_s": n_seen / train_time,
         "epoch_time_s": time.perf_counter() - sums.t0,
     }
-    row = run.record.epoch(row, model, state, opt_state)
+    row = run.record.epoch(row, model, state, opt_state, average)
     if run.on_progress:
         run.on_progress({"event": "epoch", **row})
     if epoch < run.config.epochs:
@@ -619,18 +624,22 @@ def _data(config: TrainConfig, data_dir: Path, sharding):
             seed=config.seed,
             sharding=sharding,
         )
-    if config.val_fraction is not None:
-        raise ConfigError(
-            f"`val_fraction` applies to {' and '.join(STREAMING_DATASETS)}; {config.dataset} has its test split"
-        )
     train_data = load_dataset(config.dataset, "train", data_dir)
-    test = load_dataset(config.dataset, "test", data_dir)
+    if config.val_fraction is None:
+        test = load_dataset(config.dataset, "test", data_dir)
+    else:  # the test split stays unread: evaluate on images held out of the training split
+        train_data, test = hold_out(train_data, config.val_fraction)
     return (
         InMemorySource(
             train_data, config.batch_size, limit=config.max_train_samples, seed=config.seed, sharding=sharding
         ),
         InMemorySplit(test.images, test.labels, test.info, config.eval_batch_size, sharding=sharding),
     )
+
+
+def _average(config: TrainConfig, model: eqx.Module, opt_state) -> eqx.Module | None:
+    """`model` with the moving average of its weights (`ema_decay`), `None` for a run that keeps none."""
+    return eqx.combine(ema_params(opt_state), model) if config.ema_decay else None
 
 
 class _StopRequests:
@@ -750,10 +759,18 @@ class _Recorder:
         meta.step = len(meta.history) * self.steps_per_epoch + progress["steps"]
         if self.writer:
             with jax.transfer_guard_device_to_host("allow"):  # a deliberate read, within the training loop
-                save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+                save_checkpoint(
+                    self.run_dir / "last",
+                    model,
+                    state,
+                    opt_state,
+                    ema=_average(self.config, model, opt_state),
+                    metadata=meta,
+                )
 
-    def epoch(self, row: dict, model, state, opt_state) -> dict:
-        """Check and record the epoch's `row` (with its last learning rate): checkpoints first,
+    def epoch(self, row: dict, model, state, opt_state, average) -> dict:
+        """Check and record the epoch's `row` (with its last learning rate; `average`: the model with the
+        moving average of the weights, or `None`): checkpoints first,
         then its line in `metrics.jsonl`, so the file never lists an epoch without its checkpoint."""
         epoch = row["epoch"]
         if not math.isfinite(row["test_loss"]):
@@ -764,9 +781,9 @@ class _Recorder:
         meta.epoch, meta.step, meta.metrics, meta.partial_epoch = epoch, epoch * self.steps_per_epoch, row, None
         try:
             if self._score(row) and self.writer:
-                save_checkpoint(self.run_dir / "best", model, state, metadata=meta)
+                save_checkpoint(self.run_dir / "best", model, state, ema=average, metadata=meta)
             if self.writer:
-                save_checkpoint(self.run_dir / "last", model, state, opt_state, metadata=meta)
+                save_checkpoint(self.run_dir / "last", model, state, opt_state, ema=average, metadata=meta)
         except BaseException:
             meta.history.pop()
             raise

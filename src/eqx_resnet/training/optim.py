@@ -1,4 +1,6 @@
-"""The optimiser of a run: an optax chain built from its config."""
+"""The optimiser of a run: an optax chain built from its config, with the moving average of its weights."""
+
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -68,6 +70,42 @@ def init_at(optimizer: optax.GradientTransformation, params, step: int):
         return s._replace(count=jnp.asarray(step, s.count.dtype)) if is_schedule else s
 
     return jax.tree.map(at_step, optimizer.init(params), is_leaf=lambda s: isinstance(s, optax.ScaleByScheduleState))
+
+
+class EmaState(NamedTuple):
+    """`with_ema`'s state: the updates done and the average of the parameters after each."""
+
+    count: jax.Array
+    average: optax.Params
+
+
+def with_ema(optimizer: optax.GradientTransformation, decay: float) -> optax.GradientTransformation:
+    """`optimizer`, its state `(inner, EmaState)` also keeping an exponential moving average of the
+    parameters it updates, starting from the initial ones.
+
+    After update `t` the average moves towards the new parameters by `1 - min(decay, (1 + t) / (10 + t))`,
+    TensorFlow's `ExponentialMovingAverage` with `num_updates`: a short run is not held back by its
+    initial weights. Being optimiser state, the average is checkpointed in `last/` and resumed exactly.
+    """
+
+    def init(params):
+        return optimizer.init(params), EmaState(jnp.zeros((), jnp.int32), jax.tree.map(jnp.copy, params))
+
+    def update(updates, state, params):
+        inner, ema = state
+        updates, inner = optimizer.update(updates, inner, params)
+        count = ema.count + 1
+        rate = 1.0 - jnp.minimum(decay, (1.0 + count) / (10.0 + count))
+        new = optax.apply_updates(params, updates)
+        average = jax.tree.map(lambda a, p: a + rate * (p - a), ema.average, new)
+        return updates, (inner, EmaState(count, average))
+
+    return optax.GradientTransformation(init, update)
+
+
+def ema_params(opt_state) -> optax.Params:
+    """The moving average of the parameters in the state of an optimiser `with_ema`."""
+    return opt_state[1].average
 
 
 def _matrices(params):
