@@ -117,7 +117,7 @@ def test_eval_and_predict_use_the_moving_average_the_run_evaluated_unless_told_r
     assert f"loss {ema['test_loss']:.4f}" not in raw
     Image.fromarray(load_dataset("mnist", "test", DATA).images[0, 0]).save(image)
     predicted = runner.invoke(app, ["predict", str(out), str(image), "--raw", "--json"])
-    assert json.loads(predicted.stdout)["weights"] == "raw" and f"{out}/best: the trained weights" in predicted.stderr
+    assert json.loads(predicted.stdout)["weights"] == "raw" and f"{out}: the trained weights" in predicted.stderr
 
 
 def test_eval_refuses_ema_for_a_run_that_kept_none(moved):

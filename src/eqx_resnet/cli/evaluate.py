@@ -172,6 +172,8 @@ def predict_command(
             raise UsageError(str(e)) from None
         logits, _ = forward(eqx.nn.inference_mode(model_), state, jax.numpy.asarray(x), precision=meta.precision)
         probs = np.asarray(jax.nn.softmax(logits, -1))
+    if meta.config.get("ema_decay"):  # a run that saved two sets of weights: which one answered
+        stderr.print(escape(f"{printable(paths[0])}: the {WEIGHTS[used == 'ema']}"))
     for path, p in zip(images, probs):
         best = [int(k) for k in np.argsort(-p, kind="stable")[:top]]
         rows = [{"class": k, "label": meta.class_names[k], "probability": float(p[k])} for k in best]
@@ -182,15 +184,14 @@ def predict_command(
 
 
 def _predictor(paths: list[Path], weights: str | None, model: str | None, ema: bool | None):
-    """`(model, state, RunMetadata, image paths, the weights used)` from a checkpoint (`"ema"` or `"raw"`, said
-    on stderr), or from a weight set (its name)."""
+    """`(model, state, RunMetadata, image paths, the weights used)` from a checkpoint (`"ema"` or `"raw"`), or
+    from a weight set (its name)."""
     if weights is None:
         if model is not None:
             raise UsageError("--model goes with --weights; a checkpoint knows its model: drop --model")
         if len(paths) < 2:
             raise UsageError("give a checkpoint (or run directory) and at least one image, or --weights and images")
-        model_, state, meta, checkpoint, ema = load_run(paths[0], ema)
-        stderr.print(escape(f"{printable(checkpoint)}: the {WEIGHTS[ema]}"))
+        model_, state, meta, _, ema = load_run(paths[0], ema)
         return model_, state, meta, paths[1:], "ema" if ema else "raw"
     if ema is not None:
         raise UsageError("--ema and --raw choose between a checkpoint's weights; a weight set has one: drop them")
