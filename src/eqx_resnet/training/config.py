@@ -254,10 +254,12 @@ _IMAGENET = dict(
     image_size=224,
 )
 DEFAULTS: dict[tuple[str, Device | None], dict[str, Any]] = {
+    # Searched on 5,000 images held out of the training split (benchmarks/README.md, "The MNIST CPU recipe"):
+    # two blocks a stage and four epochs beat three blocks and two, in about 1.4x their time.
     ("mnist", "cpu"): dict(
         model="preact_resnet",
-        model_options={"widths": [8, 16, 32]},
-        epochs=2,
+        model_options={"widths": [8, 16, 32], "blocks_per_stage": 2},
+        epochs=4,
         lr=3e-3,
         schedule="onecycle",
         augment=False,
