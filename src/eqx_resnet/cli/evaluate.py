@@ -26,7 +26,7 @@ from ..training.checkpoint import checkpoint_exists, read_metadata
 from ..training.evaluate import run_evaluator
 from .app import app
 from .console import UsageError, errors, stderr
-from .options import data_dir_option, json_option
+from .options import WeightsModelOption, data_dir_option, json_option, weights_help
 from .weights import pretrained_run
 
 
@@ -141,16 +141,9 @@ def predict_command(
     ],
     weights: Annotated[
         Optional[str],
-        typer.Option(
-            help="Classify with published weights instead of a checkpoint: imagenet (the best set of --model), a tag (tv_in1k) or a full name (resnet50.a1_in1k), or a .safetensors/.pth/.npz file (`eqx-resnet models --weights` lists the sets)."
-        ),
+        typer.Option(help=weights_help("Classify with published weights instead of a checkpoint: ")),
     ] = None,
-    model: Annotated[
-        Optional[str],
-        typer.Option(
-            help="The architecture of --weights, e.g. resnet50 (implied by a full name such as resnet50.a1_in1k)."
-        ),
-    ] = None,
+    model: WeightsModelOption = None,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show per image, most probable first.")] = 5,
     ema: EmaOption = None,
     json_output: json_option("Print one JSON object per image.") = False,

@@ -41,6 +41,22 @@ def data_dir_option(default: str):
     return Annotated[Optional[Path], typer.Option(help=f"{_DATA_DIR_HELP} Default: {default}")]
 
 
+# predict's and convert's published weights, and the architecture they are for.
+_WEIGHTS_HELP = "imagenet (the best set of --model), a tag (tv_in1k), a full name (resnet50.a1_in1k), or a torchvision-named .safetensors/.pth/.npz file (`eqx-resnet models --weights` lists the sets)."
+WeightsModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        help="The architecture of the weights, e.g. resnet50 (implied by a full name such as resnet50.a1_in1k).",
+    ),
+]
+
+
+def weights_help(use: str = "") -> str:
+    """The help of a weights argument or option: what it takes, after `use` (what the command does with them)."""
+    return f"{use}{_WEIGHTS_HELP}"
+
+
 def json_option(help: str):
     """--json: the command's output as JSON, as `help` says, instead of text."""
     return Annotated[bool, typer.Option("--json", help=help)]

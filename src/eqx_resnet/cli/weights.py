@@ -3,7 +3,7 @@
 import contextlib
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import jax
 import typer
@@ -17,6 +17,7 @@ from ..training.lock import LOCK_FILE, RunLock
 from ..weights import PRETRAINED, create_pretrained, head_name, prefetch_weights
 from .app import app
 from .console import UsageError, console, errors
+from .options import WeightsModelOption, weights_help
 
 
 def _split(weights: str, model: str | None) -> tuple[str, str]:
@@ -60,14 +61,12 @@ def convert_command(
         str,
         typer.Argument(
             metavar="WEIGHTS",
-            help="imagenet (the best set of --model), a tag (tv_in1k), a full name (resnet50.a1_in1k), or a torchvision-named .safetensors/.pth/.npz file.",
+            help=weights_help(),
             show_default=False,
         ),
     ],
     out: Annotated[Path, typer.Option(help="The checkpoint directory to write.", show_default=False)],
-    model: Annotated[
-        Optional[str], typer.Option(help="The architecture, e.g. resnet50 (implied by a full name).")
-    ] = None,
+    model: WeightsModelOption = None,
     in_channels: Annotated[
         int, typer.Option(min=1, help="Input channels; the first convolution is adapted as timm does (summed for 1).")
     ] = 3,
