@@ -1011,16 +1011,15 @@ ecaresnet26t = register_model(
         attn="eca",
     )
 )
+# The -d ECA ResNets: a deep stem of width 32, average-pooled shortcuts, efficient channel attention.
+_ECA_D = dict(stem_type="deep", stem_width=32, avg_down=True, attn="eca")
 ecaresnet50d = register_model(
     _timm(
         "ecaresnet50d",
         "timm's ecaresnet50d: bottlenecks (3, 4, 6, 3), a deep stem of width 32, average-pooled shortcuts, efficient channel attention.",
         Bottleneck,
         (3, 4, 6, 3),
-        stem_type="deep",
-        stem_width=32,
-        avg_down=True,
-        attn="eca",
+        **_ECA_D,
     )
 )
 ecaresnet50d_pruned = register_model(
@@ -1029,10 +1028,7 @@ ecaresnet50d_pruned = register_model(
         "timm's ecaresnet50d_pruned: ecaresnet50d with pruned channels (timm's table, models/pruned.py).",
         Bottleneck,
         (3, 4, 6, 3),
-        stem_type="deep",
-        stem_width=32,
-        avg_down=True,
-        attn="eca",
+        **_ECA_D,
         block_widths=ECARESNET50D,
     )
 )
@@ -1054,10 +1050,7 @@ ecaresnet101d = register_model(
         "timm's ecaresnet101d: bottlenecks (3, 4, 23, 3), a deep stem of width 32, average-pooled shortcuts, efficient channel attention.",
         Bottleneck,
         (3, 4, 23, 3),
-        stem_type="deep",
-        stem_width=32,
-        avg_down=True,
-        attn="eca",
+        **_ECA_D,
     )
 )
 ecaresnet101d_pruned = register_model(
@@ -1066,10 +1059,7 @@ ecaresnet101d_pruned = register_model(
         "timm's ecaresnet101d_pruned: ecaresnet101d with pruned channels (timm's table, models/pruned.py).",
         Bottleneck,
         (3, 4, 23, 3),
-        stem_type="deep",
-        stem_width=32,
-        avg_down=True,
-        attn="eca",
+        **_ECA_D,
         block_widths=ECARESNET101D,
     )
 )
