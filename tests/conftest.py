@@ -4,7 +4,9 @@ The hook must be installed before `eqx_resnet` is first imported.
 """
 
 import os
+import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from jaxtyping import install_import_hook
@@ -17,6 +19,10 @@ with install_import_hook("eqx_resnet", "beartype.beartype"):
     import eqx_resnet.summary
     import eqx_resnet.training
     import eqx_resnet.weights  # the CLI imports it too, so a test file's own hook would come too late
+
+# Tests run the `eqx-resnet` console script of the environment running them, as `pytest` started by its
+# full path (/venv/bin/pytest, no venv activated) would otherwise find none or another one on PATH.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 # A failed test marked `xla_structure` (tests/_hlo.py) says what kind of failure it may be.
