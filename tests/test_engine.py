@@ -219,6 +219,17 @@ def test_a_moving_average_is_evaluated_saved_and_resumed_to_the_same_bytes(tmp_p
     average = evaluate(*load_checkpoint(tmp_path / "whole" / "last", ema=True)[:2])
     assert average == {k: whole.final[k] for k in ("test_loss", "test_acc")}
     assert evaluate(*load_checkpoint(tmp_path / "whole" / "last")[:2])["test_loss"] != average["test_loss"]
+    # Another run started from this checkpoint starts from the weights it evaluated: the average.
+    init = tiny(epochs=1, max_train_samples=256, init=str(tmp_path / "whole" / "last"), freeze_backbone=True)
+    train(init, tmp_path / "init")
+    backbone = lambda m: eqx.tree_at(lambda m: m.fc, m, None)
+    source, started = (
+        load_checkpoint(tmp_path / "whole" / "last", ema=True)[0],
+        load_checkpoint(tmp_path / "init" / "last"),
+    )
+    assert started[2]["weights"]["sha256"] == hashes[0]["ema.eqx"]
+    for a, b in zip(arrays(backbone(source)), arrays(backbone(started[0]))):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_checkpoints_every_n_steps(tmp_path):

@@ -162,7 +162,7 @@ def train_command(
     ] = HEARTBEAT_TIMEOUT_S,
     **settings,
 ):
-    """Train a model; print the final test accuracy as the last line.
+    """Train a model; print the final test (or, with --val-fraction, held-out) accuracy as the last line.
 
     Evaluates on the test split after every epoch, keeps checkpoints of the last
     and the best epoch, and appends each epoch's metrics to RUN_DIR/metrics.jsonl.
@@ -202,7 +202,8 @@ def train_command(
         print(json.dumps(final))
     else:
         console().print(f"checkpoints in {run_dir}/best and {run_dir}/last")
-        console().print(f"test accuracy: {final['test_acc']:.2%}")
+        split = "test" if result.config.val_fraction is None else "held-out"  # as `eval` names it
+        console().print(f"{split} accuracy: {final['test_acc']:.2%}")
 
 
 def _enable_compilation_cache(path: Path) -> None:

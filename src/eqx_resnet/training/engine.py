@@ -59,6 +59,7 @@ from ..data.stream import folder_sources
 from ..parameters import count_parameters
 from ..weights import head_name, load_pretrained, read_weights, to_state_dict
 from .checkpoint import (
+    EMA_FILE,
     MODEL_FILE,
     CorruptCheckpointError,
     checkpoint_exists,
@@ -584,13 +585,16 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     and where the weights came from."""
     init = Path(config.init)
     if init.is_dir():
-        source_model, source_state, meta = load_checkpoint(init)
+        # The weights that run evaluated, as `eval` loads them: its moving average where it kept one.
+        ema = bool(read_metadata(init).get("config", {}).get("ema_decay"))
+        source_model, source_state, meta = load_checkpoint(init, ema=ema)
         if meta.get("model") != config.model:
             raise ConfigError(
                 f"`init={str(init)!r}` holds a {meta.get('model')}, not a {config.model}: give `model={meta.get('model')!r}`"
             )
         entries = to_state_dict(source_model, source_state)
-        info = {"path": str(init.absolute()), "sha256": meta["sha256"][MODEL_FILE], **(meta.get("weights") or {})}
+        loaded = EMA_FILE if ema else MODEL_FILE
+        info = {"path": str(init.absolute()), "sha256": meta["sha256"][loaded], **(meta.get("weights") or {})}
     else:
         entries, path, found = read_weights(config.model, config.init)
         info = found.to_dict() | ({"path": str(path.absolute())} if found.name is None else {})
