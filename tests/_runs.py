@@ -1,5 +1,5 @@
 """How tests start runs: a tiny model's and a short run's `eqx-resnet train` options, and the
-environment of a child process that sees N CPU devices. Imported by test files run as scripts too
+environment of a child process that sees N CPU devices or runs a pytest session of its own. Imported by test files run as scripts too
 (`python tests/test_x.py` puts tests/ on sys.path)."""
 
 import os
@@ -19,6 +19,12 @@ TINY_TRAIN_ARGS = [
     "--no-augment",
     "--no-compilation-cache",
 ]
+
+
+def own_session_env() -> dict[str, str]:
+    """This process's environment for a child `pytest`, a session of its own: without pytest-xdist's
+    worker variables, under which pytest-benchmark turns itself off and refuses `--benchmark-only`."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
 
 
 def cpu_devices_env(n: int) -> dict[str, str]:

@@ -5,8 +5,8 @@ clone; and its zoo table counts what the registry holds.
 A command runs as written, with what keeps CI quick appended (`RUNS`): training runs a tiny model
 for one step, the benchmark command prints its help, the suite is collected. The set-up commands
 (venv, activate, pip install) are what made the environment this test runs in (`.ci/run`), so they
-are checked (each extra exists, each pin is what is installed) rather than run again, and a bare
-`pytest` is the pytest session running this test. Only the GPU check is left out: CI has no GPU.
+are checked (each extra exists, each pin is what is installed) rather than run again, and
+`pytest -n 2 ...` is the pytest session running this test. Only the GPU check is left out: CI has no GPU.
 The weights example downloads from a local server playing the Hugging Face Hub.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from _runs import TINY_TRAIN_ARGS
+from _runs import TINY_TRAIN_ARGS, own_session_env
 from PIL import Image
 from test_hub import FakeHub
 
@@ -51,7 +51,7 @@ RUNS = {
     "pytest benchmarks/": ["--collect-only", "-q"],
 }
 SET_UP = ("python -m venv .venv", ". .venv/bin/activate", "pip install ")
-NOT_HERE = {"pytest": "the pytest session running this test", "bash benchmarks/gpu_check.sh tier": "needs a GPU"}
+NOT_HERE = {"pytest -n 2": "the pytest session running this test", "bash benchmarks/gpu_check.sh tier": "needs a GPU"}
 
 
 def test_the_readme_fits_in_12_kib():
@@ -94,7 +94,12 @@ def test_the_commands_run(clone):
         assert first is not None, f"{command!r}: add to RUNS how this test runs it"
         start = time.perf_counter()
         result = subprocess.run(
-            [*shlex.split(command), *RUNS[first]], cwd=clone, capture_output=True, text=True, timeout=300
+            [*shlex.split(command), *RUNS[first]],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=own_session_env(),  # `pytest benchmarks/` is a session of its own
         )
         assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
         ran.append(f"{time.perf_counter() - start:5.1f} s  {command}")
