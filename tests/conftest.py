@@ -4,6 +4,7 @@ The hook must be installed before `eqx_resnet` is first imported.
 """
 
 import os
+import signal
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -23,6 +24,11 @@ with install_import_hook("eqx_resnet", "beartype.beartype"):
 # Tests run the `eqx-resnet` console script of the environment running them, as `pytest` started by its
 # full path (/venv/bin/pytest, no venv activated) would otherwise find none or another one on PATH.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# The children that tests send Ctrl-C must take it as at a terminal; tests started in the background
+# (`pytest &` in a script) inherit SIGINT ignored, and so would those children. A handled signal is reset
+# to its default in a child (exec), an ignored one is not.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # A failed test marked `xla_structure` (tests/_hlo.py) says what kind of failure it may be.
