@@ -1,5 +1,5 @@
 """How tests start runs: a tiny model's and a short run's `eqx-resnet train` options, and the
-environment of a child process that sees N CPU devices or runs a pytest session of its own. Imported by test files run as scripts too
+environment of a child process that sees N CPU devices or runs pytest apart from the running tests. Imported by test files run as scripts too
 (`python tests/test_x.py` puts tests/ on sys.path)."""
 
 import os
@@ -21,9 +21,9 @@ TINY_TRAIN_ARGS = [
 ]
 
 
-def own_session_env() -> dict[str, str]:
-    """This process's environment for a child `pytest`, a session of its own: without pytest-xdist's
-    worker variables, under which pytest-benchmark turns itself off and refuses `--benchmark-only`."""
+def separate_pytest_env() -> dict[str, str]:
+    """This process's environment for a child `pytest` that runs apart from the running tests: without
+    pytest-xdist's worker variables, under which pytest-benchmark turns itself off and refuses `--benchmark-only`."""
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
 
 

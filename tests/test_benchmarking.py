@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import pytest
-from _runs import own_session_env
+from _runs import separate_pytest_env
 from typer.testing import CliRunner
 
 from eqx_resnet.benchmarking import (
@@ -53,7 +53,7 @@ def smoke(tmp_path_factory):
         "-p",
         "no:cacheprovider",
     ]
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, env=own_session_env())
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, env=separate_pytest_env())
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout
 

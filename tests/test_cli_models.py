@@ -17,7 +17,7 @@ def invoke(*args):
 
 
 def test_models_lists_every_model_with_its_size():
-    # In a child, without this session's type-checking import hook (tests/conftest.py), which makes
+    # In a child, without the tests' type-checking import hook (tests/conftest.py), which makes
     # building all 82 models six times slower (75 s instead of 12).
     result = subprocess.run(["eqx-resnet", "models"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

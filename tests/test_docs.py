@@ -47,7 +47,7 @@ def test_python_blocks_are_python(page):
 def test_the_models_page_tables_are_generated_from_the_descriptions():
     from eqx_resnet.weights import list_pretrained
 
-    # The hook in a child, as mkdocs runs it: without this session's type-checking import hook
+    # The hook in a child, as mkdocs runs it: without the tests' type-checking import hook
     # (tests/conftest.py), which makes building all 82 models six times slower.
     generate = "import runpy, sys; print(runpy.run_path(sys.argv[1])['on_page_markdown'](open(sys.argv[2]).read()))"
     child = [sys.executable, "-c", generate, str(DOCS / "hooks.py"), str(DOCS / "models.md")]

@@ -6,7 +6,7 @@ A command runs as written, with what keeps CI quick appended (`RUNS`): training 
 for one step, the benchmark command prints its help, the suite is collected. The set-up commands
 (venv, activate, pip install) are what made the environment this test runs in (`.ci/run`), so they
 are checked (each extra exists, each pin is what is installed) rather than run again, and
-`pytest -n 2 ...` is the pytest session running this test. Only the GPU check is left out: CI has no GPU.
+`pytest -n 2 ...` is the pytest run this test belongs to. Only the GPU check is left out: CI has no GPU.
 The weights example downloads from a local server playing the Hugging Face Hub.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from _runs import TINY_TRAIN_ARGS, own_session_env
+from _runs import TINY_TRAIN_ARGS, separate_pytest_env
 from PIL import Image
 from test_hub import FakeHub
 
@@ -51,7 +51,7 @@ RUNS = {
     "pytest benchmarks/": ["--collect-only", "-q"],
 }
 SET_UP = ("python -m venv .venv", ". .venv/bin/activate", "pip install ")
-NOT_HERE = {"pytest -n 2": "the pytest session running this test", "bash benchmarks/gpu_check.sh tier": "needs a GPU"}
+NOT_HERE = {"pytest -n 2": "the pytest run this test belongs to", "bash benchmarks/gpu_check.sh tier": "needs a GPU"}
 
 
 def test_the_readme_fits_in_12_kib():
@@ -99,7 +99,7 @@ def test_the_commands_run(clone):
             capture_output=True,
             text=True,
             timeout=300,
-            env=own_session_env(),  # `pytest benchmarks/` is a session of its own
+            env=separate_pytest_env(),  # `pytest benchmarks/` runs apart from these tests
         )
         assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
         ran.append(f"{time.perf_counter() - start:5.1f} s  {command}")
