@@ -253,6 +253,24 @@ def test_a_bfloat16_image_is_taken_in_the_parameters_dtype():
     np.testing.assert_array_equal(logits, expected)
 
 
+def test_a_stride_2_stem_runs_the_preact_stages_at_half_the_side():
+    options = dict(widths=(4, 8, 8), blocks_per_stage=1)
+    plain, state = abstract("preact_resnet", **options)
+    strided, _ = abstract("preact_resnet", stem_stride=2, **options)
+    image = jax.ShapeDtypeStruct((1, 28, 28), jnp.float32)
+    sides = {}
+    for name, model in (("plain", plain), ("strided", strided)):
+        maps, _ = eqx.filter_eval_shape(
+            lambda m, x, s: m.feature_maps(x, s), eqx.nn.inference_mode(model), image, state
+        )
+        sides[name] = [maps[k].shape[1] for k in ("stem", "layer1", "layer2", "layer3")]
+    assert sides == {"plain": [28, 28, 14, 7], "strided": [14, 14, 7, 4]}
+    assert call_one(strided, image, state)[0].shape == (10,)
+    assert eqx_resnet.count_parameters(strided) == eqx_resnet.count_parameters(plain)
+    with pytest.raises(ValueError, match=r"stem_stride=0 must be 1 .* or more"):
+        abstract("preact_resnet", stem_stride=0)
+
+
 @pytest.mark.parametrize("side, reduced", [(28, "0x0"), (64, "0x0"), (100, "2x2")])
 def test_alexnet_names_the_image_sizes_it_takes(side, reduced):
     model, state = abstract("alexnet")

@@ -104,6 +104,7 @@ class PreActResNet(eqx.Module):
         in_channels: int = 1,
         widths: Sequence[int] = (16, 32, 64),
         blocks_per_stage: int = 3,
+        stem_stride: int = 1,
         image_size: int = 28,
         axis_name: Hashable = "batch",
         key: PRNGKeyArray,
@@ -115,6 +116,8 @@ class PreActResNet(eqx.Module):
         - `in_channels`: the image's channels.
         - `widths`: the channels of the three stages.
         - `blocks_per_stage`: pre-activation blocks in each stage.
+        - `stem_stride`: the stem conv's stride; `2` runs the stages at half the image's side,
+          a quarter of the work per channel.
         - `image_size`: the natural image side, for `input_shape` (any size runs).
         - `axis_name`: the batch axis name(s) every BatchNorm takes its statistics over while training.
         - `key`: the random key for the weights.
@@ -122,8 +125,12 @@ class PreActResNet(eqx.Module):
         check_num_classes(num_classes)
         if len(widths) != 3:
             raise ValueError(f"widths gives the channels of the three stages, e.g. (16, 32, 64); got {tuple(widths)}")
+        if stem_stride < 1:
+            raise ValueError(
+                f"stem_stride={stem_stride} must be 1 (the stages at the image's side) or more (2: at half)"
+            )
         k_stem, k_fc, *k_stages = split(key, 5)
-        self.conv = Conv2d(in_channels, widths[0], 3, 1, 1, key=k_stem)
+        self.conv = Conv2d(in_channels, widths[0], 3, stem_stride, 1, key=k_stem)
         stages, channels = [], widths[0]
         for i, (width, k) in enumerate(zip(widths, k_stages)):
             blocks = []
