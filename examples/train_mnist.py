@@ -3,8 +3,9 @@
     python examples/train_mnist.py            # 3 epochs: ~99% test accuracy
     python examples/train_mnist.py --limit 2048 --epochs 1    # a quick look
 
-The same run as `eqx-resnet train mnist` on a CPU, written out: data on the
-device, a jitted step per batch, evaluation in inference mode, a checkpoint.
+The model and schedule of `eqx-resnet train mnist` on a CPU, written out without its
+augmentation: data on the device, a jitted step per batch, evaluation in inference mode,
+a checkpoint.
 """
 
 import argparse
@@ -25,7 +26,7 @@ train, test = eqx_resnet.load_dataset("mnist", "train"), eqx_resnet.load_dataset
 x_train, y_train = jnp.asarray(train.images[: args.limit]), jnp.asarray(train.labels[: args.limit])
 batch, steps = 128, len(y_train) // 128
 
-model, state = eqx_resnet.preact_resnet(widths=(8, 16, 32), key=jax.random.key(0))
+model, state = eqx_resnet.preact_resnet(widths=(16, 32, 64), blocks_per_stage=2, stem_stride=2, key=jax.random.key(0))
 optimizer = optax.adam(optax.cosine_onecycle_schedule(args.epochs * steps, 3e-3))
 opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
 train_step = eqx_resnet.make_train_step(optimizer)
@@ -53,7 +54,7 @@ for epoch in range(1, args.epochs + 1):
 
 meta = {
     "model": "preact_resnet",
-    "model_options": {"widths": [8, 16, 32]},
+    "model_options": {"widths": [16, 32, 64], "blocks_per_stage": 2, "stem_stride": 2},
     "dataset": "mnist",
     "image_size": 28,
     "epoch": args.epochs,

@@ -55,9 +55,9 @@ def test_a_run_fills_the_compilation_cache_and_records_itself(run_dir):
     meta = RunMetadata.from_dict(read_metadata(out / "last"))
     assert (meta.model, meta.model_options) == (
         "preact_resnet",
-        {"num_classes": 10, "in_channels": 1, "widths": [8, 16, 32], "blocks_per_stage": 2},
+        {"num_classes": 10, "in_channels": 1, "widths": [16, 32, 64], "blocks_per_stage": 2, "stem_stride": 2},
     )
-    assert meta.parameters == 44_114 and meta.dataset == "mnist" and meta.data_dir == str(Path(DATA).absolute())
+    assert meta.parameters == 174_746 and meta.dataset == "mnist" and meta.data_dir == str(Path(DATA).absolute())
     assert meta.class_names == [str(d) for d in range(10)] and meta.precision == "fp32"
     assert meta.preprocessing == Preprocessing(28, None, mean=(0.1307,), std=(0.3081,), source_size=28)
     assert (meta.epoch, meta.step) == (1, 512 // 64) and meta.metrics == meta.history[-1]

@@ -53,7 +53,11 @@ def test_from_dict_names_unknown_settings():
 
 
 def test_explicit_model_gets_its_own_defaults():
-    assert with_defaults(TrainConfig(), "cpu").model_options == {"widths": [8, 16, 32], "blocks_per_stage": 2}
+    assert with_defaults(TrainConfig(), "cpu").model_options == {
+        "widths": [16, 32, 64],
+        "blocks_per_stage": 2,
+        "stem_stride": 2,
+    }
     explicit = with_defaults(TrainConfig(model="preact_resnet"), "cpu")
     assert explicit.model == "preact_resnet" and explicit.model_options == {}
     given = with_defaults(TrainConfig(model_options={"widths": [4, 8, 8]}), "cpu")
