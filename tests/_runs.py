@@ -1,6 +1,6 @@
 """How tests start runs: a tiny model's and a short run's `eqx-resnet train` options, and the
-environment of a child process that sees N CPU devices or runs pytest apart from the running tests. Imported by test files run as scripts too
-(`python tests/test_x.py` puts tests/ on sys.path)."""
+environment of a child process that sees N CPU devices or runs pytest apart from the running tests.
+Imported by test files run as scripts too (`python tests/test_x.py` puts tests/ on sys.path)."""
 
 import os
 

@@ -22,7 +22,7 @@ from ..data.folder import STREAMING_DATASETS
 from ..data.hf import HUB
 from ..models import forward
 from ..training import CheckpointError, RunMetadata, load_checkpoint
-from ..training.checkpoint import checkpoint_exists, read_metadata
+from ..training.checkpoint import checkpoint_exists, keeps_average
 from ..training.evaluate import run_evaluator
 from .app import app
 from .console import UsageError, errors, stderr
@@ -62,7 +62,7 @@ def load_run(path: Path, ema: bool | None = None):
     """`(model, state, RunMetadata, checkpoint directory, ema)` of a checkpoint or run directory: with
     the moving average of its weights (`ema`) or the trained ones; `None`: those the run evaluated."""
     checkpoint = checkpoint_dir(path)
-    kept = bool(read_metadata(checkpoint).get("config", {}).get("ema_decay"))
+    kept = keeps_average(checkpoint)
     if ema and not kept:
         raise UsageError(
             f"{printable(checkpoint)} holds no moving average of the weights (its run had no --ema-decay): drop --ema"

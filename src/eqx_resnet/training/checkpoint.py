@@ -156,6 +156,12 @@ def read_metadata(path: StrPath, *, verify: bool = False) -> dict[str, Any]:
     return _snapshot(path, None if verify else ()).metadata
 
 
+def keeps_average(path: StrPath) -> bool:
+    """Whether the checkpoint's run kept a moving average of its weights (`ema_decay`): the weights it
+    evaluated, and those `eval`, `predict` and `train --init` load by default."""
+    return bool(read_metadata(path).get("config", {}).get("ema_decay"))
+
+
 def load_checkpoint(
     path: StrPath, *, opt_state_like: Any = None, ema: bool = False
 ) -> tuple[eqx.Module, eqx.nn.State, dict[str, Any]] | tuple[eqx.Module, eqx.nn.State, dict[str, Any], Any]:

@@ -65,6 +65,7 @@ from .checkpoint import (
     checkpoint_exists,
     checkpoint_intact,
     checkpoint_paths,
+    keeps_average,
     load_checkpoint,
     read_metadata,
     recover_run_dir,
@@ -585,8 +586,7 @@ def _pretrained(config: TrainConfig, model, state, on_progress) -> tuple[eqx.Mod
     and where the weights came from."""
     init = Path(config.init)
     if init.is_dir():
-        # The weights that run evaluated, as `eval` loads them: its moving average where it kept one.
-        ema = bool(read_metadata(init).get("config", {}).get("ema_decay"))
+        ema = keeps_average(init)  # the weights that run evaluated, as `eval` loads them
         source_model, source_state, meta = load_checkpoint(init, ema=ema)
         if meta.get("model") != config.model:
             raise ConfigError(
